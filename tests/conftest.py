@@ -1,0 +1,37 @@
+"""Shared test set-up: few threads (the machine has 2 cores), paths to ../shared."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402  (after the thread setting)
+
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SHARED_VIDEOS = SHARED / "data" / "videos"
+SHARED_SPLITS = SHARED / "data" / "splits"
+WEIGHT_MANIFESTS = SHARED / "data" / "weights-manifests"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The ../shared folder next to the repository (CI has it)."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} not present")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def real_videos() -> list[Path]:
+    """Every real clip in ../shared/data/videos."""
+    vids = sorted(p for p in SHARED_VIDEOS.rglob("*") if p.suffix in {".avi", ".mp4", ".mkv"})
+    if not vids:
+        pytest.skip(f"no videos under {SHARED_VIDEOS}")
+    return vids
