@@ -1,0 +1,117 @@
+"""Run a trained model on preprocessed inputs: a PyTorch checkpoint or an exported ONNX file.
+
+Both runners take the numpy arrays :func:`actionlab.infer.preprocess.preprocess` makes and return
+logits as numpy, so everything above them (predict, timeline, serve) is the same for both. The
+ONNX runner imports onnxruntime only: a deployed model needs neither torch nor the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from actionlab.errors import CheckpointError
+
+ONNX_META_KEY = "actionlab"
+
+
+class Runner(Protocol):
+    """What predict and timeline need from a model."""
+
+    meta: dict[str, Any]
+
+    def logits(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+        """(B, K) logits for a batch of inputs."""
+        ...
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, numerically stable."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class TorchRunner:
+    """A PyTorch model (eval mode, no gradients) and its checkpoint meta."""
+
+    def __init__(self, model: Any, meta: dict[str, Any]) -> None:
+        self.model = model.eval()
+        self.meta = meta
+
+    def logits(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            out = self.model(*(torch.from_numpy(x) for x in inputs))
+        return out.float().cpu().numpy()
+
+
+class OnnxRunner:
+    """An exported ONNX model run with onnxruntime; the meta comes from its metadata_props."""
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no such ONNX file")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(
+                str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise CheckpointError(f"{path}: not a loadable ONNX model ({exc})") from None
+        raw = self.session.get_modelmeta().custom_metadata_map.get(ONNX_META_KEY)
+        if raw is None:
+            raise CheckpointError(
+                f"{path}: an ONNX file without actionlab metadata; export it with "
+                "`actionlab export CHECKPOINT --onnx OUT.onnx`"
+            )
+        self.meta = json.loads(raw)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def logits(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+        feed = dict(zip(self.input_names, inputs, strict=True))
+        return np.asarray(self.session.run(None, feed)[0], dtype=np.float32)
+
+
+def load_runner(path: str | Path, onnx: str | Path | None = None) -> Runner:
+    """A runner for a checkpoint (``.safetensors``) or, when ``onnx`` is given, an ONNX file.
+
+    A path ending in ``.onnx`` is also run with onnxruntime.
+    """
+    if onnx is not None:
+        return OnnxRunner(onnx)
+    if str(path).endswith(".onnx"):
+        return OnnxRunner(path)
+    from actionlab.train.checkpoint import load_model
+
+    model, meta = load_model(path)
+    return TorchRunner(model, meta)
+
+
+def classes_of(meta: dict[str, Any]) -> list[str]:
+    """Class names from a meta, or ``class_0..`` when the checkpoint has none."""
+    classes = meta.get("classes")
+    if classes:
+        return list(classes)
+    n = int(meta.get("model", {}).get("kwargs", {}).get("num_classes", 0))
+    return [f"class_{i}" for i in range(n)]
+
+
+def input_spec(meta: dict[str, Any], where: str = "checkpoint") -> dict[str, Any]:
+    """The meta's input spec, or a clear error when it has none."""
+    spec = meta.get("input")
+    if not spec:
+        raise CheckpointError(
+            f"{where}: the meta has no input spec; retrain or re-save it with an 'input' entry"
+        )
+    return spec

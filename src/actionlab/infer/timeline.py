@@ -1,0 +1,211 @@
+"""Label a long video over time: sliding windows, class probabilities, action segments.
+
+The video is decoded once, flow (when the model needs it) is computed once for the whole
+video, and windows go through the model in batches. Window length and step are given in frames
+(``"16"``) or seconds (``"0.64s"``); the defaults are the model's natural window and half of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from actionlab.errors import InputError
+from actionlab.infer.predict import Decoded, decode_video
+from actionlab.infer.preprocess import flow_for_video, needs_flow, preprocess, window_span
+from actionlab.infer.runner import Runner, classes_of, input_spec, softmax
+
+log = logging.getLogger(__name__)
+
+_LEN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|f)?\s*$")
+
+
+def parse_length(value: str | int | float | None, fps: float, default: int) -> int:
+    """A length in frames from ``"16"``/``"16f"`` (frames) or ``"0.5s"`` (seconds).
+
+    Raises:
+        InputError: for anything else, or a length below one frame.
+    """
+    if value is None or value == "":
+        return default
+    if isinstance(value, (int, float)):
+        frames = int(value)
+    else:
+        m = _LEN.match(value)
+        if not m:
+            raise InputError(f"length {value!r}: give frames ('16') or seconds ('0.5s')")
+        num, unit = float(m.group(1)), m.group(2)
+        frames = int(round(num * fps)) if unit == "s" else int(num)
+    if frames < 1:
+        raise InputError(f"length {value!r}: must be at least one frame at {fps:g} fps")
+    return frames
+
+
+def window_starts(num_frames: int, length: int, step: int) -> list[int]:
+    """Starts of sliding windows covering the video; the last window ends at the last frame."""
+    if num_frames <= length:
+        return [0]
+    starts = list(range(0, num_frames - length + 1, step))
+    if starts[-1] != num_frames - length:
+        starts.append(num_frames - length)
+    return starts
+
+
+@dataclass
+class Timeline:
+    """Class probabilities over time for one video, and the segments found in them."""
+
+    video: str
+    fps: float
+    duration: float
+    classes: list[str]
+    times: list[float]  # centre of each window, seconds
+    probs: np.ndarray  # (num_windows, num_classes)
+    segments: list[dict[str, Any]]
+    window: int
+    step: int
+    padded: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "video": self.video,
+            "fps": self.fps,
+            "duration": self.duration,
+            "classes": self.classes,
+            "times": [round(t, 4) for t in self.times],
+            "probs": np.round(self.probs, 6).tolist(),
+            "segments": self.segments,
+            "window": self.window,
+            "step": self.step,
+            "padded": self.padded,
+        }
+
+
+def _segments(
+    times: np.ndarray, probs: np.ndarray, classes: list[str], **kw: Any
+) -> list[dict[str, Any]]:
+    """Segments via the evaluate stage, as plain dicts {label, start, end, score}."""
+    from actionlab.evaluate.timeline import probs_to_segments
+
+    segs = probs_to_segments(times, probs, classes, **kw)
+    out = []
+    for s in segs:
+        get = s.get if isinstance(s, dict) else lambda k, s=s: getattr(s, k)
+        out.append(
+            {
+                "label": str(get("label")),
+                "start": round(float(get("start")), 4),
+                "end": round(float(get("end")), 4),
+                "score": round(float(get("score")), 6),
+            }
+        )
+    return out
+
+
+def timeline_probs(
+    runner: Runner,
+    decoded: Decoded,
+    window: int,
+    step: int,
+    batch_size: int = 16,
+    flow: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-window times (window centres, seconds) and class probabilities.
+
+    Args:
+        runner: The model.
+        decoded: The decoded video.
+        window: Window length in frames.
+        step: Step between window starts in frames.
+        batch_size: Windows per model call.
+        flow: Precomputed flow for ``decoded.frames`` (computed here when needed and absent).
+    """
+    spec = input_spec(runner.meta)
+    frames = decoded.frames
+    if flow is None and needs_flow(spec):
+        flow = flow_for_video(frames, spec)
+    starts = window_starts(len(frames), window, step)
+    chunks = []
+    for i in range(0, len(starts), batch_size):
+        inputs = preprocess(frames, spec, flow, starts=starts[i : i + batch_size], length=window)
+        chunks.append(softmax(runner.logits(inputs)))
+    probs = np.concatenate(chunks)
+    centre = min(window, len(frames)) / 2
+    times = (np.asarray(starts, np.float64) + centre) / decoded.fps
+    return times, probs
+
+
+def run_timeline(
+    runner: Runner,
+    video: str | Path | Decoded,
+    window: str | int | None = None,
+    step: str | int | None = None,
+    batch_size: int = 16,
+    segment_kw: dict[str, Any] | None = None,
+    keep_native: bool = False,
+) -> tuple[Timeline, Decoded]:
+    """Probabilities over time and action segments for one video.
+
+    A video shorter than one window gives a single window padded by repeating its last frame
+    (``Timeline.padded``; a warning is logged).
+
+    Args:
+        runner: From :func:`actionlab.infer.runner.load_runner`.
+        video: A path, or an already decoded video.
+        window: Window length, frames (``16``) or seconds (``"0.64s"``); default: the model's.
+        step: Step between windows, same units; default half the window.
+        batch_size: Windows per model call.
+        segment_kw: Passed to :func:`actionlab.evaluate.timeline.probs_to_segments`
+            (smoothing, thresholds).
+        keep_native: Keep full-size frames in the returned :class:`Decoded` (for drawing).
+
+    Returns:
+        ``(timeline, decoded)``.
+    """
+    spec = input_spec(runner.meta)
+    decoded = (
+        video if isinstance(video, Decoded) else decode_video(video, spec, keep_native=keep_native)
+    )
+    fps = decoded.fps
+    natural = window_span(spec)
+    win = parse_length(window, fps, natural)
+    stp = parse_length(step, fps, max(1, win // 2))
+    n = len(decoded.frames)
+    padded = n < win
+    if padded:
+        log.warning(
+            "%s: %d frames is shorter than one window (%d); padded by repeating the last frame",
+            decoded.path, n, win,
+        )
+    times, probs = timeline_probs(runner, decoded, win, stp, batch_size)
+    classes = classes_of(runner.meta)
+    segments = _segments(times, probs, classes, **(segment_kw or {}))
+    tl = Timeline(
+        video=str(decoded.path),
+        fps=fps,
+        duration=n / fps,
+        classes=classes,
+        times=[float(t) for t in times],
+        probs=probs,
+        segments=segments,
+        window=win,
+        step=stp,
+        padded=padded,
+    )
+    return tl, decoded
+
+
+def label_at(tl: Timeline, t: float) -> tuple[str, float]:
+    """The label and confidence to show at time ``t``: the segment covering it, else the
+    most probable class of the nearest window."""
+    for seg in tl.segments:
+        if seg["start"] <= t <= seg["end"]:
+            return seg["label"], float(seg["score"])
+    i = int(np.argmin(np.abs(np.asarray(tl.times) - t)))
+    j = int(np.argmax(tl.probs[i]))
+    return tl.classes[j], float(tl.probs[i, j])
