@@ -43,17 +43,26 @@ class Decoded:
         return len(self.frames) / self.fps
 
 
-def _fps_of(info: Any) -> float:
-    """Frames per second from whatever :func:`actionlab.data.probe` returns."""
-    for key in ("fps", "frame_rate", "average_rate"):
-        val = info.get(key) if isinstance(info, dict) else getattr(info, key, None)
-        if val:
-            return float(val)
-    return 25.0
+def video_fps(path: str | Path) -> float:
+    """The stream's average frame rate from the container header (no decoding).
+
+    :func:`actionlab.data.probe` would count frames by decoding the whole video a second time;
+    the frame count here is whatever :func:`actionlab.data.read_frames` returned. Falls back to
+    25 fps when the header has no rate.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            return float(rate) if rate else 25.0
+    except (av.error.FFmpegError, IndexError):
+        return 25.0
 
 
 def decode_video(path: str | Path, spec: dict[str, Any], keep_native: bool = False) -> Decoded:
-    """Decode every frame of ``path`` once.
+    """Decode every frame of ``path`` once (with :func:`actionlab.data.read_frames`).
 
     Args:
         path: Any container PyAV reads.
@@ -63,22 +72,21 @@ def decode_video(path: str | Path, spec: dict[str, Any], keep_native: bool = Fal
     Raises:
         VideoError: the file is missing, not a video, or has no decodable frame.
     """
-    from actionlab.data import probe, read_frames
+    from actionlab.data.video import read_frames
 
     path = Path(path)
-    info = probe(path)
     h, w = model_size(spec)
+    native = None
     if keep_native:
         native = np.asarray(read_frames(path))
-        if len(native) == 0:
-            raise VideoError(path, "no decodable frames; re-encode it (e.g. ffmpeg -i IN OUT.mp4)")
         frames = resize_frames(native, (h, w))
     else:
-        native = None
         frames = np.asarray(read_frames(path, size=(w, h)))
     if len(frames) == 0:
         raise VideoError(path, "no decodable frames; re-encode it (e.g. ffmpeg -i IN OUT.mp4)")
-    return Decoded(path=path, frames=frames, fps=_fps_of(info), native=native)
+    if needs_flow(spec) and len(frames) < 2:
+        raise VideoError(path, f"only {len(frames)} frame decodes; a flow model needs at least 2")
+    return Decoded(path=path, frames=frames, fps=video_fps(path), native=native)
 
 
 @dataclass
@@ -107,11 +115,13 @@ class Prediction:
 
 
 def clip_starts(num_frames: int, span: int, clips: int) -> list[int]:
-    """First frames of ``clips`` windows of ``span`` frames spread evenly over the video."""
-    last = max(0, num_frames - span)
-    if clips <= 1 or last == 0:
-        return [last // 2]
-    return sorted({int(round(x)) for x in np.linspace(0, last, clips)})
+    """First frames of ``clips`` windows of ``span`` frames spread evenly over the video
+    (:func:`actionlab.data.sampling.multi_clip`); one window at 0 for a shorter video."""
+    from actionlab.data.sampling import multi_clip
+
+    if num_frames <= span:
+        return [0]
+    return sorted({int(x) for x in multi_clip(num_frames, max(1, clips), span)[:, 0]})
 
 
 def predict_frames(
@@ -130,13 +140,10 @@ def predict_frames(
     if flow is None and needs_flow(spec):
         flow = flow_for_video(frames, spec)
     if any(s.get("kind") == "tsn" for s in stream_specs(spec)):
-        # TSN covers the whole video; clips differ by where each snippet sits in its segment.
-        offsets = [(i + 0.5) / clips for i in range(clips)]
-        batches = [preprocess(frames, spec, flow, starts=[0], length=n, offset=o) for o in offsets]
-        inputs = tuple(np.concatenate(parts) for parts in zip(*batches, strict=True))
+        # TSN's segments already span the whole video: one window, the video.
+        inputs = preprocess(frames, spec, flow, starts=[0], length=n)
     else:
-        starts = clip_starts(n, span, clips)
-        inputs = preprocess(frames, spec, flow, starts=starts, length=span)
+        inputs = preprocess(frames, spec, flow, starts=clip_starts(n, span, clips), length=span)
     probs = softmax(runner.logits(inputs)).mean(axis=0)
     order = np.argsort(-probs)[: max(1, k)]
     return Prediction(
@@ -157,21 +164,22 @@ def predict_video(
     """Top-k labels for a video, averaging the softmax over ``clips`` clips.
 
     Two-stream and flow models get their flow computed here, once, with the method, size and
-    stride the checkpoint's input spec names. A video shorter than one window is padded by
-    repeating its last frame (``Prediction.padded`` says so, and a warning is logged).
+    stride the checkpoint's input spec names. A video shorter than one window is sampled as
+    training data is (consecutive frames, then looping; ``Prediction.padded`` says so and a
+    warning is logged).
 
     Args:
         runner: From :func:`actionlab.infer.runner.load_runner`.
         path: The video.
         k: How many labels to return.
-        clips: Clips averaged (evenly spaced; for TSN, snippet offsets within segments).
+        clips: Clips averaged, evenly spaced (TSN models: one, their segments cover the video).
     """
     spec = input_spec(runner.meta)
     decoded = decode_video(path, spec)
     pred = predict_frames(runner, decoded, k=k, clips=clips)
     if pred.padded:
         log.warning(
-            "%s: %d frames is shorter than one window (%d); padded by repeating the last frame",
+            "%s: %d frames is shorter than one window (%d); sampled with looping",
             path, pred.frames, window_span(spec),
         )
     return pred

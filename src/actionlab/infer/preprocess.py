@@ -1,15 +1,16 @@
 """Turn decoded frames into model inputs, driven only by a checkpoint's input spec.
 
-One window of a video (a run of consecutive decoded frames) becomes one sample. Which frames of
-the window a model sees, and in which layout, depends on the spec's ``kind`` and ``modality``:
+A window of a video (a run of consecutive decoded frames) becomes one sample, sampled the way
+:mod:`actionlab.data.sampling` samples a whole video at test time. What a model sees, and in
+which layout, depends on the spec's ``kind`` and ``modality``:
 
 ==========  ===============================================  =========================
-kind        frames taken from a window of length L           one sample's layout
+kind        taken from a window                              one sample's layout
 ==========  ===============================================  =========================
-frame       a snippet centred in the window                  (C', H, W)
-clip        T frames every ``stride`` from the window start  (C, T, H, W)
+frame       the middle frame, or a centred stack of T        (C', H, W)
+clip        T frames every ``stride``, centred               (C, T, H, W)
 sequence    as clip                                          (T, C, H, W)
-tsn         S equal segments, one snippet per segment         (S, C', H, W)
+tsn         S segments, one snippet at each one's centre     (S, C', H, W)
 two_stream  one sample per stream spec (``spec["streams"]``)  a tuple, one per stream
 ==========  ===============================================  =========================
 
@@ -17,10 +18,12 @@ A snippet is one RGB frame (C' = 3), or T flow fields stacked on channels (C' = 
 ``[x0, y0, x1, y1, ...]``) or T RGB differences (C' = 3T). Batches add a leading B.
 
 Everything here is numpy (float32 out), so ONNX inference needs no torch. Flow is computed by
-:mod:`actionlab.data` once for the whole video (see :func:`flow_for_video`) and gathered by index:
-``flow[i]`` is the motion from frame ``i`` to frame ``i + stride``. Windows that run past the end
-of the video are padded by repeating the last frame (and zero motion), so a video shorter than
-one window still gives a prediction; :func:`window_span` says how many frames a window needs.
+:mod:`actionlab.data.flow` once for the whole video (:func:`flow_for_video`) and gathered by
+index; ``flow[i]`` is the motion from frame ``i`` to ``i + 1``, as in the prepared cache.
+
+Short videos: a window longer than the video is cut to the video, and the samplers fall back
+as in training (a strided clip becomes consecutive frames, then loops the video), so a video
+shorter than one window still gives a prediction. :func:`window_span` is a window's length.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from actionlab.errors import CheckpointError
+from actionlab.errors import CheckpointError, VideoError
 
 KINDS = ("frame", "clip", "tsn", "two_stream", "sequence")
 MODALITIES = ("rgb", "flow", "rgbdiff", "rgb+flow")
@@ -85,13 +88,13 @@ def _stride(spec: dict[str, Any]) -> int:
 
 def _snippet_len(spec: dict[str, Any]) -> int:
     """Frames one snippet (or clip) spans, including the partner frame of flow or differences."""
+    from actionlab.data.sampling import clip_span
+
     modality = spec.get("modality", "rgb")
-    kind = spec.get("kind", "frame")
-    s, t = _stride(spec), _t(spec)
-    if kind == "frame" and modality == "rgb":
+    if spec.get("kind", "frame") == "frame" and modality == "rgb":
         return 1
-    extra = s if modality in ("flow", "rgbdiff") else 0
-    return (t - 1) * s + 1 + extra
+    # Flow and differences are between consecutive frames: T of them need one frame more.
+    return clip_span(_t(spec), _stride(spec)) + (modality != "rgb")
 
 
 def window_span(spec: dict[str, Any]) -> int:
@@ -105,76 +108,62 @@ def window_span(spec: dict[str, Any]) -> int:
     return max(spans)
 
 
-def flow_stride(spec: dict[str, Any]) -> int:
-    """The frame step flow is computed over (the flow stream's ``stride``)."""
-    for s in stream_specs(spec):
-        if s.get("modality") == "flow":
-            return _stride(s)
-    return 1
-
-
 def flow_for_video(frames: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     """Optical flow for a whole video, once, with the method named in the spec.
 
     Args:
         frames: (N, H, W, 3) uint8 RGB, already at the model's size.
-        spec: The input spec (``flow.method``; the flow stream's ``stride``).
+        spec: The input spec (``flow.method``).
 
     Returns:
-        (N, H, W, 2) float32: ``flow[i]`` is the motion from frame ``i`` to ``i + stride``;
-        the last ``stride`` entries (no partner frame) are zero.
+        (N-1, H, W, 2) float32: ``flow[i]`` is the motion from frame ``i`` to ``i + 1``
+        (the convention of :mod:`actionlab.data.flow` and the prepared cache).
+
+    Raises:
+        VideoError: fewer than two frames (no motion to measure).
     """
-    from actionlab.data import compute_flow
+    from actionlab.data.flow import compute_flow
 
-    method = (spec.get("flow") or {}).get("method", "dis")
-    step = flow_stride(spec)
-    n, h, w = frames.shape[:3]
-    out = np.zeros((n, h, w, 2), np.float32)
-    for phase in range(min(step, n)):
-        sub = frames[phase::step]  # frames phase, phase+s, ...: flow between them is step s
-        if len(sub) < 2:
-            continue
-        f = np.asarray(compute_flow(sub, method=method), dtype=np.float32)  # (len(sub)-1, H, W, 2)
-        out[phase : phase + step * len(f) : step] = f
-    return out
+    method = _flow_settings(spec).get("method", "dis")
+    if len(frames) < 2:
+        raise VideoError("video", f"only {len(frames)} frame decodes; flow needs at least 2")
+    return np.asarray(compute_flow(frames, method=method), dtype=np.float32)
 
 
-def _snippet_indices(spec: dict[str, Any], centre: float) -> np.ndarray:
-    """Frame indices of one snippet centred at ``centre`` (relative to the window)."""
-    t, s = _t(spec), _stride(spec)
-    if spec.get("modality", "rgb") == "rgb":
-        return np.array([int(round(centre))])
-    first = int(round(centre - (t * s) / 2))
-    return first + s * np.arange(t)
+def _flow_settings(spec: dict[str, Any]) -> dict[str, Any]:
+    for s in stream_specs(spec):
+        if s.get("flow"):
+            return s["flow"]
+    return spec.get("flow") or {}
 
 
-def sample_indices(
-    spec: dict[str, Any], length: int, offset: float = 0.5
-) -> np.ndarray:
-    """Indices (relative to a window of ``length`` frames) one stream spec reads.
+def sample_indices(spec: dict[str, Any], length: int) -> np.ndarray:
+    """Indices one stream spec reads from a window of ``length`` frames.
+
+    A window is sampled like a whole video at test time, with the samplers of
+    :mod:`actionlab.data.sampling` (so short windows fall back the way training data does:
+    consecutive frames, then looping). Flow and RGB-difference indices point into arrays of
+    ``length - 1`` entries (entry ``i`` is frame ``i`` to ``i + 1``).
 
     Args:
         spec: A single-stream spec (see :func:`stream_specs`).
         length: The window's length in frames.
-        offset: Where in the window (frame kind) or in each segment (tsn) a snippet sits,
-            as a fraction; multi-clip testing varies it.
 
     Returns:
-        frame: (T,); clip and sequence: (T,); tsn: (S, T). Indices may fall outside
-        ``[0, length)``; the caller clamps them (edge padding).
+        frame: (1,) or (T,); clip and sequence: (T,); tsn: (S, 1) or (S, T).
     """
-    kind = spec.get("kind", "frame")
-    if kind in ("clip", "sequence"):
-        s, t = _stride(spec), _t(spec)
-        first = int(round(max(0, length - _snippet_len(spec)) * offset))  # centred by default
-        return first + s * np.arange(t)
+    from actionlab.data import sampling
+
+    kind, modality = spec.get("kind", "frame"), spec.get("modality", "rgb")
+    n = length if modality == "rgb" else max(1, length - 1)
+    t, s = _t(spec), _stride(spec)
     if kind == "tsn":
+        snippet = 1 if modality == "rgb" else t
         segments = max(1, int(spec.get("segments") or 1))
-        bounds = np.linspace(0, length, segments + 1)
-        centres = bounds[:-1] + (bounds[1:] - bounds[:-1]) * offset
-        return np.stack([_snippet_indices(spec, c) for c in centres])
-    # frame
-    return _snippet_indices(spec, (length - 1) * offset if length > 1 else 0)
+        return sampling.tsn_segments(n, segments, snippet).reshape(segments, snippet)
+    if kind == "frame" and modality == "rgb":
+        return sampling.middle_frame(n)
+    return sampling.centered_clip(n, t, s)
 
 
 def _normalise(x: np.ndarray, spec: dict[str, Any], channels: int) -> np.ndarray:
@@ -192,11 +181,10 @@ def _gather(
 ) -> np.ndarray:
     """Values at absolute indices ``idx`` (any shape), channels last, float32.
 
-    rgb: (..., H, W, 3) in [0, 1] then normalised; flow: (..., H, W, 2) scaled to [-1, 1] by
-    the bound; rgbdiff: (..., H, W, 3) differences of [0, 1] frames ``stride`` apart.
+    rgb: frames ``idx`` in [0, 1], then the spec's mean/std; flow: ``flow[idx]`` clipped to
+    the bound and scaled to [-1, 1]; rgbdiff: ``frame[idx + 1] - frame[idx]`` in [-1, 1]
+    (:func:`actionlab.data.flow.rgb_diff`). Mean/std apply where their length fits C.
     """
-    n = len(frames)
-    idx = np.clip(idx, 0, n - 1)
     modality = spec.get("modality", "rgb")
     if modality == "rgb":
         x = frames[idx].astype(np.float32) / 255.0
@@ -204,11 +192,11 @@ def _gather(
     if modality == "flow":
         if flow is None:
             raise ValueError("flow input needs the video's flow (flow_for_video)")
-        bound = float((spec.get("flow") or {}).get("bound", DEFAULT_FLOW_BOUND))
+        bound = float(_flow_settings(spec).get("bound", DEFAULT_FLOW_BOUND))
         x = np.clip(flow[idx], -bound, bound) / bound
         return _normalise(x, spec, 2)
-    # rgbdiff
-    nxt = np.clip(idx + _stride(spec), 0, n - 1)
+    # rgbdiff, from consecutive frames
+    nxt = np.minimum(idx + 1, len(frames) - 1)
     x = (frames[nxt].astype(np.float32) - frames[idx].astype(np.float32)) / 255.0
     return _normalise(x, spec, 3)
 
@@ -233,38 +221,38 @@ def preprocess(
     flow: np.ndarray | None = None,
     starts: Sequence[int] | None = None,
     length: int | None = None,
-    offset: float = 0.5,
 ) -> tuple[np.ndarray, ...]:
     """Model inputs for a batch of windows of one video.
+
+    Each window ``[start, start + length)`` is sampled like a whole video at test time (see
+    :func:`sample_indices`); windows running past the end are cut at the last frame.
 
     Args:
         frames: (N, H, W, 3) uint8 RGB at the spec's ``size`` (see :func:`resize_frames`).
         spec: The checkpoint's input spec.
-        flow: (N, H, W, 2) float32 from :func:`flow_for_video`; computed here when the spec
+        flow: (N-1, H, W, 2) float32 from :func:`flow_for_video`; computed here when the spec
             needs flow and it is not given.
         starts: First frame of each window; default one window starting at 0.
-        length: Window length in frames; default the whole of ``frames`` (one window) or
-            :func:`window_span` when ``starts`` is given.
-        offset: Snippet position inside a window or segment, as a fraction (multi-clip).
+        length: Window length in frames; default the whole video.
 
     Returns:
         One float32 array per model input, each with a leading batch axis.
     """
     if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
         raise ValueError(f"frames must be (N, H, W, 3) with N >= 1, got {frames.shape}")
-    if starts is None:
-        starts = [0]
-        length = length or len(frames)
-    length = length or window_span(spec)
+    n = len(frames)
+    starts = [0] if starts is None else [int(x) for x in starts]
+    length = length or n
     if flow is None and needs_flow(spec):
         flow = flow_for_video(frames, spec)
     out = []
     for sub in stream_specs(spec):
-        rel = sample_indices(sub, length, offset)
-        batch = [
-            _layout(_gather(frames, flow, sub, int(st) + rel), sub.get("kind", "frame"))
-            for st in starts
-        ]
+        kind = sub.get("kind", "frame")
+        batch = []
+        for st in starts:
+            st = min(max(st, 0), n - 1)
+            idx = st + sample_indices(sub, min(length, n - st))
+            batch.append(_layout(_gather(frames, flow, sub, idx), kind))
         out.append(np.ascontiguousarray(np.stack(batch), dtype=np.float32))
     return tuple(out)
 
@@ -293,5 +281,5 @@ def dummy_inputs(spec: dict[str, Any], batch: int = 1) -> tuple[np.ndarray, ...]
     h, w = model_size(spec)
     n = window_span(spec)
     frames = np.zeros((n, h, w, 3), np.uint8)
-    flow = np.zeros((n, h, w, 2), np.float32) if needs_flow(spec) else None
+    flow = np.zeros((max(n - 1, 1), h, w, 2), np.float32) if needs_flow(spec) else None
     return preprocess(frames, spec, flow=flow, starts=[0] * batch, length=n)

@@ -47,13 +47,13 @@ def parse_length(value: str | int | float | None, fps: float, default: int) -> i
 
 
 def window_starts(num_frames: int, length: int, step: int) -> list[int]:
-    """Starts of sliding windows covering the video; the last window ends at the last frame."""
+    """Starts of sliding windows covering the video (:func:`actionlab.data.sampling.sliding_windows`):
+    every ``step`` frames, plus one ending at the last frame; ``[0]`` for a shorter video."""
+    from actionlab.data.sampling import sliding_windows
+
     if num_frames <= length:
         return [0]
-    starts = list(range(0, num_frames - length + 1, step))
-    if starts[-1] != num_frames - length:
-        starts.append(num_frames - length)
-    return starts
+    return [int(x) for x in sliding_windows(num_frames, length, 1, step)[:, 0]]
 
 
 @dataclass
@@ -151,8 +151,8 @@ def run_timeline(
 ) -> tuple[Timeline, Decoded]:
     """Probabilities over time and action segments for one video.
 
-    A video shorter than one window gives a single window padded by repeating its last frame
-    (``Timeline.padded``; a warning is logged).
+    A video shorter than one window gives a single window over the whole video, sampled as
+    training data is (consecutive frames, then looping; ``Timeline.padded``, and a warning).
 
     Args:
         runner: From :func:`actionlab.infer.runner.load_runner`.
@@ -179,7 +179,7 @@ def run_timeline(
     padded = n < win
     if padded:
         log.warning(
-            "%s: %d frames is shorter than one window (%d); padded by repeating the last frame",
+            "%s: %d frames is shorter than one window (%d); sampled with looping",
             decoded.path, n, win,
         )
     times, probs = timeline_probs(runner, decoded, win, stp, batch_size)

@@ -1,0 +1,45 @@
+"""Fixtures for the inference tests: synthetic videos and tiny models (see _fakes.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import _fakes  # noqa: E402
+import _standins  # noqa: E402
+
+_standins.install()
+
+
+@pytest.fixture(scope="session")
+def video_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("videos")
+
+
+@pytest.fixture(scope="session")
+def clip_mp4(video_dir: Path) -> Path:
+    """40 frames, 64x48, 25 fps, H.264."""
+    return _fakes.write_video(video_dir / "clip.mp4")
+
+
+@pytest.fixture(scope="session")
+def clip_avi(video_dir: Path) -> Path:
+    """30 frames, 48x40, 30 fps, MPEG-4 part 2 in AVI."""
+    return _fakes.write_video(video_dir / "clip.avi", frames=30, size=(48, 40), fps=30)
+
+
+@pytest.fixture(scope="session")
+def short_mp4(video_dir: Path) -> Path:
+    """2 frames only: shorter than any clip window."""
+    return _fakes.write_video(video_dir / "short.mp4", frames=2)
+
+
+@pytest.fixture(scope="session")
+def not_a_video(video_dir: Path) -> Path:
+    p = video_dir / "notes.mp4"
+    p.write_bytes(b"this is not a video at all\n" * 20)
+    return p

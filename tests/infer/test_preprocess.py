@@ -1,0 +1,126 @@
+"""preprocess(): one function, every kind and modality, exact layouts and indices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _fakes import spec
+
+from actionlab.errors import CheckpointError
+from actionlab.infer.preprocess import (
+    dummy_inputs,
+    preprocess,
+    sample_indices,
+    stream_specs,
+    window_span,
+)
+
+
+def _frames(n: int = 20, h: int = 32, w: int = 32) -> np.ndarray:
+    # Frame i is filled with value i, so gathered values reveal the indices used.
+    return np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, h, w, 3)).copy()
+
+
+def _raw(s: dict) -> dict:
+    return {**s, "mean": None, "std": None}
+
+
+@pytest.mark.parametrize(
+    ("kind", "modality", "shape"),
+    [
+        ("frame", "rgb", (2, 3, 32, 32)),
+        ("frame", "flow", (2, 8, 32, 32)),
+        ("frame", "rgbdiff", (2, 12, 32, 32)),
+        ("clip", "rgb", (2, 3, 4, 32, 32)),
+        ("clip", "flow", (2, 2, 4, 32, 32)),
+        ("sequence", "rgb", (2, 4, 3, 32, 32)),
+        ("tsn", "rgb", (2, 3, 3, 32, 32)),
+        ("tsn", "flow", (2, 3, 8, 32, 32)),
+    ],
+)
+def test_layouts(kind: str, modality: str, shape: tuple) -> None:
+    s = spec(kind, modality)
+    flow = np.zeros((20, 32, 32, 2), np.float32)
+    (x,) = preprocess(_frames(), s, flow=flow, starts=[0, 5], length=window_span(s))
+    assert x.shape == shape and x.dtype == np.float32
+
+
+def test_two_stream_default_streams() -> None:
+    s = spec("two_stream", "rgb+flow", frames=4)
+    rgb, flow = stream_specs(s)
+    assert (rgb["kind"], rgb["modality"], flow["kind"], flow["modality"]) == (
+        "frame", "rgb", "clip", "flow")
+    x = preprocess(_frames(), s, flow=np.ones((20, 32, 32, 2), np.float32), starts=[0, 3, 6])
+    assert [a.shape for a in x] == [(3, 3, 32, 32), (3, 2, 4, 32, 32)]
+    assert np.allclose(x[1], 1 / 20)  # flow scaled by the bound, no RGB statistics on flow
+
+
+def test_two_stream_explicit_streams_inherit_size() -> None:
+    s = {"kind": "two_stream", "modality": "rgb+flow", "size": [16, 24], "streams": [
+        {"kind": "frame", "modality": "rgb"},
+        {"kind": "frame", "modality": "flow", "frames": 5},
+    ]}
+    x = preprocess(_frames(h=16, w=24), s, flow=np.zeros((20, 16, 24, 2), np.float32))
+    assert [a.shape for a in x] == [(1, 3, 16, 24), (1, 10, 16, 24)]
+
+
+def test_rgb_normalisation_and_centre_frame() -> None:
+    s = _raw(spec("frame", "rgb"))
+    (x,) = preprocess(_frames(), s, starts=[0], length=9)
+    assert np.allclose(x, 4 / 255)  # the middle of frames 0..8
+    s2 = spec("frame", "rgb", mean=[0.5] * 3, std=[0.25] * 3)
+    (y,) = preprocess(np.full((1, 8, 8, 3), 255, np.uint8), {**s2, "size": [8, 8]})
+    assert np.allclose(y, 2.0)
+
+
+def test_clip_indices_and_stride() -> None:
+    s = _raw(spec("clip", "rgb", frames=4, stride=2))
+    assert window_span(s) == 7
+    assert list(sample_indices(s, 7)) == [0, 2, 4, 6]
+    (x,) = preprocess(_frames(), s, starts=[3], length=7)
+    assert np.allclose(x[0, 0, :, 0, 0] * 255, [3, 5, 7, 9])
+
+
+def test_tsn_segments_cover_the_window() -> None:
+    s = _raw(spec("tsn", "rgb", segments=3))
+    assert list(sample_indices(s, 12)[:, 0]) == [2, 6, 10]
+    f = _raw(spec("tsn", "flow", segments=2, frames=3))
+    assert sample_indices(f, 13).tolist() == [[2, 3, 4], [7, 8, 9]]  # 12 flows, 10 starts
+
+
+def test_flow_snippet_is_centred() -> None:
+    s = _raw(spec("frame", "flow", frames=4, stride=1))
+    assert window_span(s) == 5
+    assert list(sample_indices(s, 5)) == [0, 1, 2, 3]
+
+
+def test_short_video_loops_like_training_data() -> None:
+    s = _raw(spec("clip", "rgb", frames=4, stride=2))
+    (x,) = preprocess(_frames(2), s, starts=[0], length=window_span(s))
+    assert np.allclose(x[0, 0, :, 0, 0] * 255, [0, 1, 0, 1])
+    (y,) = preprocess(_frames(5), s, starts=[0], length=window_span(s))
+    assert np.allclose(y[0, 0, :, 0, 0] * 255, [0, 1, 2, 3])  # stride falls back to 1
+
+
+def test_windows_past_the_end_are_cut() -> None:
+    s = _raw(spec("clip", "rgb", frames=4))
+    (x,) = preprocess(_frames(10), s, starts=[8], length=4)
+    assert np.allclose(x[0, 0, :, 0, 0] * 255, [8, 9, 8, 9])
+
+
+def test_rgbdiff() -> None:
+    s = _raw(spec("frame", "rgbdiff", frames=2))
+    (x,) = preprocess(_frames(), s, starts=[0], length=5)
+    assert np.allclose(x, 1 / 255)
+
+
+def test_unknown_kind_is_a_checkpoint_error() -> None:
+    with pytest.raises(CheckpointError, match="unknown kind"):
+        stream_specs({"kind": "hologram", "size": [8, 8]})
+    with pytest.raises(CheckpointError, match="size"):
+        dummy_inputs({"kind": "frame", "modality": "rgb"})
+
+
+def test_dummy_inputs() -> None:
+    shapes = [a.shape for a in dummy_inputs(spec("two_stream", "rgb+flow"), batch=2)]
+    assert shapes == [(2, 3, 32, 32), (2, 2, 4, 32, 32)]
