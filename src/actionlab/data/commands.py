@@ -1,0 +1,168 @@
+"""Data subcommands: ``prepare``, ``prepare-merge``, ``manifest`` and ``flow``.
+
+Thin wrappers: each parses options and calls a function from this package.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from actionlab.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """``"112x112"`` or ``"112"`` -> (W, H); ``None`` stays ``None``."""
+    if not text:
+        return None
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        raise InputError(f"--size {text!r}: expected WxH such as 112x112") from None
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) <= 0:
+        raise InputError(f"--size {text!r}: expected WxH such as 112x112")
+    return parts[0], parts[1]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/4"`` -> (2, 4)."""
+    try:
+        k, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise InputError(f"--shard {text!r}: expected K/N such as 1/4") from None
+    if not 1 <= k <= n:
+        raise InputError(f"--shard {text!r}: need 1 <= K <= N")
+    return k, n
+
+
+def _classes(text: str | None) -> object:
+    if not text:
+        return None
+    if "," not in text and "=" not in text:
+        return text  # a named map such as hmdb51_12, or one class
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if all("=" in t for t in items):
+        return dict(t.split("=", 1) for t in items)
+    return items
+
+
+def _manifest(dataset: str, root: Path, split: int, splits_dir: Optional[Path],
+              csv_path: Optional[Path], classes: Optional[str], val_fraction: float, seed: int,
+              check_files: bool):
+    from actionlab.data.adapters import load_manifest
+
+    opts: dict[str, object] = {}
+    if dataset in ("ucf101", "hmdb51"):
+        opts.update(split=split, splits_dir=splits_dir)
+    if dataset == "kinetics":
+        opts.update(csv_path=csv_path)
+    if dataset != "manifest":
+        opts["check_files"] = check_files
+    return load_manifest(dataset, root, classes=_classes(classes),
+                         val_fraction=val_fraction or None, seed=seed, **opts)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the data subcommands to the ``actionlab`` app."""
+
+    @app.command("prepare")
+    def prepare_cmd(
+        dataset: str = typer.Argument(..., help="ucf101, hmdb51, stanford40, kinetics, folder, or manifest (ROOT is a manifest.json)."),
+        root: Path = typer.Argument(..., help="Dataset root (or manifest file)."),
+        out: Path = typer.Argument(..., help="Cache folder to write (resumed if it exists)."),
+        split: int = typer.Option(1, help="Official split number (UCF101, HMDB51)."),
+        splits_dir: Optional[Path] = typer.Option(None, help="Folder with the split files."),
+        csv_path: Optional[Path] = typer.Option(None, "--csv", help="Kinetics annotation CSV."),
+        classes: Optional[str] = typer.Option(None, help="Class subset: a map (hmdb51_12, stanford40_12), a,b,c or old=new,..."),
+        val_fraction: float = typer.Option(0.0, help="Carve this stratified share of train as val."),
+        seed: int = typer.Option(0, help="Seed of the validation split."),
+        size: Optional[str] = typer.Option("112x112", help="Working size WxH (empty with --short-side)."),
+        short_side: Optional[int] = typer.Option(None, help="Resize the shorter side to this instead of --size."),
+        inputs: str = typer.Option("rgb,flow", help="What to store: rgb, flow or rgb,flow."),
+        flow: str = typer.Option("dis", help="Flow method: dis, dis_fast, tvl1, tvl1_fast, farneback."),
+        bound: float = typer.Option(20.0, help="Flow quantisation bound in pixels."),
+        compression: str = typer.Option("none", help="HDF5 compression: none, lzf, gzip."),
+        workers: int = typer.Option(0, help="Processes (0 = all cores)."),
+        shard: str = typer.Option("1/1", help="Prepare only shard K of N (array jobs)."),
+        progress: bool = typer.Option(True, help="Show a progress bar."),
+    ) -> None:
+        """Decode every video once and write frames and/or flow into an HDF5 cache.
+
+        Unreadable videos are skipped and listed in OUT/skipped.json; the exit code is then 3.
+        """
+        from actionlab.data.prepare import PrepareConfig, prepare
+
+        m = _manifest(dataset, root, split, splits_dir, csv_path, classes, val_fraction, seed,
+                      check_files=False)
+        cfg = PrepareConfig(
+            size=None if short_side else parse_size(size), short_side=short_side,
+            inputs=tuple(i.strip() for i in inputs.split(",") if i.strip()),
+            flow_method=flow, flow_bound=bound, compression=compression,
+        )
+        res = prepare(m, out, cfg, workers=workers or None, shard=parse_shard(shard),
+                      progress=progress)
+        msg = (f"{out}: {res.done} prepared, {res.reused} already there, "
+               f"{len(res.skipped)} skipped in {res.seconds:.1f}s")
+        typer.echo(msg)
+        if res.manifest is None:
+            typer.echo("other shards still running; the last one merges (or run prepare-merge)")
+        if res.skipped:
+            for s in res.skipped[:10]:
+                typer.secho(f"skipped {s['path']}: {s['reason']}", err=True, fg=typer.colors.YELLOW)
+            typer.secho(f"{len(res.skipped)} skipped; see {out / 'skipped.json'}", err=True,
+                        fg=typer.colors.YELLOW)
+            raise typer.Exit(res.exit_code)
+
+    @app.command("prepare-merge")
+    def merge_cmd(out: Path = typer.Argument(..., help="Cache folder holding parts/.")) -> None:
+        """Merge the shard parts of a cache into manifest.json and skipped.json."""
+        from actionlab.data.cache import merge_shards
+
+        m = merge_shards(out, require_all=True)
+        if m is None:
+            raise InputError(f"{out}: some shards have not finished; re-run them first")
+        typer.echo(f"{out}: {len(m.records)} records merged")
+
+    @app.command("manifest")
+    def manifest_cmd(
+        dataset: str = typer.Argument(..., help="ucf101, hmdb51, stanford40, kinetics or folder."),
+        root: Path = typer.Argument(..., help="Dataset root."),
+        out: Optional[Path] = typer.Option(None, help="Write the manifest JSON here."),
+        split: int = typer.Option(1, help="Official split number."),
+        splits_dir: Optional[Path] = typer.Option(None, help="Folder with the split files."),
+        csv_path: Optional[Path] = typer.Option(None, "--csv", help="Kinetics annotation CSV."),
+        classes: Optional[str] = typer.Option(None, help="Class subset or map."),
+        val_fraction: float = typer.Option(0.0, help="Stratified validation share of train."),
+        seed: int = typer.Option(0, help="Validation seed."),
+        check_files: bool = typer.Option(True, help="Fail if a listed file is missing."),
+    ) -> None:
+        """List a dataset's splits (counts per split) without decoding anything."""
+        m = _manifest(dataset, root, split, splits_dir, csv_path, classes, val_fraction, seed,
+                      check_files)
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(m.counts().items()))
+        typer.echo(f"{m.dataset}: {len(m.classes)} classes; {counts}")
+        if out:
+            m.save(out)
+            typer.echo(f"wrote {out}")
+
+    @app.command("flow")
+    def flow_cmd(
+        video: Path = typer.Argument(..., help="A video."),
+        out: Path = typer.Argument(..., help="Picture to write (.png or .jpg)."),
+        method: str = typer.Option("dis", help="dis, dis_fast, tvl1, tvl1_fast, farneback."),
+        size: str = typer.Option("224x168", help="Frame size WxH."),
+        frames: int = typer.Option(6, help="Flow frames to show, centred on the middle."),
+        stride: int = typer.Option(2, help="Step between shown frames."),
+    ) -> None:
+        """Picture a video's optical flow: frames on top, flow colour-coded below."""
+        from actionlab.data.visualize import flow_sheet
+
+        flow_sheet(video, out, method=method, size=parse_size(size), count=frames, stride=stride)
+        typer.echo(f"wrote {out}")
