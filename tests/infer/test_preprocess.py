@@ -22,7 +22,7 @@ def _frames(n: int = 20, h: int = 32, w: int = 32) -> np.ndarray:
 
 
 def _raw(s: dict) -> dict:
-    return {**s, "mean": None, "std": None}
+    return {**s, "mean": [0.0] * 3, "std": [1.0] * 3}
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ def _raw(s: dict) -> dict:
     [
         ("frame", "rgb", (2, 3, 32, 32)),
         ("frame", "flow", (2, 8, 32, 32)),
-        ("frame", "rgbdiff", (2, 12, 32, 32)),
+        ("frame", "rgbdiff", (2, 9, 32, 32)),  # 4 frames, 3 differences
         ("clip", "rgb", (2, 3, 4, 32, 32)),
         ("clip", "flow", (2, 2, 4, 32, 32)),
         ("sequence", "rgb", (2, 4, 3, 32, 32)),
@@ -52,7 +52,8 @@ def test_two_stream_default_streams() -> None:
         "frame", "rgb", "clip", "flow")
     x = preprocess(_frames(), s, flow=np.ones((20, 32, 32, 2), np.float32), starts=[0, 3, 6])
     assert [a.shape for a in x] == [(3, 3, 32, 32), (3, 2, 4, 32, 32)]
-    assert np.allclose(x[1], 1 / 20)  # flow scaled by the bound, no RGB statistics on flow
+    # Quantised with the bound as the cache does, then q / 127.5 - 1; no RGB statistics.
+    assert np.allclose(x[1], np.rint(21 * 255 / 40) / 127.5 - 1)
 
 
 def test_two_stream_explicit_streams_inherit_size() -> None:
@@ -109,7 +110,7 @@ def test_windows_past_the_end_are_cut() -> None:
 
 
 def test_rgbdiff() -> None:
-    s = _raw(spec("frame", "rgbdiff", frames=2))
+    s = spec("frame", "rgbdiff", frames=2)  # 2 frames, 1 difference; never mean/std
     (x,) = preprocess(_frames(), s, starts=[0], length=5)
     assert np.allclose(x, 1 / 255)
 
@@ -124,3 +125,34 @@ def test_unknown_kind_is_a_checkpoint_error() -> None:
 def test_dummy_inputs() -> None:
     shapes = [a.shape for a in dummy_inputs(spec("two_stream", "rgb+flow"), batch=2)]
     assert shapes == [(2, 3, 32, 32), (2, 2, 4, 32, 32)]
+
+
+def test_dataset_style_spec_keys() -> None:
+    tsn = {"kind": "tsn", "modality": "flow", "size": [32, 32], "num_segments": 3, "length": 5}
+    (x,) = preprocess(_frames(), tsn, flow=np.zeros((19, 32, 32, 2), np.float32))
+    assert x.shape == (1, 3, 10, 32, 32)
+    two = {"kind": "two_stream", "modality": "rgb+flow", "size": [32, 32], "rgb": "frame",
+           "flow_length": 6, "flow_stride": 2, "flow_layout": "stack"}
+    rgb, flow = preprocess(_frames(), two, flow=np.zeros((19, 32, 32, 2), np.float32))
+    assert rgb.shape == (1, 3, 32, 32) and flow.shape == (1, 12, 32, 32)
+    assert window_span(two) == 12
+
+
+def test_imagenet_defaults_match_the_data_stage() -> None:
+    from actionlab.data import transforms
+    from actionlab.infer import preprocess as pp
+
+    assert pp.IMAGENET_MEAN == transforms.IMAGENET_MEAN and pp.IMAGENET_STD == transforms.IMAGENET_STD
+
+
+def test_fit_frames_centre_crops_like_eval_transform() -> None:
+    from actionlab.infer.preprocess import decode_size, fit_frames
+
+    s = spec("frame", "rgb", size=[32, 32])
+    assert decode_size(s, 320, 240) == (43, 32)
+    assert decode_size({**s, "short_side": 40}, 320, 240) == (53, 40)
+    assert decode_size({**s, "crop": "resize"}, 320, 240) == (32, 32)
+    wide = np.zeros((1, 40, 80, 3), np.uint8)
+    wide[:, :, 20:60] = 255  # the centre half is white
+    out = fit_frames(wide, s)
+    assert out.shape == (1, 32, 32, 3) and out.min() == 255

@@ -16,11 +16,11 @@ import numpy as np
 
 from actionlab.errors import VideoError
 from actionlab.infer.preprocess import (
-    model_size,
+    decode_size,
+    fit_frames,
     needs_flow,
     flow_for_video,
     preprocess,
-    resize_frames,
     stream_specs,
     window_span,
 )
@@ -43,12 +43,13 @@ class Decoded:
         return len(self.frames) / self.fps
 
 
-def video_fps(path: str | Path) -> float:
-    """The stream's average frame rate from the container header (no decoding).
+def video_header(path: str | Path) -> tuple[float, int, int]:
+    """(fps, width, height) from the container header, without decoding.
 
-    :func:`actionlab.data.probe` would count frames by decoding the whole video a second time;
-    the frame count here is whatever :func:`actionlab.data.read_frames` returned. Falls back to
-    25 fps when the header has no rate.
+    :func:`actionlab.data.probe` counts frames by decoding the whole video, a second decode
+    inference does not need: the frame count is whatever :func:`read_frames` returns. A
+    header without a rate gives 25 fps; an unreadable one (0, 0) size, and the decode that
+    follows raises the data stage's :class:`VideoError`.
     """
     import av
 
@@ -56,13 +57,16 @@ def video_fps(path: str | Path) -> float:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-            return float(rate) if rate else 25.0
-    except (av.error.FFmpegError, IndexError):
-        return 25.0
+            return (float(rate) if rate else 25.0), stream.width, stream.height
+    except (av.error.FFmpegError, IndexError, OSError):
+        return 25.0, 0, 0
 
 
 def decode_video(path: str | Path, spec: dict[str, Any], keep_native: bool = False) -> Decoded:
     """Decode every frame of ``path`` once (with :func:`actionlab.data.read_frames`).
+
+    Frames are decoded straight to the size :func:`decode_size` gives, then centre-cropped
+    to the model's size, as the data stage's eval transform does.
 
     Args:
         path: Any container PyAV reads.
@@ -75,18 +79,18 @@ def decode_video(path: str | Path, spec: dict[str, Any], keep_native: bool = Fal
     from actionlab.data.video import read_frames
 
     path = Path(path)
-    h, w = model_size(spec)
+    fps, width, height = video_header(path)
     native = None
-    if keep_native:
+    if keep_native or not (width and height):
         native = np.asarray(read_frames(path))
-        frames = resize_frames(native, (h, w))
+        frames = fit_frames(native, spec) if len(native) else native
     else:
-        frames = np.asarray(read_frames(path, size=(w, h)))
+        frames = fit_frames(np.asarray(read_frames(path, size=decode_size(spec, width, height))), spec)
     if len(frames) == 0:
         raise VideoError(path, "no decodable frames; re-encode it (e.g. ffmpeg -i IN OUT.mp4)")
     if needs_flow(spec) and len(frames) < 2:
         raise VideoError(path, f"only {len(frames)} frame decodes; a flow model needs at least 2")
-    return Decoded(path=path, frames=frames, fps=video_fps(path), native=native)
+    return Decoded(path=path, frames=frames, fps=fps, native=native if keep_native else None)
 
 
 @dataclass

@@ -40,16 +40,45 @@ MODALITIES = ("rgb", "flow", "rgbdiff", "rgb+flow")
 DEFAULT_FLOW_BOUND = 20.0
 
 
+# RGB statistics the data stage normalises with when a spec names none
+# (actionlab.data.transforms.IMAGENET_MEAN/STD; repeated here so ONNX inference needs no torch).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def canonical_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A spec with the checkpoint's key names, whichever names it was written with.
+
+    Checkpoints name sampling ``frames``/``stride``/``segments``; the datasets' own
+    ``spec()`` says ``length``/``num_segments`` (and, for two-stream, ``flow_length``,
+    ``flow_stride``, ``rgb``, ``flow_layout``). Both are accepted.
+    """
+    s = dict(spec)
+    if s.get("segments") is None and s.get("num_segments") is not None:
+        s["segments"] = s["num_segments"]
+    if s.get("frames") is None and s.get("length") is not None:
+        s["frames"] = s["length"]
+    if s.get("kind") == "two_stream":
+        if s.get("frames") is None and s.get("flow_length") is not None:
+            s["frames"] = s["flow_length"]
+        if s.get("stride") is None and s.get("flow_stride") is not None:
+            s["stride"] = s["flow_stride"]
+    return s
+
+
 def stream_specs(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """The per-input specs of a model: one for single-input models, one per stream otherwise.
 
     A two-stream spec may list its streams explicitly (``spec["streams"]``: a list of specs,
-    in the order the model takes its inputs). Without that list, the default two-stream input
-    is an RGB frame (middle of the window) plus a clip of T flow fields, both at ``size``.
+    in the order the model takes its inputs). Without that list the streams follow the
+    two-stream dataset: RGB ``rgb="frame"`` (the middle frame, default) or ``"clip"``; flow
+    ``flow_layout="clip"`` (2, T, H, W) (default) or ``"stack"`` (2T, H, W); both centred on the
+    same frame, at ``size``, T = ``frames``, every ``stride``.
 
     Raises:
         CheckpointError: for an unknown kind or modality.
     """
+    spec = canonical_spec(spec)
     kind = spec.get("kind", "frame")
     if kind not in KINDS:
         raise CheckpointError(f"input spec: unknown kind {kind!r} (expected one of {KINDS})")
@@ -63,13 +92,17 @@ def stream_specs(spec: dict[str, Any]) -> list[dict[str, Any]]:
         return [spec]
     if spec.get("streams"):
         inherited = {k: v for k, v in spec.items() if k not in ("streams", "kind", "modality")}
-        return [{**inherited, **s} for s in spec["streams"]]
+        return [canonical_spec({**inherited, **sub}) for sub in spec["streams"]]
     base = {k: v for k, v in spec.items() if k not in ("kind", "modality", "mean", "std")}
-    rgb = {**base, "kind": "frame", "modality": "rgb", "frames": 1}
+    rgb_kind = "clip" if spec.get("rgb") == "clip" else "frame"
+    rgb = {**base, "kind": rgb_kind, "modality": "rgb"}
+    if rgb_kind == "frame":
+        rgb["frames"] = 1
     for key in ("mean", "std"):  # RGB statistics only apply to the RGB stream
-        if key in spec and len(spec[key]) == 3:
+        if spec.get(key) is not None and len(spec[key]) == 3:
             rgb[key] = spec[key]
-    flow = {**base, "kind": "clip", "modality": "flow"}
+    flow_kind = "frame" if spec.get("flow_layout") == "stack" else "clip"
+    flow = {**base, "kind": flow_kind, "modality": "flow"}
     return [rgb, flow]
 
 
@@ -79,7 +112,9 @@ def needs_flow(spec: dict[str, Any]) -> bool:
 
 
 def _t(spec: dict[str, Any]) -> int:
-    return max(1, int(spec.get("frames") or 1))
+    """Entries per snippet: frames, flow fields, or differences (L frames give L-1)."""
+    t = max(1, int(spec.get("frames") or 1))
+    return max(1, t - 1) if spec.get("modality") == "rgbdiff" else t
 
 
 def _stride(spec: dict[str, Any]) -> int:
@@ -166,39 +201,32 @@ def sample_indices(spec: dict[str, Any], length: int) -> np.ndarray:
     return sampling.centered_clip(n, t, s)
 
 
-def _normalise(x: np.ndarray, spec: dict[str, Any], channels: int) -> np.ndarray:
-    """Apply the spec's mean/std over the last axis when they fit the channel count."""
-    mean, std = spec.get("mean"), spec.get("std")
-    if mean is not None and len(mean) == channels:
-        x = x - np.asarray(mean, np.float32)
-    if std is not None and len(std) == channels:
-        x = x / np.asarray(std, np.float32)
-    return x
-
-
 def _gather(
     frames: np.ndarray, flow: np.ndarray | None, spec: dict[str, Any], idx: np.ndarray
 ) -> np.ndarray:
-    """Values at absolute indices ``idx`` (any shape), channels last, float32.
+    """Values at absolute indices ``idx`` (any shape), channels last, float32, as the data
+    stage's eval transforms make them.
 
-    rgb: frames ``idx`` in [0, 1], then the spec's mean/std; flow: ``flow[idx]`` clipped to
-    the bound and scaled to [-1, 1]; rgbdiff: ``frame[idx + 1] - frame[idx]`` in [-1, 1]
-    (:func:`actionlab.data.flow.rgb_diff`). Mean/std apply where their length fits C.
+    rgb: frames in [0, 1] normalised with the spec's mean/std (ImageNet's when absent);
+    flow: quantised to uint8 with the spec's bound as the cache stores it, then mapped to
+    [-1, 1] (``q / 127.5 - 1``); rgbdiff: ``frame[idx + 1] - frame[idx]`` in [-1, 1].
     """
     modality = spec.get("modality", "rgb")
     if modality == "rgb":
         x = frames[idx].astype(np.float32) / 255.0
-        return _normalise(x, spec, 3)
+        mean = spec.get("mean") or IMAGENET_MEAN
+        std = spec.get("std") or IMAGENET_STD
+        return (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     if modality == "flow":
         if flow is None:
             raise ValueError("flow input needs the video's flow (flow_for_video)")
+        from actionlab.data.flow import quantize
+
         bound = float(_flow_settings(spec).get("bound", DEFAULT_FLOW_BOUND))
-        x = np.clip(flow[idx], -bound, bound) / bound
-        return _normalise(x, spec, 2)
+        return quantize(flow[idx], bound).astype(np.float32) / 127.5 - 1.0
     # rgbdiff, from consecutive frames
     nxt = np.minimum(idx + 1, len(frames) - 1)
-    x = (frames[nxt].astype(np.float32) - frames[idx].astype(np.float32)) / 255.0
-    return _normalise(x, spec, 3)
+    return (frames[nxt].astype(np.float32) - frames[idx].astype(np.float32)) / 255.0
 
 
 def _layout(x: np.ndarray, kind: str) -> np.ndarray:
@@ -228,7 +256,7 @@ def preprocess(
     :func:`sample_indices`); windows running past the end are cut at the last frame.
 
     Args:
-        frames: (N, H, W, 3) uint8 RGB at the spec's ``size`` (see :func:`resize_frames`).
+        frames: (N, H, W, 3) uint8 RGB at the spec's ``size`` (see :func:`fit_frames`).
         spec: The checkpoint's input spec.
         flow: (N-1, H, W, 2) float32 from :func:`flow_for_video`; computed here when the spec
             needs flow and it is not given.
@@ -265,15 +293,42 @@ def model_size(spec: dict[str, Any]) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-def resize_frames(frames: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
-    """Resize (N, H, W, 3) uint8 frames to ``size_hw`` (area interpolation when shrinking)."""
+def decode_size(spec: dict[str, Any], width: int, height: int) -> tuple[int, int]:
+    """The (W, H) to decode a ``width`` x ``height`` video at, before :func:`fit_frames` crops.
+
+    ``crop="resize"`` in the spec squashes the frame to ``size``. Otherwise (the default, like
+    the data stage's eval transform) the frame is scaled to cover ``size`` and centre-cropped;
+    a spec ``short_side`` (the prepared cache's) scales the short side to that first.
+    """
+    h, w = model_size(spec)
+    if spec.get("crop") == "resize":
+        return w, h
+    short = spec.get("short_side")
+    scale = max(h / height, w / width)
+    if short:
+        scale = max(scale, float(short) / min(width, height))
+    return max(w, int(round(width * scale))), max(h, int(round(height * scale)))
+
+
+def fit_frames(frames: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    """Frames at the model's size: resized as :func:`decode_size` says, then centre-cropped.
+
+    Args:
+        frames: (N, H0, W0, 3) uint8 at any size.
+        spec: The input spec.
+
+    Returns:
+        (N, H, W, 3) uint8.
+    """
     import cv2
 
-    h, w = size_hw
-    if frames.shape[1:3] == (h, w):
-        return frames
-    interp = cv2.INTER_AREA if frames.shape[1] > h else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in frames])
+    h, w = model_size(spec)
+    tw, th = decode_size(spec, frames.shape[2], frames.shape[1])
+    if frames.shape[1:3] != (th, tw):
+        interp = cv2.INTER_AREA if frames.shape[1] > th else cv2.INTER_LINEAR
+        frames = np.stack([cv2.resize(f, (tw, th), interpolation=interp) for f in frames])
+    top, left = (th - h) // 2, (tw - w) // 2
+    return np.ascontiguousarray(frames[:, top : top + h, left : left + w])
 
 
 def dummy_inputs(spec: dict[str, Any], batch: int = 1) -> tuple[np.ndarray, ...]:

@@ -1,0 +1,114 @@
+"""``actionlab predict``, ``timeline`` and ``export``: thin wrappers over importable functions."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import typer
+
+log = logging.getLogger(__name__)
+
+
+def predict(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint (.safetensors), or an .onnx file."),
+    videos: list[Path] = typer.Argument(..., help="One or more videos (any container PyAV reads)."),
+    top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="Labels to show per video."),
+    clips: int = typer.Option(3, "--clips", min=1, help="Clips averaged per video."),
+    onnx: Path | None = typer.Option(None, "--onnx", help="Run this ONNX model with onnxruntime."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Top-k action labels for each video."""
+    from actionlab.infer.predict import predict_video
+    from actionlab.infer.runner import load_runner
+
+    runner = load_runner(checkpoint, onnx=onnx)
+    preds = [predict_video(runner, v, k=top_k, clips=clips) for v in videos]
+    if as_json:
+        typer.echo(json.dumps([p.to_dict() for p in preds], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"predictions ({Path(onnx or checkpoint).name})")
+    table.add_column("video")
+    table.add_column("rank", justify="right")
+    table.add_column("label")
+    table.add_column("probability", justify="right")
+    for p in preds:
+        for rank, (label, prob) in enumerate(p.topk, 1):
+            name = Path(p.video).name + (" (short: looped)" if p.padded else "")
+            table.add_row(name if rank == 1 else "", str(rank), label, f"{prob:.3f}",
+                          end_section=rank == len(p.topk))
+    Console().print(table)
+
+
+def timeline(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint (.safetensors), or an .onnx file."),
+    video: Path = typer.Argument(..., help="The video to label over time."),
+    out: Path = typer.Option(Path("timeline_out"), "--out", "-o", help="Output folder."),
+    window: str | None = typer.Option(
+        None, "--window", help="Window length: frames ('16') or seconds ('0.64s'); default the model's."
+    ),
+    step: str | None = typer.Option(
+        None, "--step", help="Step between windows, frames or seconds; default half the window."
+    ),
+    smooth: float | None = typer.Option(
+        None, "--smooth", help="Smoothing passed to probs_to_segments (see evaluate.timeline)."
+    ),
+    threshold: float | None = typer.Option(
+        None, "--threshold", help="Probability threshold for a segment (see evaluate.timeline)."
+    ),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Windows per model call."),
+    onnx: Path | None = typer.Option(None, "--onnx", help="Run this ONNX model with onnxruntime."),
+    no_video: bool = typer.Option(False, "--no-video", help="Skip the annotated MP4."),
+) -> None:
+    """Class probabilities over time, action segments, a plot and an annotated MP4."""
+    from actionlab.infer.outputs import save_timeline
+    from actionlab.infer.runner import load_runner
+    from actionlab.infer.timeline import run_timeline
+
+    runner = load_runner(checkpoint, onnx=onnx)
+    kw = segment_options(smooth, threshold)
+    tl, decoded = run_timeline(runner, video, window=window, step=step, batch_size=batch_size,
+                               segment_kw=kw, keep_native=not no_video)
+    paths = save_timeline(tl, out, frames=decoded.native, video=not no_video)
+    for seg in tl.segments:
+        typer.echo(f"{seg['start']:8.2f}s {seg['end']:8.2f}s  {seg['label']}  {seg['score']:.3f}")
+    if not tl.segments:
+        typer.echo("no segments above the threshold")
+    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def segment_options(smooth: float | None, threshold: float | None) -> dict[str, float]:
+    """Keyword arguments for ``probs_to_segments`` from the CLI/web options that were set."""
+    kw: dict[str, float] = {}
+    if smooth is not None:
+        kw["smooth"] = smooth
+    if threshold is not None:
+        kw["threshold"] = threshold
+    return kw
+
+
+def export(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint (.safetensors)."),
+    onnx: Path = typer.Option(..., "--onnx", help="The .onnx file to write."),
+    opset: int = typer.Option(17, "--opset", help="ONNX opset."),
+    tolerance: float = typer.Option(1e-3, "--tolerance", help="Largest allowed abs difference."),
+) -> None:
+    """Export to ONNX (dynamic batch, meta embedded) and check it against onnxruntime."""
+    from actionlab.infer.export import export_onnx
+    from actionlab.train.checkpoint import load_model
+
+    model, meta = load_model(checkpoint)
+    res = export_onnx(model, meta, onnx, opset=opset, tolerance=tolerance)
+    typer.echo(f"wrote {res.path} (inputs: {', '.join(res.inputs)}); "
+               f"max abs difference vs PyTorch: {res.max_abs_diff:.2e}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``predict``, ``timeline`` and ``export`` to the ``actionlab`` command."""
+    app.command("predict")(predict)
+    app.command("timeline")(timeline)
+    app.command("export")(export)
