@@ -41,17 +41,25 @@ def grad_cam(
     model: torch.nn.Module,
     inputs: Sequence[torch.Tensor],
     target: int | Sequence[int] | None = None,
+    channel_axes: Sequence[int] | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Grad-CAM maps at the output of ``forward_features``.
+
+    Channel weights are the gradients averaged over every axis after the channel axis, so a
+    3D feature map (B, C, T', H', W') gets one weight per channel for the whole clip and a
+    per-frame map, and a segment-major TSN map (B, S, C, H', W') (``channel_axes=[2]``) one map
+    per segment.
 
     Args:
         model: Any model with ``forward_features`` and ``forward_head``.
         inputs: The model's input tensors (with a batch axis).
         target: Class index (or one per sample) to explain; default the predicted class.
+        channel_axes: The channel axis of each feature tensor (default 1 for all).
 
     Returns:
-        ``(maps, logits)``: one array per feature tensor, (B, H', W') or (B, T', H', W'),
-        each sample scaled to [0, 1]; and the (B, K) logits.
+        ``(maps, logits)``: one array per feature tensor, the feature shape without its
+        channel axis ((B, H', W'), (B, T', H', W') or (B, S, H', W')), each sample scaled to
+        [0, 1]; and the (B, K) logits.
     """
     model.eval()
     xs = [x.detach().clone().float().requires_grad_(True) for x in inputs]
@@ -62,27 +70,33 @@ def grad_cam(
         idx = _target_index(logits, target)
         score = logits.gather(1, idx[:, None]).sum()
         grads = torch.autograd.grad(score, tensors, allow_unused=True)
+    axes = list(channel_axes) if channel_axes is not None else [1] * len(tensors)
     maps = []
-    for act, grad in zip(tensors, grads, strict=True):
+    for act, grad, ax in zip(tensors, grads, axes, strict=True):
         if grad is None:  # this stream does not reach the target (e.g. frozen by fusion)
             grad = torch.zeros_like(act)
-        dims = tuple(range(2, act.dim()))  # (T', H', W') or (H', W')
-        weights = grad.mean(dim=dims, keepdim=True)  # (B, C, 1, ...)
-        cam = F.relu((weights * act).sum(dim=1))  # (B, [T'], H', W')
+        dims = tuple(range(ax + 1, act.dim()))  # everything after the channels
+        weights = grad.mean(dim=dims, keepdim=True)  # (B, [S,] C, 1, ...)
+        cam = F.relu((weights * act).sum(dim=ax))  # channel axis gone
         maps.append(_normalise(cam.detach()).numpy())
     return maps, logits.detach().numpy()
 
 
-def activation_maps(model: torch.nn.Module, inputs: Sequence[torch.Tensor]) -> list[np.ndarray]:
+def activation_maps(
+    model: torch.nn.Module,
+    inputs: Sequence[torch.Tensor],
+    channel_axes: Sequence[int] | None = None,
+) -> list[np.ndarray]:
     """Mean absolute activation over channels at ``forward_features``, scaled to [0, 1].
 
     Returns:
-        One array per feature tensor, (B, H', W') or (B, T', H', W').
+        One array per feature tensor, its shape without the channel axis.
     """
     model.eval()
     with torch.no_grad():
         feats = _as_list(model.forward_features(*inputs))
-    return [_normalise(f.abs().mean(dim=1)).numpy() for f in feats]
+    axes = list(channel_axes) if channel_axes is not None else [1] * len(feats)
+    return [_normalise(f.abs().mean(dim=ax)).numpy() for f, ax in zip(feats, axes, strict=True)]
 
 
 class _GuidedReLU(torch.autograd.Function):

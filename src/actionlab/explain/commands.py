@@ -1,0 +1,97 @@
+"""``actionlab explain``: Grad-CAM, activation maps, guided backprop, flow and t-SNE pictures."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from actionlab.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def explain_videos(
+    checkpoint: str | Path,
+    videos: list[Path],
+    out: str | Path,
+    target: str | None = None,
+    tsne: bool = True,
+) -> dict[str, Any]:
+    """Explain each video's centre window and embed every window of every video with t-SNE.
+
+    Writes ``OUT/<video stem>/{gradcam.gif, gradcam.png, activation.png, guided.png,
+    flow.png}`` and ``OUT/tsne.png`` (penultimate features of sliding windows, coloured by
+    the predicted class).
+
+    Args:
+        checkpoint: A checkpoint (.safetensors); explanations need the PyTorch model.
+        videos: Videos to explain.
+        out: Output folder.
+        target: Class name to explain instead of the predicted one.
+        tsne: Also write the t-SNE plot.
+
+    Returns:
+        ``{"videos": {path: {"label", "prob", "files"}}, "tsne": path or None}``.
+    """
+    import numpy as np
+
+    from actionlab.explain.visual import explain_window, penultimate_features, plot_tsne
+    from actionlab.explain.visual import save_explanation
+    from actionlab.infer.predict import decode_video
+    from actionlab.infer.preprocess import flow_for_video, needs_flow, preprocess, window_span
+    from actionlab.infer.runner import classes_of, input_spec
+    from actionlab.infer.timeline import window_starts
+    from actionlab.train.checkpoint import load_model
+
+    model, meta = load_model(checkpoint)
+    spec = input_spec(meta, str(checkpoint))
+    classes = classes_of(meta)
+    if target is not None and target not in classes:
+        raise InputError(f"--target {target!r}: not a class of this model ({', '.join(classes)})")
+    out = Path(out)
+    result: dict[str, Any] = {"videos": {}, "tsne": None}
+    feats, labels = [], []
+    span = window_span(spec)
+    for video in videos:
+        decoded = decode_video(video, spec)
+        flow = flow_for_video(decoded.frames, spec) if needs_flow(spec) else None
+        exp = explain_window(model, meta, decoded, flow,
+                             target=None if target is None else classes.index(target))
+        files = save_explanation(exp, out / Path(video).stem)
+        result["videos"][str(video)] = {"label": exp.label, "prob": exp.prob,
+                                        "files": {k: str(v) for k, v in files.items()}}
+        if tsne:
+            starts = window_starts(len(decoded.frames), span, max(1, span // 2))
+            x = preprocess(decoded.frames, spec, flow, starts=starts, length=span)
+            f, logits = penultimate_features(model, x, with_logits=True)
+            feats.append(f)
+            labels += [classes[int(j)] for j in np.argmax(logits, 1)]
+    if tsne and feats:
+        path = plot_tsne(np.concatenate(feats), labels, out / "tsne.png",
+                         title="t-SNE of penultimate features (colour: predicted class)")
+        result["tsne"] = str(path) if path else None
+    return result
+
+
+def explain(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint (.safetensors)."),
+    videos: list[Path] = typer.Argument(..., help="Videos to explain."),
+    out: Path = typer.Option(Path("explain_out"), "--out", "-o", help="Output folder."),
+    target: str | None = typer.Option(None, "--target", help="Class to explain (default: predicted)."),
+    no_tsne: bool = typer.Option(False, "--no-tsne", help="Skip the t-SNE plot."),
+) -> None:
+    """Where the model looks: Grad-CAM, activation maps, guided backprop, flow, t-SNE."""
+    res = explain_videos(checkpoint, videos, out, target=target, tsne=not no_tsne)
+    for video, info in res["videos"].items():
+        typer.echo(f"{video}: {info['label']} ({info['prob']:.3f}) -> "
+                   f"{Path(info['files']['gradcam_gif']).parent}")
+    if res["tsne"]:
+        typer.echo(f"t-SNE: {res['tsne']}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``explain`` to the ``actionlab`` command."""
+    app.command("explain")(explain)

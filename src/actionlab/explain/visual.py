@@ -1,0 +1,305 @@
+"""Explanations of one window of a video, as pictures: overlays, GIFs, flow in colour, t-SNE.
+
+:func:`explain_window` runs Grad-CAM, activation maps and guided backprop on the window the
+model sees and pairs every map with the frames (or flow, in colour) it belongs to, stream by
+stream; :func:`save_explanation` writes them as PNG sheets and GIFs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from actionlab.explain.cam import activation_maps, gradient_image, grad_cam, guided_backprop, overlay
+from actionlab.infer.predict import Decoded
+from actionlab.infer.preprocess import preprocess, sample_indices, stream_specs, window_span
+from actionlab.infer.runner import classes_of, input_spec, softmax
+from actionlab.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+DISPLAY_SIDE = 192  # pictures are scaled so their short side is at least this
+
+
+@dataclass
+class StreamExplanation:
+    """One input stream: what it showed the model and where the model looked."""
+
+    name: str  # "rgb", "flow", "rgbdiff"
+    images: list[np.ndarray]  # (H, W, 3) uint8 per shown frame (flow in colour)
+    gradcam: list[np.ndarray] = field(default_factory=list)  # overlays, one per image
+    activation: list[np.ndarray] = field(default_factory=list)
+    guided: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass
+class Explanation:
+    """Explanations of one window, per stream, and the class explained."""
+
+    label: str
+    prob: float
+    start: int
+    streams: list[StreamExplanation]
+
+
+def _flat_indices(sub: dict[str, Any], length: int) -> np.ndarray:
+    return np.asarray(sample_indices(sub, length)).reshape(-1)
+
+
+def _display_images(decoded: Decoded, flow: np.ndarray | None, sub: dict[str, Any],
+                    idx: np.ndarray) -> list[np.ndarray]:
+    if sub.get("modality") == "flow" and flow is not None:
+        from actionlab.data.flow import to_color
+
+        f = flow[np.clip(idx, 0, len(flow) - 1)]
+        mag = float(np.percentile(np.linalg.norm(f, axis=-1), 99)) or 1.0
+        return list(to_color(f, mag))
+    return list(decoded.frames[np.clip(idx, 0, len(decoded.frames) - 1)])
+
+
+def _per_image_maps(cam: np.ndarray, count: int, size_hw: tuple[int, int]) -> list[np.ndarray]:
+    """One (H, W) map per shown image from a map of shape (H', W'), (T', H', W') or (S, H', W')."""
+    from actionlab.explain.cam import upsample
+
+    if cam.ndim == 2:
+        return [upsample(cam, size_hw)] * count
+    if cam.ndim == 3:
+        frames = upsample(cam, size_hw, frames=count)  # (count, H, W)
+        return list(frames)
+    return [upsample(cam.reshape(-1, *cam.shape[-2:]).mean(0), size_hw)] * count
+
+
+def _grow(img: np.ndarray) -> np.ndarray:
+    import cv2
+
+    h, w = img.shape[:2]
+    f = DISPLAY_SIDE / min(h, w)
+    if f <= 1:
+        return img
+    return cv2.resize(img, (int(w * f), int(h * f)), interpolation=cv2.INTER_LINEAR)
+
+
+def explain_window(
+    model: torch.nn.Module,
+    meta: dict[str, Any],
+    decoded: Decoded,
+    flow: np.ndarray | None = None,
+    start: int | None = None,
+    target: int | None = None,
+) -> Explanation:
+    """Grad-CAM, activation maps and guided backprop for one window of a decoded video.
+
+    Args:
+        model: The torch model (shared interface: ``forward_features``/``forward_head``).
+        meta: Its checkpoint meta.
+        decoded: The decoded video.
+        flow: Its flow, for flow models (see :func:`flow_for_video`).
+        start: First frame of the window; default the centred window.
+        target: Class index to explain; default the predicted class.
+    """
+    spec = input_spec(meta)
+    n = len(decoded.frames)
+    span = window_span(spec)
+    subs = stream_specs(spec)
+    is_tsn = [s.get("kind") == "tsn" for s in subs]
+    if any(is_tsn):
+        start, length = 0, n
+    else:
+        length = span
+        start = max(0, (n - span) // 2) if start is None else start
+    arrays = preprocess(decoded.frames, spec, flow, starts=[start], length=length)
+    inputs = [torch.from_numpy(a) for a in arrays]
+    # TSN features are segment-major (B, S, C, H', W'): channels on axis 2.
+    axes = [2 if (t and a.dim() == 5) else 1 for t, a in zip(is_tsn, inputs, strict=True)]
+    try:
+        cams, logits = grad_cam(model, inputs, target, channel_axes=axes[: _n_feats(model, inputs)])
+        acts = activation_maps(model, inputs, channel_axes=axes[: len(cams)])
+    except Exception as exc:  # noqa: BLE001 - a model without spatial features
+        log.warning("Grad-CAM not available for this model (%s)", exc)
+        cams, acts = [], []
+        with torch.no_grad():
+            logits = model(*inputs).numpy()
+    probs = softmax(logits)[0]
+    j = int(np.argmax(probs)) if target is None else int(target)
+    guided = guided_backprop(model, inputs, j)
+    classes = classes_of(meta)
+    streams = []
+    for i, sub in enumerate(subs):
+        idx = start + _flat_indices(sub, min(length, n - start))
+        images = [_grow(im) for im in _display_images(decoded, flow, sub, idx)]
+        hw = images[0].shape[:2]
+        st = StreamExplanation(name=sub.get("modality", "rgb"), images=images)
+        if i < len(cams) and cams[i].ndim >= 3:  # (B, H', W') at least
+            st.gradcam = [overlay(im, m) for im, m in
+                          zip(images, _per_image_maps(cams[i][0], len(images), hw), strict=True)]
+            st.activation = [overlay(im, m) for im, m in
+                             zip(images, _per_image_maps(acts[i][0], len(images), hw), strict=True)]
+        st.guided = _guided_images(guided[i][0], sub, len(images), hw)
+        streams.append(st)
+    return Explanation(label=classes[j], prob=float(probs[j]), start=int(start), streams=streams)
+
+
+def _n_feats(model: torch.nn.Module, inputs: list[torch.Tensor]) -> int:
+    with torch.no_grad():
+        f = model.forward_features(*inputs)
+    return 1 if isinstance(f, torch.Tensor) else len(f)
+
+
+def _guided_images(g: np.ndarray, sub: dict[str, Any], count: int,
+                   size_hw: tuple[int, int]) -> list[np.ndarray]:
+    """Guided-backprop gradients of one sample as one image per shown frame."""
+    import cv2
+
+    kind = sub.get("kind", "frame")
+    if kind == "clip":  # (C, T, H, W)
+        per = [g[:, t] for t in range(g.shape[1])]
+    elif kind == "sequence":  # (T, C, H, W)
+        per = list(g)
+    elif kind == "tsn":  # (S, C', H, W)
+        per = list(g)
+    else:  # (C', H, W)
+        per = [g]
+    imgs = [gradient_image(p) for p in per]
+    if len(imgs) != count:
+        imgs = [imgs[min(i * len(imgs) // count, len(imgs) - 1)] for i in range(count)]
+    return [cv2.resize(im, (size_hw[1], size_hw[0]), interpolation=cv2.INTER_NEAREST) for im in imgs]
+
+
+def save_gif(images: list[np.ndarray], path: str | Path, fps: float = 4.0) -> Path:
+    """An animated GIF with Pillow (installed with matplotlib)."""
+    from PIL import Image
+
+    path = Path(path)
+    frames = [Image.fromarray(im) for im in images]
+    with atomic_path(path) as tmp:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                       duration=int(1000 / fps), loop=0)
+    return path
+
+
+def save_png(image: np.ndarray, path: str | Path) -> Path:
+    """Write an RGB uint8 image as PNG."""
+    from PIL import Image
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+    return path
+
+
+def _sheet(rows: list[list[np.ndarray]], max_cols: int = 8) -> np.ndarray:
+    """Rows of equally sized images tiled into one picture (at most ``max_cols`` per row)."""
+    h, w = rows[0][0].shape[:2]
+    out_rows = []
+    for row in rows:
+        pick = [row[min(i * len(row) // max_cols, len(row) - 1)] for i in range(min(len(row), max_cols))]
+        pick = [im if im.shape[:2] == (h, w) else _resize(im, h, w) for im in pick]
+        pick += [np.zeros_like(pick[0])] * (min(max(len(r) for r in rows), max_cols) - len(pick))
+        out_rows.append(np.concatenate(pick, axis=1))
+    return np.concatenate(out_rows, axis=0)
+
+
+def _resize(im: np.ndarray, h: int, w: int) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(im, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def gradcam_gif_frames(exp: Explanation) -> list[np.ndarray]:
+    """Frames of the Grad-CAM GIF: every stream's overlay side by side, frame by frame."""
+    streams = [s for s in exp.streams if s.gradcam] or exp.streams
+    count = max(len(s.gradcam or s.images) for s in streams)
+    h, w = streams[0].images[0].shape[:2]
+    out = []
+    for t in range(count):
+        parts = []
+        for s in streams:
+            seq = s.gradcam or s.images
+            parts.append(_resize(seq[min(t * len(seq) // count, len(seq) - 1)], h, w))
+        out.append(np.concatenate(parts, axis=1))
+    return out
+
+
+def save_explanation(exp: Explanation, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``gradcam.gif``, ``gradcam.png``, ``activation.png``, ``guided.png`` (+ ``flow.png``).
+
+    PNG sheets have one row of inputs and one row of overlays per stream.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"gradcam_gif": save_gif(gradcam_gif_frames(exp), out_dir / "gradcam.gif")}
+    for key in ("gradcam", "activation", "guided"):
+        rows = []
+        for s in exp.streams:
+            maps = getattr(s, key)
+            if maps:
+                rows += [s.images, maps]
+        if rows:
+            paths[key] = save_png(_sheet(rows), out_dir / f"{key}.png")
+    flows = [s for s in exp.streams if s.name == "flow"]
+    if flows:
+        paths["flow"] = save_png(_sheet([flows[0].images]), out_dir / "flow.png")
+    return paths
+
+
+def penultimate_features(
+    model: torch.nn.Module, inputs: tuple[np.ndarray, ...], with_logits: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """(B, D) features before the classifier: ``forward_head(..., pre_logits=True)``.
+
+    With ``with_logits``, also the (B, K) logits from the same features.
+    """
+    with torch.no_grad():
+        feats = model.forward_features(*(torch.from_numpy(x) for x in inputs))
+        pre = model.forward_head(feats, pre_logits=True).flatten(1).float().numpy()
+        if not with_logits:
+            return pre
+        return pre, model.forward_head(feats).float().numpy()
+
+
+def plot_tsne(
+    features: np.ndarray,
+    labels: list[str],
+    path: str | Path,
+    title: str = "t-SNE of penultimate features",
+    seed: int = 0,
+) -> Path | None:
+    """2-D t-SNE of ``features`` coloured by ``labels`` (scikit-learn, matplotlib).
+
+    Returns:
+        The PNG written, or ``None`` with fewer than 5 points (t-SNE needs a few).
+    """
+    if len(features) < 5:
+        log.warning("t-SNE skipped: %d samples (needs at least 5)", len(features))
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.manifold import TSNE
+
+    perplexity = float(min(30, max(2, (len(features) - 1) // 3)))
+    emb = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+        np.asarray(features, np.float64)
+    )
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=100)
+    names = sorted(set(labels))
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    for k, name in enumerate(names):
+        sel = np.array([lab == name for lab in labels])
+        ax.scatter(emb[sel, 0], emb[sel, 1], s=14, color=cmap(k % cmap.N), label=name)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(fontsize=7, frameon=False, loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
+    plt.close(fig)
+    return path

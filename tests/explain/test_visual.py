@@ -1,0 +1,61 @@
+"""explain_window and its pictures, for every input kind, on tiny models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from _fakes import TinyClipNet, TinyFrameNet, TinyTSN, TinyTwoStream, meta, spec
+from PIL import Image
+
+from actionlab.explain.visual import (
+    explain_window,
+    penultimate_features,
+    plot_tsne,
+    save_explanation,
+)
+from actionlab.infer.predict import decode_video
+from actionlab.infer.preprocess import flow_for_video, needs_flow, preprocess
+
+CASES = {
+    "frame": (TinyFrameNet, spec("frame", "rgb")),
+    "clip": (TinyClipNet, spec("clip", "rgb", frames=6)),
+    "tsn": (TinyTSN, spec("tsn", "rgb", segments=3)),
+    "two_stream": (TinyTwoStream, spec("two_stream", "rgb+flow", frames=4)),
+}
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+def test_explain_window_writes_pictures(kind: str, explain_clip: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    cls, s = CASES[kind]
+    m = meta("tiny", s)
+    dec = decode_video(explain_clip, s)
+    flow = flow_for_video(dec.frames, s) if needs_flow(s) else None
+    exp = explain_window(cls(), m, dec, flow)
+    assert exp.label in m["classes"] and 0 <= exp.prob <= 1
+    for st in exp.streams:
+        assert st.gradcam and len(st.gradcam) == len(st.images) == len(st.guided)
+    paths = save_explanation(exp, tmp_path)
+    gif = Image.open(paths["gradcam_gif"])
+    n_frames = getattr(gif, "n_frames", 1)
+    expected = {"frame": 1, "clip": 6, "tsn": 3, "two_stream": 4}[kind]
+    assert n_frames == expected
+    for key in ("gradcam", "activation", "guided"):
+        assert paths[key].read_bytes()[:4] == b"\x89PNG"
+    assert ("flow" in paths) == (kind == "two_stream")
+
+
+def test_tsne_plot(tmp_path: Path, explain_clip: Path) -> None:
+    s = spec("frame", "rgb")
+    dec = decode_video(explain_clip, s)
+    x = preprocess(dec.frames, s, starts=list(range(0, 24, 2)), length=2)
+    feats, logits = penultimate_features(TinyFrameNet(), x, with_logits=True)
+    assert feats.shape == (12, 8) and logits.shape == (12, 3)
+    labels = ["a" if i < 6 else "b" for i in range(12)]
+    path = plot_tsne(feats + np.random.default_rng(0).normal(0, 1e-3, feats.shape), labels,
+                     tmp_path / "tsne.png")
+    assert path is not None and path.read_bytes()[:4] == b"\x89PNG"
+    assert plot_tsne(feats[:3], labels[:3], tmp_path / "few.png") is None
