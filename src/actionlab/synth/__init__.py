@@ -1,0 +1,12 @@
+"""The built-in synthetic action benchmark.
+
+Procedurally animated articulated figures perform the 12 Stanford40/HMDB51 classes; three
+pairs of classes differ only in how the figure moves (:data:`MOTION_PAIRS`). Three products:
+short clips in UCF101 layout, Stanford40-style stills, and long videos with timed events.
+"""
+
+from actionlab.synth.api import generate_clips
+from actionlab.synth.motions import CLASSES, MOTION_PAIRS
+from actionlab.synth.video_writer import write_video
+
+__all__ = ["CLASSES", "MOTION_PAIRS", "generate_clips", "write_video"]

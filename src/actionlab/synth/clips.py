@@ -1,0 +1,124 @@
+"""Product (a): short clips of the 12 classes in UCF101 layout, with ground truth."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from actionlab.io import write_json_atomic, write_text_atomic
+from actionlab.synth.contact import contact_sheet
+from actionlab.synth.figure import sample_appearance
+from actionlab.synth.motions import CLASSES, MOTION_PAIRS, active_window, make_motion
+from actionlab.synth.scene import make_scene, render
+from actionlab.synth.video_writer import write_video
+
+PRODUCT_CODE = {"clips": 1, "stills": 2, "long": 3, "actor": 4}
+
+
+def rng_for(seed: int, product: str, *ids: int) -> np.random.Generator:
+    """An independent generator per item, so results do not depend on worker count or order."""
+    return np.random.default_rng(np.random.SeedSequence([seed, PRODUCT_CODE[product], *ids]))
+
+
+def actor(seed: int, cls: str, group: int):
+    """The figure of group ``group`` of ``cls`` (UCF101 groups are one actor each)."""
+    return sample_appearance(rng_for(seed, "actor", CLASSES.index(cls), group))
+
+
+@dataclass(frozen=True)
+class ClipTask:
+    """Everything a worker needs to make one clip."""
+
+    root: str
+    cls: str
+    group: int
+    index: int  # within the class
+    clip: int  # within the group
+    size: tuple[int, int]
+    fps: float
+    frames: int
+    difficulty: str
+    seed: int
+    keep_frames: bool = False
+
+    @property
+    def rel(self) -> str:
+        return f"{self.cls}/v_{self.cls}_g{self.group:02d}_c{self.clip:02d}.mp4"
+
+
+def make_clip(task: ClipTask) -> dict:
+    """Render and write one clip; return its annotation (and a few frames for the sheet)."""
+    rng = rng_for(task.seed, "clips", CLASSES.index(task.cls), task.index)
+    app = actor(task.seed, task.cls, task.group)
+    window = active_window(task.frames, rng, task.difficulty)
+    motion = make_motion(task.cls, task.frames, task.fps, window, rng, app)
+    scene = make_scene(rng, task.frames, task.size, task.difficulty, motion.extent)
+    frames, boxes = render(motion, app, scene, task.size, rng)
+    write_video(Path(task.root) / task.rel, frames, task.fps)
+    ann = {
+        "path": task.rel, "class": task.cls, "group": task.group,
+        "action_start": int(window[0]), "action_end": int(window[1]),
+        "frames": task.frames, "fps": task.fps, "size": list(task.size),
+        "seed": [task.seed, PRODUCT_CODE["clips"], CLASSES.index(task.cls), task.index],
+        "yaw": float(motion.pose["yaw"][0]), "appearance": app.to_dict(),
+        "motion": motion.params, "scene": scene.params(),
+        "boxes": np.round(boxes, 1).tolist(),
+    }  # fmt: skip
+    if task.keep_frames:
+        ann["_sheet"] = frames[np.linspace(0, task.frames - 1, 8).round().astype(int)]
+    return ann
+
+
+def plan_groups(n: int) -> tuple[list[int], int]:
+    """Group of each of ``n`` clips (4 per group, like UCF101's actors) and the test groups."""
+    per = 4 if n >= 8 else 1
+    groups = [i // per + 1 for i in range(n)]
+    n_groups = groups[-1]
+    n_test = 0 if n_groups < 2 else max(1, round(n_groups * 0.25))
+    return groups, n_test
+
+
+def write_clips(
+    root: Path, classes: list[str], clips_per_class: int, size: tuple[int, int], fps: float,
+    frames: int, difficulty: str, seed: int, run, progress: bool,
+) -> list[dict]:
+    """Write every clip, the split files, annotations.json and the contact sheet under ``root``."""
+    tasks = []
+    groups, n_test = plan_groups(clips_per_class)
+    for cls in classes:
+        counts: dict[int, int] = {}
+        for i, g in enumerate(groups):
+            counts[g] = counts.get(g, 0) + 1
+            tasks.append(ClipTask(str(root), cls, g, i, counts[g], size, fps, frames, difficulty,
+                                  seed, keep_frames=(i == 0)))  # fmt: skip
+    anns = run(make_clip, tasks, "clips", progress)
+    sheet_rows = []
+    for a in anns:
+        a["split"] = "test" if a["group"] <= n_test else "train"
+        a["label"] = classes.index(a["class"]) + 1  # as in classInd.txt
+        if "_sheet" in a:
+            sheet_rows.append((a["class"], a.pop("_sheet")))
+    # UCF101 numbers the classes of *this* set from 1 in classInd.txt
+    ind = {c: i + 1 for i, c in enumerate(classes)}
+    write_text_atomic(root / "classInd.txt", "".join(f"{ind[c]} {c}\n" for c in classes))
+    train = [f"{a['path']} {ind[a['class']]}\n" for a in anns if a["split"] == "train"]
+    test = [f"{a['path']}\n" for a in anns if a["split"] == "test"]
+    write_text_atomic(root / "trainlist01.txt", "".join(train))
+    write_text_atomic(root / "testlist01.txt", "".join(test))
+    meta = {
+        "product": "clips", "classes": classes, "motion_pairs": [list(p) for p in MOTION_PAIRS],
+        "size": list(size), "fps": fps, "frames": frames, "difficulty": difficulty, "seed": seed,
+        "clips_per_class": clips_per_class, "clips": anns,
+    }  # fmt: skip
+    write_json_atomic(root / "annotations.json", meta)
+    contact_sheet(root / "contact_sheet.png", sheet_rows)
+    return anns
+
+
+def frames_for(frames: int | None, duration: float | None, fps: float, default: int) -> int:
+    if duration is not None:
+        return max(1, int(math.floor(duration * fps + 0.5)))
+    return default if frames is None else frames

@@ -1,0 +1,61 @@
+"""Write RGB frames as a real H.264 mp4 (libx264, yuv420p) with PyAV, atomically."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from actionlab.errors import InputError
+from actionlab.io import atomic_path
+
+
+def write_video(
+    path: str | Path, frames: np.ndarray, fps: float, *, crf: int = 20, preset: str = "veryfast"
+) -> Path:
+    """Encode ``frames`` to ``path`` as H.264 in an mp4 container.
+
+    The file appears only when complete (written to a temporary file next to ``path``, then
+    renamed). Encoding is single-threaded and uses fixed settings, so the same frames give the
+    same file.
+
+    Args:
+        path: Destination ``.mp4`` file.
+        frames: ``(T, H, W, 3)`` uint8 RGB; H and W must be even (yuv420p needs it).
+        fps: Frame rate; integral rates are stored exactly, others as a rational.
+        crf: x264 constant rate factor (lower is better quality).
+        preset: x264 speed preset.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        InputError: If the array has the wrong shape, type or odd sides, or ``fps`` <= 0.
+    """
+    path = Path(path)
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
+        raise InputError(f"{path}: frames must be (T, H, W, 3) with T >= 1, got {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise InputError(f"{path}: frames must be uint8 RGB, got {frames.dtype}")
+    _, height, width, _ = frames.shape
+    if height % 2 or width % 2:
+        raise InputError(f"{path}: H.264 yuv420p needs even sides, got {width}x{height}")
+    if not fps > 0:
+        raise InputError(f"{path}: fps must be > 0, got {fps}")
+    rate = Fraction(fps).limit_denominator(1001)
+    with atomic_path(path) as tmp:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=rate)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.thread_count = 1
+            stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
+            for img in frames:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    return path
