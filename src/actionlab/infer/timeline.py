@@ -148,6 +148,7 @@ def run_timeline(
     batch_size: int = 16,
     segment_kw: dict[str, Any] | None = None,
     keep_native: bool = False,
+    flow: np.ndarray | None = None,
 ) -> tuple[Timeline, Decoded]:
     """Probabilities over time and action segments for one video.
 
@@ -163,6 +164,7 @@ def run_timeline(
         segment_kw: Passed to :func:`actionlab.evaluate.timeline.probs_to_segments`
             (smoothing, thresholds).
         keep_native: Keep full-size frames in the returned :class:`Decoded` (for drawing).
+        flow: The video's flow when already computed (:func:`flow_for_video`).
 
     Returns:
         ``(timeline, decoded)``.
@@ -182,7 +184,7 @@ def run_timeline(
             "%s: %d frames is shorter than one window (%d); sampled with looping",
             decoded.path, n, win,
         )
-    times, probs = timeline_probs(runner, decoded, win, stp, batch_size)
+    times, probs = timeline_probs(runner, decoded, win, stp, batch_size, flow=flow)
     classes = classes_of(runner.meta)
     segments = _segments(times, probs, classes, **(segment_kw or {}))
     tl = Timeline(

@@ -1,0 +1,267 @@
+"""The local web page: upload a video, see the top-k, the timeline and a Grad-CAM GIF.
+
+Safety rules for uploads:
+
+- the request body is capped (``max_upload_mb``): a ``Content-Length`` over the cap is refused
+  before anything is read, and a body that grows past it while streaming is cut off (413);
+- only video extensions are accepted (415), and the file must decode (422);
+- the upload is written under a server-generated name in a private temporary folder and
+  deleted as soon as it has been analysed; nothing the client sends becomes a path;
+- results (the timeline PNG, the Grad-CAM GIF) are served only by a server-generated id and a
+  fixed file name, and the oldest are deleted beyond ``keep_results``.
+
+Every refusal is an HTTP 4xx with a JSON body ``{"error": "<reason>"}``; the server keeps
+serving. Analysis runs one request at a time (the model and the CPU are shared).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+
+from actionlab.errors import ActionlabError, VideoError
+from actionlab.infer.runner import Runner, TorchRunner, classes_of, input_spec
+from actionlab.serve.page import PAGE
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg"})
+RESULT_FILES = ("timeline.png", "gradcam.gif")
+_RID = re.compile(r"^[0-9a-f]{32}$")
+ANALYZE_PATH = "/api/analyze"
+
+
+class UploadLimit:
+    """ASGI middleware capping the upload body before FastAPI parses it."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") != ANALYZE_PATH:
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            response = JSONResponse({"error": self._message()}, status_code=413)
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    # Raised inside FastAPI's body parsing, which re-raises HTTPExceptions.
+                    raise HTTPException(413, self._message())
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _message(self) -> str:
+        return f"upload too large: the limit is {self.max_bytes / 2**20:.0f} MB"
+
+
+class Analyzer:
+    """Runs the model on uploaded videos and keeps the latest results' pictures."""
+
+    def __init__(self, runner: Runner, work_dir: Path, top_k: int = 5,
+                 window: str | None = None, step: str | None = None,
+                 keep_results: int = 20, explain: bool = True) -> None:
+        self.runner = runner
+        self.spec = input_spec(runner.meta)
+        self.top_k, self.window, self.step = top_k, window, step
+        self.explain = explain and isinstance(runner, TorchRunner)
+        self.uploads = work_dir / "uploads"
+        self.results = work_dir / "results"
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        self.results.mkdir(parents=True, exist_ok=True)
+        self.keep_results = keep_results
+        self._order: OrderedDict[str, Path] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def analyze(self, video: Path) -> dict[str, Any]:
+        """Top-k, timeline (with plot) and Grad-CAM GIF for one uploaded video.
+
+        Raises:
+            VideoError: the file does not decode, or is shorter than one window.
+        """
+        from actionlab.data.video import probe
+        from actionlab.infer.outputs import plot_timeline
+        from actionlab.infer.predict import decode_video, predict_frames
+        from actionlab.infer.preprocess import flow_for_video, needs_flow
+        from actionlab.infer.timeline import parse_length, run_timeline
+        from actionlab.infer.preprocess import window_span
+
+        info = probe(video)  # the content check: counts frames by decoding, VideoError if none
+        if info.fps <= 0:
+            raise VideoError(video, "a still image, not a video")
+        window = parse_length(self.window, info.fps, window_span(self.spec))
+        if info.frames < window:
+            raise VideoError(
+                video, f"too short: {info.frames} frames, the model's window is {window} frames "
+                f"({window / info.fps:.2f} s at {info.fps:g} fps)"
+            )
+        with self._lock:
+            decoded = decode_video(video, self.spec)
+            flow = flow_for_video(decoded.frames, self.spec) if needs_flow(self.spec) else None
+            pred = predict_frames(self.runner, decoded, k=self.top_k, flow=flow)
+            tl, _ = run_timeline(self.runner, decoded, window=window, step=self.step, flow=flow)
+            rid = uuid.uuid4().hex
+            out = self.results / rid
+            out.mkdir()
+            plot_timeline(tl, out / "timeline.png")
+            files = {"timeline": f"/api/results/{rid}/timeline.png"}
+            if self.explain:
+                files["gradcam"] = self._gradcam(decoded, flow, out)
+            self._remember(rid, out)
+        return {
+            "id": rid,
+            "top": [{"label": lab, "prob": round(p, 4)} for lab, p in pred.topk],
+            "segments": tl.segments,
+            "duration": round(tl.duration, 3),
+            "fps": tl.fps,
+            "frames": len(decoded.frames),
+            "files": files,
+        }
+
+    def _gradcam(self, decoded: Any, flow: Any, out: Path) -> str | None:
+        from actionlab.explain.visual import explain_window, gradcam_gif_frames, save_gif
+
+        try:
+            exp = explain_window(self.runner.model, self.runner.meta, decoded, flow)
+            save_gif(gradcam_gif_frames(exp), out / "gradcam.gif")
+        except Exception:  # noqa: BLE001 - the page still shows the labels without it
+            log.exception("Grad-CAM failed")
+            return None
+        return f"/api/results/{out.name}/gradcam.gif"
+
+    def _remember(self, rid: str, out: Path) -> None:
+        self._order[rid] = out
+        while len(self._order) > self.keep_results:
+            _, old = self._order.popitem(last=False)
+            shutil.rmtree(old, ignore_errors=True)
+
+    def result_file(self, rid: str, name: str) -> Path | None:
+        if not _RID.match(rid) or name not in RESULT_FILES:
+            return None
+        path = self.results / rid / name
+        return path if path.is_file() else None
+
+
+def _error(status: int, reason: str) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=status)
+
+
+def create_app(
+    runner: Runner,
+    max_upload_mb: float = 200.0,
+    top_k: int = 5,
+    window: str | None = None,
+    step: str | None = None,
+    work_dir: str | Path | None = None,
+    explain: bool = True,
+) -> FastAPI:
+    """The FastAPI app serving the page and ``POST /api/analyze``.
+
+    Args:
+        runner: The model (a :class:`TorchRunner` also gives Grad-CAM GIFs).
+        max_upload_mb: Largest accepted upload.
+        top_k: Labels shown.
+        window: Timeline window (frames or ``"0.5s"``); default the model's.
+        step: Timeline step; default half the window.
+        work_dir: Where uploads and results live; default a fresh temporary folder,
+            removed when the app shuts down.
+        explain: Make the Grad-CAM GIF (PyTorch models only).
+    """
+    owned = work_dir is None
+    base = Path(tempfile.mkdtemp(prefix="actionlab-serve-")) if owned else Path(work_dir)
+    analyzer = Analyzer(runner, base, top_k=top_k, window=window, step=step, explain=explain)
+    max_bytes = int(max_upload_mb * 2**20)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            shutil.rmtree(base, ignore_errors=True)
+
+    app = FastAPI(title="actionlab", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.analyzer = analyzer
+    app.add_middleware(UploadLimit, max_bytes=max_bytes)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        return PAGE
+
+    @app.get("/api/info")
+    def info() -> dict[str, Any]:
+        return {
+            "model": runner.meta.get("model", {}).get("name"),
+            "classes": classes_of(runner.meta),
+            "max_upload_mb": max_upload_mb,
+            "extensions": sorted(VIDEO_EXTS),
+            "gradcam": analyzer.explain,
+        }
+
+    @app.post(ANALYZE_PATH)
+    def analyze(file: UploadFile = File(...)) -> JSONResponse:  # noqa: B008 - FastAPI idiom
+        ext = Path(file.filename or "").suffix.lower()
+        if ext not in VIDEO_EXTS:
+            return _error(415, f"not a video file ({ext or 'no extension'}); "
+                               f"upload one of {', '.join(sorted(VIDEO_EXTS))}")
+        # A server-side name: nothing from the client becomes part of a path.
+        path = analyzer.uploads / f"{uuid.uuid4().hex}{ext}"
+        try:
+            size = _save(file, path, max_bytes)
+            if size > max_bytes:
+                return _error(413, f"upload too large: the limit is {max_upload_mb:.0f} MB")
+            if size == 0:
+                return _error(422, "empty upload")
+            return JSONResponse(analyzer.analyze(path))
+        except VideoError as exc:
+            return _error(422, f"{file.filename}: {exc.reason}")
+        except ActionlabError as exc:
+            return _error(422, str(exc))
+        finally:
+            path.unlink(missing_ok=True)
+            file.file.close()
+
+    @app.get("/api/results/{rid}/{name}")
+    def result(rid: str, name: str) -> FileResponse:
+        path = analyzer.result_file(rid, name)
+        if path is None:
+            raise HTTPException(404, "no such result")
+        return FileResponse(path)
+
+    return app
+
+
+def _save(file: UploadFile, path: Path, max_bytes: int) -> int:
+    """Copy the upload to ``path`` in chunks; stop one chunk past ``max_bytes``."""
+    size = 0
+    with open(path, "wb") as f:
+        while chunk := file.file.read(1 << 20):
+            size += len(chunk)
+            if size > max_bytes:
+                break
+            f.write(chunk)
+    return size
