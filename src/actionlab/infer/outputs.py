@@ -81,8 +81,17 @@ def draw_caption(frame: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
-def plot_timeline(tl: Timeline, path: str | Path, max_classes: int = 8) -> Path:
-    """PNG of class probabilities over time, the segments shaded in their class colour."""
+def plot_timeline(
+    tl: Timeline, path: str | Path, max_classes: int = 8, title: str | None = None
+) -> Path:
+    """PNG of class probabilities over time, the segments shaded in their class colour.
+
+    Args:
+        tl: The timeline.
+        path: The PNG to write.
+        max_classes: Classes drawn (the most probable at any time, plus segment labels).
+        title: Plot title; default the video's file name.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -112,7 +121,7 @@ def plot_timeline(tl: Timeline, path: str | Path, max_classes: int = 8) -> Path:
     ax.set_ylim(0, 1)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("probability")
-    ax.set_title(Path(tl.video).name, fontsize=9, pad=14)
+    ax.set_title(title or Path(tl.video).name, fontsize=9, pad=14)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -95,8 +95,12 @@ class Analyzer:
         self._order: OrderedDict[str, Path] = OrderedDict()
         self._lock = threading.Lock()
 
-    def analyze(self, video: Path) -> dict[str, Any]:
+    def analyze(self, video: Path, title: str | None = None) -> dict[str, Any]:
         """Top-k, timeline (with plot) and Grad-CAM GIF for one uploaded video.
+
+        Args:
+            video: The saved upload.
+            title: Shown on the plot (the client's file name, as text only).
 
         Raises:
             VideoError: the file does not decode, or is shorter than one window.
@@ -125,7 +129,7 @@ class Analyzer:
             rid = uuid.uuid4().hex
             out = self.results / rid
             out.mkdir()
-            plot_timeline(tl, out / "timeline.png")
+            plot_timeline(tl, out / "timeline.png", title=title)
             files = {"timeline": f"/api/results/{rid}/timeline.png"}
             if self.explain:
                 files["gradcam"] = self._gradcam(decoded, flow, out)
@@ -236,9 +240,9 @@ def create_app(
                 return _error(413, f"upload too large: the limit is {max_upload_mb:.0f} MB")
             if size == 0:
                 return _error(422, "empty upload")
-            return JSONResponse(analyzer.analyze(path))
+            return JSONResponse(analyzer.analyze(path, title=_display_name(file.filename)))
         except VideoError as exc:
-            return _error(422, f"{file.filename}: {exc.reason}")
+            return _error(422, f"{_display_name(file.filename)}: {exc.reason}")
         except ActionlabError as exc:
             return _error(422, str(exc))
         finally:
@@ -253,6 +257,12 @@ def create_app(
         return FileResponse(path)
 
     return app
+
+
+def _display_name(name: str | None) -> str:
+    """The client's file name as a short printable label (never used as a path)."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    return "".join(c for c in base if c.isprintable())[:80] or "upload"
 
 
 def _save(file: UploadFile, path: Path, max_bytes: int) -> int:

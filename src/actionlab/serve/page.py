@@ -104,7 +104,8 @@ function show(data) {
   }
   $("timeline-img").src = data.files.timeline;
   const sb = $("segments").querySelector("tbody"); sb.replaceChildren();
-  if (!data.segments.length) { const row = sb.insertRow(); cell(row, "no segments above the threshold"); }
+  if (!data.segments.length) { const row = sb.insertRow();
+    cell(row, "no segments above the threshold").colSpan = 4; }
   for (const s of data.segments) {
     const row = sb.insertRow(); cell(row, s.label); cell(row, s.start.toFixed(2));
     cell(row, s.end.toFixed(2)); cell(row, s.score.toFixed(3));
