@@ -5,8 +5,11 @@ pairs of classes differ only in how the figure moves (:data:`MOTION_PAIRS`). Thr
 short clips in UCF101 layout, Stanford40-style stills, and long videos with timed events.
 """
 
-from actionlab.synth.api import generate_clips
+from actionlab.synth.api import generate_clips, generate_long_videos, generate_stills, synth
 from actionlab.synth.motions import CLASSES, MOTION_PAIRS
 from actionlab.synth.video_writer import write_video
 
-__all__ = ["CLASSES", "MOTION_PAIRS", "generate_clips", "write_video"]
+__all__ = [
+    "CLASSES", "MOTION_PAIRS", "generate_clips", "generate_long_videos", "generate_stills",
+    "synth", "write_video",
+]  # fmt: skip

@@ -8,6 +8,8 @@ from pathlib import Path
 from actionlab.errors import InputError
 from actionlab.synth import output
 from actionlab.synth.clips import frames_for, write_clips
+from actionlab.synth.long import write_long
+from actionlab.synth.stills import write_stills
 
 PRODUCTS = ("clips", "stills", "long")
 MAX_FRAMES = 10_000
@@ -91,3 +93,140 @@ def parse_only(only: Sequence[str] | str | None) -> list[str]:
         raise InputError(f"--only: unknown product {', '.join(bad) or '(none)'}; "
                          "choose from clips, stills, long")  # fmt: skip
     return [p for p in PRODUCTS if p in names]
+
+
+def _still_options(classes, stills_per_class, size, difficulty) -> dict:
+    return {
+        "classes": output.check_classes(classes),
+        "stills_per_class": output.check_count("--stills-per-class", stills_per_class),
+        "size": output.parse_size(size), "difficulty": output.check_difficulty(difficulty),
+    }  # fmt: skip
+
+
+def generate_stills(
+    out_dir: str | Path,
+    *,
+    classes: Iterable[str] | None = None,
+    stills_per_class: int = 40,
+    size: tuple[int, int] | str = (128, 128),
+    difficulty: str = "medium",
+    seed: int = 0,
+    workers: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Write ``out_dir/stills``: Stanford40-style JPEGs, XML boxes and ImageSplits.
+
+    Args:
+        out_dir: Output folder; must be empty or absent unless ``overwrite``.
+        classes: Subset of :data:`CLASSES` (default all 12).
+        stills_per_class: Images per class (first 60% train, the rest test).
+        size: ``(W, H)`` or ``"WxH"``.
+        difficulty: ``"easy"``, ``"medium"`` or ``"hard"``.
+        seed: Random seed.
+        workers: Processes (default: CPU count, at most 8).
+        overwrite: Replace files an earlier run wrote.
+        progress: Show a progress bar.
+
+    Returns:
+        The ``stills`` folder.
+    """
+    opts = _still_options(classes, stills_per_class, size, difficulty)
+    with output.staged(Path(out_dir), ["stills"], overwrite) as stage:
+        write_stills(stage / "stills", **opts, seed=int(seed), run=_runner(workers), progress=progress)
+    return Path(out_dir) / "stills"
+
+
+def _long_options(long_videos, size, fps, duration, difficulty) -> dict:
+    lo, hi = (duration, duration) if isinstance(duration, (int, float)) else tuple(duration)
+    if not 8 <= lo <= hi <= 600:
+        raise InputError(f"long video duration: need 8 <= min <= max <= 600 s, got {lo}..{hi}")
+    return {
+        "n": output.check_count("--long-videos", long_videos), "size": output.parse_size(size),
+        "fps": output.check_fps(fps), "duration": (float(lo), float(hi)),
+        "difficulty": output.check_difficulty(difficulty),
+    }  # fmt: skip
+
+
+def generate_long_videos(
+    out_dir: str | Path,
+    *,
+    long_videos: int = 4,
+    size: tuple[int, int] | str = (160, 120),
+    fps: float = 25.0,
+    duration: float | tuple[float, float] = (20.0, 60.0),
+    difficulty: str = "medium",
+    seed: int = 0,
+    workers: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Write ``out_dir/long``: videos with a walking figure and timed ``slipping`` (and other) events.
+
+    Args:
+        out_dir: Output folder; must be empty or absent unless ``overwrite``.
+        long_videos: Number of videos (odd-numbered ones also hold one of waving/jumping/running).
+        size: ``(W, H)`` or ``"WxH"``.
+        fps: Frame rate.
+        duration: Seconds, or a ``(min, max)`` range each video's length is drawn from.
+        difficulty: ``"easy"``, ``"medium"`` or ``"hard"``.
+        seed: Random seed.
+        workers: Processes (default: CPU count, at most 8).
+        overwrite: Replace files an earlier run wrote.
+        progress: Show a progress bar.
+
+    Returns:
+        The ``long`` folder; each ``long_NNN.mp4`` has a ``long_NNN.json`` with ``events``
+        (seconds) and per-frame ``boxes``.
+    """
+    opts = _long_options(long_videos, size, fps, duration, difficulty)
+    with output.staged(Path(out_dir), ["long"], overwrite) as stage:
+        write_long(stage / "long", **opts, seed=int(seed), run=_runner(workers), progress=progress)
+    return Path(out_dir) / "long"
+
+
+def synth(
+    out_dir: str | Path,
+    *,
+    products: Sequence[str] | str | None = None,
+    classes: Iterable[str] | None = None,
+    clips_per_class: int = 24,
+    stills_per_class: int = 40,
+    long_videos: int = 4,
+    size: tuple[int, int] | str = (112, 112),
+    still_size: tuple[int, int] | str = (128, 128),
+    long_size: tuple[int, int] | str = (160, 120),
+    fps: float = 25.0,
+    frames: int | None = None,
+    duration: float | None = None,
+    long_duration: float | tuple[float, float] = (20.0, 60.0),
+    difficulty: str = "medium",
+    seed: int = 0,
+    workers: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Write all (or ``products``) of clips, stills and long videos under ``out_dir``.
+
+    Every option is checked before anything is written, and the products are moved into
+    ``out_dir`` together at the end. Arguments are those of :func:`generate_clips`,
+    :func:`generate_stills` and :func:`generate_long_videos`.
+
+    Returns:
+        ``out_dir``.
+    """
+    todo = parse_only(products)
+    run = _runner(workers)
+    jobs = []
+    if "clips" in todo:
+        o = _clip_options(classes, clips_per_class, size, fps, frames, duration, difficulty)
+        jobs.append(("clips", write_clips, o))
+    if "stills" in todo:
+        jobs.append(("stills", write_stills, _still_options(classes, stills_per_class, still_size, difficulty)))
+    if "long" in todo:
+        jobs.append(("long", write_long, _long_options(long_videos, long_size, fps, long_duration, difficulty)))
+    out = Path(out_dir)
+    with output.staged(out, todo, overwrite) as stage:
+        for product, fn, o in jobs:
+            fn(stage / product, **o, seed=int(seed), run=run, progress=progress)
+    return out
