@@ -1,0 +1,410 @@
+"""Experiment configs: typed dataclasses, loaded from YAML, overridable as ``a.b=c``.
+
+One :class:`ExperimentConfig` describes a whole training run, in sections that follow the data's
+journey: ``data`` (where the videos are and how a sample is cut), ``model`` (which recognizer, how
+it is initialised and what is frozen), ``optim`` and ``schedule`` (how it learns), ``train`` (the
+loop), plus ``sequence`` (the LRCN path on cached features) and ``joint`` (a second dataset with
+its own head).
+
+Loading is strict: an unknown key anywhere (``optim.lrr``, ``data.bach_size``) or a value of the
+wrong type is an :class:`~actionlab.errors.InputError` that names the file, the key and the valid
+keys. Overrides are parsed as YAML scalars, so ``optim.lr=1e-5``, ``train.bf16=true`` and
+``data.size=[72,72]`` all get their natural types before the same checks run.
+
+.. code-block:: python
+
+    cfg = load_config("configs/resnetlike_frame_adam50e_stanford40-rgb.yaml",
+                      overrides=["data.root=/data/stanford40", "train.epochs=5"])
+    save_config(cfg, run_dir / "config.yaml")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from actionlab.errors import InputError
+from actionlab.io import write_text_atomic
+
+# The values a few string fields may take; checked after loading.
+KINDS = ("frame", "clip", "tsn", "two_stream", "sequence")
+MODALITIES = ("rgb", "flow", "rgbdiff", "rgb+flow")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "step", "exponential", "cosine", "cyclic")
+CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
+INIT_FORMATS = ("auto", "run", "torchvision", "inflate")
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+LOG_FORMATS = ("csv", "jsonl", "tensorboard")
+SEQ_LOSS_WEIGHTS = ("uniform", "linear", "last")
+
+
+@dataclass
+class DataConfig:
+    """Where the samples come from and how one sample is cut from a video."""
+
+    dataset: str = "synth"  # adapter name (hmdb51, ucf101, stanford40, synth, folder, ...)
+    root: str = ""  # the dataset as downloaded
+    split: str = "1"  # the dataset's official split (e.g. HMDB51 split 1)
+    cache_dir: str = ""  # the prepared cache (`actionlab prepare`)
+    classes: list[str] = field(default_factory=list)  # restrict to these classes (empty: all)
+    kind: str = "frame"  # frame | clip | tsn | two_stream | sequence
+    modality: str = "rgb"  # rgb | flow | rgbdiff | rgb+flow
+    size: list[int] = field(default_factory=lambda: [112, 112])  # [H, W]
+    frames: int = 1  # T: frames per clip or per stacked snippet
+    stride: int = 1  # step between the frames of a clip
+    segments: int = 1  # S: TSN segments
+    flow_method: str = "dis"  # farneback | dis | tvl1
+    flow_bound: float = 20.0  # flow is clipped to [-bound, bound]
+    mean: list[float] = field(default_factory=list)  # per-channel mean (empty: the data default)
+    std: list[float] = field(default_factory=list)
+    val_fraction: float = 0.1  # stratified share of the train split used for validation
+    batch_size: int = 8  # global batch: divided between processes under torchrun
+    workers: int = 0  # DataLoader worker processes
+    params: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments for the dataset
+
+
+@dataclass
+class InitConfig:
+    """Where the starting weights come from (empty ``path``: random initialisation)."""
+
+    path: str = ""  # a run dir / .safetensors checkpoint, a torchvision .pth, or a 2D checkpoint
+    format: str = "auto"  # auto | run | torchvision | inflate
+    reset_head: bool = False  # re-initialise the classifier when the class sets differ
+    strict: bool = True  # every weight of the file must fit (except a reset head)
+
+
+@dataclass
+class FreezeConfig:
+    """What is trained: everything, or only the last N layers."""
+
+    train_last: int = 0  # > 0: freeze all but the last N parameterised layers
+    policy: str = ""  # a named policy of actionlab.models.freeze (e.g. "backbone")
+
+
+@dataclass
+class ModelConfig:
+    """Which recognizer, built by ``actionlab.models.build_model(name, **kwargs)``."""
+
+    name: str = "resnetlike"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    init: InitConfig = field(default_factory=InitConfig)
+    freeze: FreezeConfig = field(default_factory=FreezeConfig)
+
+
+@dataclass
+class OptimConfig:
+    """The optimizer; the head may learn at its own rate."""
+
+    name: str = "adam"  # adam | adamw | sgd
+    lr: float = 1e-3
+    momentum: float = 0.9  # sgd
+    nesterov: bool = False  # sgd
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam, adamw
+    head_lr: float | None = None  # lr of the classifier's parameters (None: lr)
+    head_names: list[str] = field(default_factory=lambda: ["fc", "head", "classifier"])
+
+
+@dataclass
+class ScheduleConfig:
+    """How the learning rate changes.
+
+    constant; step (x gamma every ``step_epochs``); exponential (x gamma every epoch); cosine
+    (linear warm-up for ``warmup_epochs``, then cosine to ``min_lr``); cyclic (Smith 2017,
+    stepped per iteration between ``base_lr`` and ``max_lr``, ``step_size`` iterations per
+    half cycle, 0 meaning 2 x the iterations of one epoch).
+    """
+
+    name: str = "constant"
+    gamma: float = 0.1
+    step_epochs: int = 10
+    warmup_epochs: float = 0.0
+    min_lr: float = 0.0
+    mode: str = "triangular"  # cyclic: triangular | triangular2 | exp_range
+    base_lr: float = 1e-4
+    max_lr: float = 1e-2
+    step_size: int = 0
+
+
+@dataclass
+class TrainConfig:
+    """The loop: epochs, stopping, numerics, where the run is written."""
+
+    epochs: int = 10
+    patience: int = 0  # early stopping after N epochs without a better val accuracy (0: off)
+    grad_clip: float = 0.0  # max gradient norm (0: off)
+    bf16: bool = False  # bfloat16 autocast (CPU or CUDA)
+    channels_last: bool = False  # channels-last memory format for 4D/5D inputs
+    partial_bn: bool = False  # all BatchNorm layers but the first in eval mode (TSN)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    out_dir: str = "runs"
+    run_name: str = ""  # empty: the config's name
+    log: list[str] = field(default_factory=lambda: ["csv", "jsonl", "tensorboard"])
+    progress: bool = True  # rich progress bar
+    max_steps: int = 0  # > 0: at most N batches per epoch (smoke tests)
+    val_every: int = 1  # validate every N epochs
+
+
+@dataclass
+class SequenceConfig:
+    """The LRCN path: an RNN trained on per-frame features cached in HDF5."""
+
+    features: str = ""  # the .h5 written by `actionlab extract-features`
+    length: int = 120  # frames per training sequence
+    loss_weight: str = "linear"  # uniform | linear | last: weights of the per-step losses
+    eval_windows: int = 0  # 0: the full sequence; N: N windows of `length`, averaged
+
+
+@dataclass
+class JointConfig:
+    """Joint training on a second dataset: one shared backbone, one head per dataset."""
+
+    enabled: bool = False
+    second: dict[str, Any] = field(default_factory=dict)  # data.* overrides for the 2nd dataset
+
+
+@dataclass
+class ExperimentConfig:
+    """One training run."""
+
+    name: str = ""
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sequence: SequenceConfig = field(default_factory=SequenceConfig)
+    joint: JointConfig = field(default_factory=JointConfig)
+
+    def second_data(self) -> DataConfig:
+        """The joint-training dataset: ``data`` with ``joint.second`` applied."""
+        raw = {**to_dict(self.data), **self.joint.second}
+        return _build(DataConfig, raw, "joint.second", "config")
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _where(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, where: str, source: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it (ints widen to floats)."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where, source)
+            except InputError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise InputError(f"{source}: {where} must be a mapping with keys {_keys(tp)}")
+        return _build(tp, value, where, source)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise InputError(f"{source}: {where} must be a list, got {value!r}")
+        (arg,) = typing.get_args(tp) or (Any,)
+        return [_coerce(v, arg, f"{where}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise InputError(f"{source}: {where} must be a mapping, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        return float(value)  # PyYAML reads `1e-5` (no dot) as a string
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp in (str, bool) and isinstance(value, tp):
+        return value
+    if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # `split: 1` means the split named "1"
+    raise InputError(
+        f"{source}: {where} must be {_type_name(tp)}, got {type(value).__name__} {value!r}"
+    )
+
+
+def _keys(cls: type) -> str:
+    return ", ".join(f.name for f in dataclasses.fields(cls))
+
+
+def _build(cls: type, raw: dict[str, Any], path: str, source: str) -> Any:
+    """Build dataclass ``cls`` from ``raw``, refusing unknown keys and wrong types."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in raw:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean {_where(path, close[0])!r}?)" if close else ""
+            section = f"in {path}" if path else "at the top level"
+            raise InputError(
+                f"{source}: unknown key {_where(path, str(key))!r}{hint}; "
+                f"valid keys {section}: {', '.join(names)}"
+            )
+    kwargs = {k: _coerce(v, hints[k], _where(path, k), source) for k, v in raw.items()}
+    return cls(**kwargs)
+
+
+def _check_choice(value: str, choices: Sequence[str], where: str, source: str) -> None:
+    if value not in choices:
+        raise InputError(f"{source}: {where}={value!r} is not one of {', '.join(choices)}")
+
+
+def validate(cfg: ExperimentConfig, source: str = "config") -> ExperimentConfig:
+    """Check values that types alone do not catch (choices, ranges); return ``cfg``."""
+    _check_choice(cfg.data.kind, KINDS, "data.kind", source)
+    _check_choice(cfg.data.modality, MODALITIES, "data.modality", source)
+    _check_choice(cfg.model.init.format, INIT_FORMATS, "model.init.format", source)
+    _check_choice(cfg.optim.name, OPTIMIZERS, "optim.name", source)
+    _check_choice(cfg.schedule.name, SCHEDULES, "schedule.name", source)
+    _check_choice(cfg.schedule.mode, CYCLIC_MODES, "schedule.mode", source)
+    _check_choice(cfg.sequence.loss_weight, SEQ_LOSS_WEIGHTS, "sequence.loss_weight", source)
+    for fmt in cfg.train.log:
+        _check_choice(fmt, LOG_FORMATS, "train.log[]", source)
+    if len(cfg.data.size) != 2:
+        raise InputError(f"{source}: data.size must be [H, W], got {cfg.data.size}")
+    positive = {
+        "data.batch_size": cfg.data.batch_size,
+        "data.frames": cfg.data.frames,
+        "data.stride": cfg.data.stride,
+        "data.segments": cfg.data.segments,
+        "train.epochs": cfg.train.epochs,
+        "train.val_every": cfg.train.val_every,
+        "sequence.length": cfg.sequence.length,
+        "optim.lr": cfg.optim.lr,
+    }
+    for where, value in positive.items():
+        if value <= 0:
+            raise InputError(f"{source}: {where} must be > 0, got {value}")
+    if not 0.0 <= cfg.data.val_fraction < 1.0:
+        raise InputError(f"{source}: data.val_fraction must be in [0, 1), got {cfg.data.val_fraction}")
+    if cfg.schedule.name == "cyclic" and cfg.schedule.max_lr < cfg.schedule.base_lr:
+        raise InputError(f"{source}: schedule.max_lr must be >= schedule.base_lr")
+    if cfg.joint.enabled:
+        cfg.second_data()  # unknown keys in joint.second are errors too
+    return cfg
+
+
+def from_dict(raw: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """Build and validate a config from a plain mapping (as read from YAML)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InputError(f"{source}: the top level must be a mapping, got {type(raw).__name__}")
+    return validate(_build(ExperimentConfig, raw, "", source), source)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The config as plain Python data (what ``config.yaml`` holds)."""
+    return dataclasses.asdict(cfg)
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``"a.b=c"`` into ``(["a", "b"], value)``, the value parsed as YAML.
+
+    Raises:
+        InputError: when there is no ``=`` or the key is empty.
+    """
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not p for p in key.split(".")):
+        raise InputError(f"override {text!r}: expected key.path=value, e.g. optim.lr=1e-4")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as exc:
+        raise InputError(f"override {text!r}: the value is not valid YAML ({exc})") from None
+    if isinstance(parsed, str) and _FLOAT.fullmatch(parsed.strip()):
+        parsed = float(parsed)  # `1e-4`: a number, though YAML 1.1 reads it as a string
+    return key.split("."), parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Set each ``a.b=c`` in a copy of ``raw`` (keys are checked later, by :func:`from_dict`)."""
+    import copy
+
+    out = copy.deepcopy(raw) if raw else {}
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = out
+        for k in keys[:-1]:
+            child = node.get(k)
+            if child is None:
+                child = node[k] = {}
+            if not isinstance(child, dict):
+                raise InputError(f"override {text!r}: {k!r} is not a section")
+            node = child
+        node[keys[-1]] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read a YAML config, apply ``a.b=c`` overrides, and check everything.
+
+    Args:
+        path: The YAML file (None: the defaults).
+        overrides: ``key.path=value`` strings; values are parsed as YAML.
+
+    Returns:
+        The validated config. Its ``name`` defaults to the file's stem.
+
+    Raises:
+        InputError: for a missing file, bad YAML, unknown keys or wrong types.
+    """
+    raw: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such config file")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise InputError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(raw, dict):
+            raise InputError(f"{path}: the top level must be a mapping")
+        raw.setdefault("name", path.stem)
+    raw = apply_overrides(raw, overrides)
+    src = source + (" (with overrides)" if overrides else "")
+    return from_dict(raw, src)
+
+
+def dump_config(cfg: ExperimentConfig) -> str:
+    """The config as YAML text (sections in declaration order)."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None)
+
+
+def save_config(cfg: ExperimentConfig, path: str | Path) -> Path:
+    """Write the resolved config as YAML, atomically; :func:`load_config` reads it back equal."""
+    path = Path(path)
+    write_text_atomic(path, dump_config(cfg))
+    return path

@@ -1,0 +1,47 @@
+"""``actionlab train`` and ``actionlab extract-features``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the training commands to the ``actionlab`` app."""
+
+    @app.command("train")
+    def train_cmd(
+        config: Path = typer.Argument(None, help="Experiment YAML (configs/...); optional with --resume."),
+        overrides: list[str] = typer.Argument(None, help="Overrides as key.path=value, e.g. optim.lr=1e-4."),
+        resume: Path = typer.Option(None, "--resume", help="Continue this run directory exactly."),
+    ) -> None:
+        """Train the experiment a config describes (also under torchrun --nproc_per_node=N)."""
+        from actionlab.config import load_config
+        from actionlab.errors import InputError
+        from actionlab.train.run import train
+
+        if config is None and resume is None:
+            raise InputError("give a config file (configs/*.yaml) or --resume RUN_DIR")
+        if config is not None and "=" in config.name and not config.exists():
+            overrides = [str(config), *(overrides or [])]  # `train --resume run a.b=c`
+            config = None
+        if config is None:
+            config = resume / "config.yaml"
+        cfg = load_config(config, overrides or [])
+        run_dir = train(cfg, resume=resume)
+        typer.echo(str(run_dir))
+
+    @app.command("extract-features")
+    def extract_cmd(
+        checkpoint: Path = typer.Argument(..., help="A trained 2D model (run dir or .safetensors)."),
+        cache: Path = typer.Argument(..., help="The prepared cache of the videos."),
+        out: Path = typer.Argument(..., help="The HDF5 file to write."),
+        batch_size: int = typer.Option(64, help="Frames per forward pass."),
+        splits: str = typer.Option("train,val,test", help="Comma-separated splits to extract."),
+    ) -> None:
+        """Per-frame features of every video into HDF5, normalised with the train mean/std (LRCN)."""
+        from actionlab.train.lrcn import extract_features_from_cache
+
+        path = extract_features_from_cache(checkpoint, cache, out, splits.split(","), batch_size)
+        typer.echo(str(path))

@@ -1,0 +1,236 @@
+"""``train(config)``: from an experiment config to a run directory.
+
+Builds the datasets (``actionlab.data.build_dataset`` over the prepared cache), the model
+(``actionlab.models.build_model``), applies transfer and freezing, joins a process group when
+launched by torchrun, and hands everything to :class:`~actionlab.train.trainer.Trainer`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+
+from actionlab.config import DataConfig, ExperimentConfig, load_config, save_config, to_dict
+from actionlab.errors import DatasetError, InputError
+from actionlab.train import distributed as D
+from actionlab.train.finetune import apply_freeze
+from actionlab.train.transfer import initialise
+
+log = logging.getLogger(__name__)
+
+RGB_MEAN = [0.485, 0.456, 0.406]  # ImageNet: what actionlab.data's transforms normalise with
+RGB_STD = [0.229, 0.224, 0.225]
+
+
+# ---------------------------------------------------------------------- data
+
+
+def check_data_paths(data: DataConfig, where: str = "data") -> Path:
+    """The prepared cache folder; a clear error when it (or the config's placeholder) is missing."""
+    if not data.cache_dir:
+        raise DatasetError(
+            f"{where}.cache_dir is not set: prepare the dataset (actionlab prepare ...) and pass "
+            f"{where}.cache_dir=/path/to/cache"
+        )
+    cache = Path(data.cache_dir).expanduser()
+    if not (cache / "manifest.json").is_file():
+        hint = f" (prepared from {where}.root={data.root})" if data.root else ""
+        raise DatasetError(
+            f"{cache}: no prepared cache here{hint}; run `actionlab prepare` first or set "
+            f"{where}.cache_dir=/path/to/cache"
+        )
+    return cache
+
+
+def dataset_params(data: DataConfig) -> dict[str, Any]:
+    """Keyword arguments of ``build_dataset`` for the config's kind and modality."""
+    p: dict[str, Any] = {"size": tuple(data.size)}
+    if data.kind == "tsn":
+        p.update(modality=data.modality, num_segments=data.segments)
+        if data.modality != "rgb" or data.frames > 1:
+            p["length"] = data.frames
+    elif data.kind == "clip":
+        p.update(modality=data.modality, length=data.frames, stride=data.stride)
+    elif data.kind == "two_stream":
+        p.update(flow_length=data.frames, flow_stride=data.stride)
+    elif data.kind == "sequence":
+        raise InputError("data.kind=sequence trains on cached features: use actionlab.train.lrcn")
+    p.update(data.params)
+    return p
+
+
+def build_datasets(data: DataConfig, seed: int, where: str = "data") -> tuple[Dataset, Dataset | None, list[str]]:
+    """Train and validation datasets (validation carved from train when the cache has none)."""
+    from actionlab.data import build_dataset
+    from actionlab.data.cache import Cache
+
+    cache = Cache(check_data_paths(data, where))
+    params = dataset_params(data)
+    train_ds = build_dataset(cache, data.kind, "train", train=True, **params)
+    classes = list(train_ds.classes)
+    if len(train_ds) == 0:
+        raise DatasetError(f"{cache.dir}: the train split is empty")
+    if cache.manifest.counts().get("val"):
+        val_ds: Dataset | None = build_dataset(cache, data.kind, "val", train=False, **params)
+    elif data.val_fraction > 0:
+        train_ds, val_ds = _carve(cache, data, params, train_ds, seed)
+    else:
+        val_ds = None
+    return train_ds, val_ds, classes
+
+
+def _carve(cache: Any, data: DataConfig, params: dict, train_ds: Any, seed: int) -> tuple[Dataset, Dataset]:
+    from sklearn.model_selection import train_test_split
+
+    from actionlab.data import build_dataset
+
+    labels = np.asarray(train_ds.labels)
+    idx = np.arange(len(labels))
+    _, counts = np.unique(labels, return_counts=True)
+    strat = labels if counts.min() >= 2 else None
+    tr, va = train_test_split(idx, test_size=data.val_fraction, random_state=seed, stratify=strat)
+    eval_ds = build_dataset(cache, data.kind, "train", train=False, **params)
+    log.info("no val split in %s: %d of %d train videos held out for validation",
+             cache.dir, len(va), len(idx))
+    return Subset(train_ds, sorted(tr.tolist())), Subset(eval_ds, sorted(va.tolist()))
+
+
+def make_loader(ds: Dataset, batch_size: int, train: bool, seed: int, workers: int = 0,
+                drop_last: bool = False) -> DataLoader:
+    """A loader sharded over the processes of the job (one process: the whole dataset).
+
+    ``batch_size`` is global; each of N processes takes ``batch_size / N``. Training order comes
+    from a DistributedSampler seeded with ``seed`` and the epoch, so one process and N processes
+    see the same global batches.
+    """
+    info = D.current()
+    if batch_size % info.world_size:
+        raise InputError(
+            f"data.batch_size={batch_size} does not divide between {info.world_size} processes"
+        )
+    if len(ds) == 0:
+        raise DatasetError("an empty split: no samples to load")
+    sampler = DistributedSampler(ds, num_replicas=info.world_size, rank=info.rank,
+                                 shuffle=train, seed=seed, drop_last=False)
+    return DataLoader(ds, batch_size=batch_size // info.world_size, sampler=sampler,
+                      num_workers=workers, drop_last=drop_last,
+                      persistent_workers=False, pin_memory=torch.cuda.is_available())
+
+
+# ---------------------------------------------------------------------- model
+
+
+def in_channels(data: DataConfig) -> int | None:
+    """The input channels a single-input model needs for the config's input."""
+    if data.kind == "two_stream":
+        return None
+    if data.modality == "rgb":
+        return 3 if data.kind != "tsn" else 3 * max(1, data.frames)
+    if data.modality == "flow":
+        return 2 if data.kind == "clip" else 2 * data.frames
+    if data.modality == "rgbdiff":
+        return 3 * max(1, data.frames - 1)
+    return None
+
+
+def input_spec(data: DataConfig) -> dict[str, Any]:
+    """The checkpoint's ``input`` section: how a video becomes this model's input."""
+    rgb = data.modality in ("rgb", "rgb+flow")
+    return {
+        "kind": data.kind,
+        "modality": data.modality,
+        "size": list(data.size),
+        "frames": data.frames,
+        "stride": data.stride,
+        "segments": data.segments,
+        "flow": {"method": data.flow_method, "bound": data.flow_bound},
+        "mean": list(data.mean) or (RGB_MEAN if rgb else []),
+        "std": list(data.std) or (RGB_STD if rgb else []),
+    }
+
+
+def build_model_from_config(cfg: ExperimentConfig, num_classes: int) -> tuple[torch.nn.Module, dict]:
+    """The registry model and its ``{name, kwargs}`` spec (what ``load_model`` rebuilds)."""
+    from actionlab.models import build_model
+
+    kwargs = {"num_classes": num_classes, **cfg.model.kwargs}
+    channels = in_channels(cfg.data)
+    if channels is not None:
+        kwargs.setdefault("in_channels", channels)
+    model = build_model(cfg.model.name, **kwargs)
+    return model, {"name": cfg.model.name, "kwargs": kwargs}
+
+
+# ---------------------------------------------------------------------- run dir
+
+
+def make_run_dir(cfg: ExperimentConfig) -> Path:
+    """``train.out_dir / (train.run_name or name)``, with ``-2``, ``-3`` ... if taken."""
+    base = Path(cfg.train.out_dir).expanduser() / (cfg.train.run_name or cfg.name or "run")
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def train(config: ExperimentConfig | str | Path, resume: str | Path | None = None,
+          overrides: list[str] | tuple[str, ...] = ()) -> Path:
+    """Train the experiment a config describes; return the run directory.
+
+    Args:
+        config: A config, or a YAML path (with ``overrides``).
+        resume: A run directory to continue exactly (its ``config.yaml`` is used when
+            ``config`` is None).
+
+    Returns:
+        The run directory (``config.yaml``, checkpoints, metrics).
+    """
+    from actionlab.train.trainer import Trainer
+
+    if resume is not None:
+        resume = Path(resume)
+        if not (resume / "last.safetensors").is_file():
+            raise InputError(f"--resume {resume}: no last.safetensors there to resume from")
+        if config is None:
+            config = resume / "config.yaml"
+    if not isinstance(config, ExperimentConfig):
+        config = load_config(config, overrides)
+    cfg = config
+    info = D.init_from_env()
+    if cfg.joint.enabled:
+        from actionlab.train.joint import train_joint
+
+        return train_joint(cfg, resume=resume)
+    train_ds, val_ds, classes = build_datasets(cfg.data, cfg.train.seed)
+    model, spec = build_model_from_config(cfg, len(classes))
+    initialise(model, cfg.model.init, classes, cfg.optim.head_names)
+    apply_freeze(model, cfg.model.freeze.train_last, cfg.model.freeze.policy)
+    run_dir = resume if resume is not None else make_run_dir(cfg)
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+    D.barrier()
+    bs, workers, seed = cfg.data.batch_size, cfg.data.workers, cfg.train.seed
+    meta = {"model": spec, "classes": classes, "input": input_spec(cfg.data)}
+    trainer = Trainer(
+        model,
+        make_loader(train_ds, bs, True, seed, workers),
+        make_loader(val_ds, bs, False, seed, workers) if val_ds is not None else None,
+        cfg,
+        run_dir,
+        meta=meta,
+    )
+    summary = trainer.fit(resume=resume is not None)
+    log.info("run %s: best val accuracy %.4f at epoch %d", run_dir, summary["best_metric"],
+             summary["best_epoch"])
+    return run_dir
+
+
+__all__ = ["build_datasets", "build_model_from_config", "input_spec", "make_loader", "train",
+           "to_dict"]

@@ -1,0 +1,174 @@
+"""Transfer: start a model from another run's checkpoint, a torchvision-layout file, or a 2D
+checkpoint inflated into a 3D model (I3D).
+
+The classifier is re-initialised only when asked (``model.init.reset_head``), and it is said in
+the log; a checkpoint trained on another class set without ``reset_head`` is a
+:class:`~actionlab.errors.CheckpointError` that says which option to set.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+
+from actionlab.config import InitConfig
+from actionlab.errors import CheckpointError
+from actionlab.train.checkpoint import load_checkpoint
+
+log = logging.getLogger(__name__)
+
+HEAD_NAMES = ("fc", "head", "classifier")
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A run directory means its ``best.safetensors`` (else ``last.safetensors``)."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.safetensors", "last.safetensors"):
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(f"{path}: a directory without best.safetensors or last.safetensors")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint (set model.init.path)")
+    return path
+
+
+def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+    """Weights (and actionlab meta when present) of a checkpoint or plain weights file.
+
+    ``.safetensors`` files are read as they are; ``.pth``/``.pt`` files are read with
+    ``torch.load(weights_only=True)`` (never unpickling code), unwrapping ``state_dict`` /
+    ``model`` entries and a DataParallel ``module.`` prefix.
+    """
+    path = resolve_checkpoint(path)
+    if path.suffix == ".safetensors":
+        try:
+            state, meta = load_checkpoint(path)
+            return state, meta
+        except CheckpointError:
+            try:
+                return load_file(str(path)), None
+            except (SafetensorError, OSError) as exc:
+                raise CheckpointError(f"{path}: unreadable safetensors file ({exc})") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001  (pickle errors of many kinds)
+        raise CheckpointError(
+            f"{path}: cannot be read as a weights-only state dict ({exc}); save it with "
+            "torch.save(model.state_dict(), path) or as .safetensors"
+        ) from None
+    for key in ("state_dict", "model", "model_state"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: not a state dict of tensors")
+    return {k.removeprefix("module."): v for k, v in obj.items()}, None
+
+
+def _is_head(key: str, head_names: tuple[str, ...] | list[str]) -> bool:
+    return any(p in head_names for p in key.split(".")[:-1])
+
+
+def reset_head(model: nn.Module, num_classes: int, head_names: tuple[str, ...] | list[str]) -> None:
+    """Re-initialise the classifier: ``reset_classifier`` when the model has it, else
+    ``reset_parameters`` of every module under a head name."""
+    if hasattr(model, "reset_classifier"):
+        model.reset_classifier(num_classes)
+        return
+    for name, m in model.named_modules():
+        if name and _is_head(name + ".x", head_names) and hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+
+
+def load_into(
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    source: str,
+    reset: bool,
+    strict: bool,
+    num_classes: int,
+    head_names: tuple[str, ...] | list[str] = HEAD_NAMES,
+    class_mismatch: str = "",
+) -> None:
+    """Load ``state`` into ``model``; drop and re-initialise the head when ``reset``.
+
+    Raises:
+        CheckpointError: for shapes that do not fit (the head without ``reset``) or, when
+            ``strict``, missing or unexpected weights.
+    """
+    own = model.state_dict()
+    head_keys = [k for k in own if _is_head(k, head_names)]
+    mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if (mismatched or class_mismatch) and not reset:
+        what = class_mismatch or f"shapes differ for {mismatched[:4]}"
+        raise CheckpointError(
+            f"{source}: {what}; set model.init.reset_head=true to re-initialise the classifier "
+            "for this run's classes"
+        )
+    if reset:
+        state = {k: v for k, v in state.items() if k not in head_keys}
+        bad = [k for k in mismatched if k not in head_keys]
+        if bad:
+            raise CheckpointError(f"{source}: weights do not fit the model: {bad[:4]}")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not (reset and k in head_keys)]
+    if strict and (missing or unexpected):
+        raise CheckpointError(
+            f"{source}: weights do not fit the model (missing {sorted(missing)[:4]}, "
+            f"unexpected {sorted(unexpected)[:4]}); set model.init.strict=false to load what fits"
+        )
+    if missing or unexpected:
+        log.warning("%s: %d weights missing, %d unexpected (not strict)", source, len(missing),
+                    len(unexpected))
+    if reset:
+        reset_head(model, num_classes, head_names)
+        log.info("%s: re-initialised the classifier for %d classes (model.init.reset_head)",
+                 source, num_classes)
+
+
+def initialise(
+    model: nn.Module,
+    init: InitConfig,
+    classes: list[str],
+    head_names: tuple[str, ...] | list[str] = HEAD_NAMES,
+) -> None:
+    """Load the starting weights the ``model.init`` section names (nothing when path is empty).
+
+    Args:
+        model: The freshly built model (this run's number of classes).
+        init: ``model.init``: path, format (auto | run | torchvision | inflate), reset_head, strict.
+        classes: This run's class names.
+        head_names: Module names that make up the classifier.
+    """
+    if not init.path:
+        return
+    fmt = init.format
+    path = resolve_checkpoint(init.path)
+    state, meta = read_state_dict(path)
+    if fmt == "auto":
+        fmt = "run" if meta is not None else "torchvision"
+    if fmt == "run" and meta is None:
+        raise CheckpointError(f"{path}: not an actionlab checkpoint; use model.init.format=torchvision")
+    mismatch = ""
+    if meta is not None and meta.get("classes") and list(meta["classes"]) != list(classes):
+        theirs = meta["classes"]
+        mismatch = (
+            f"trained on another class set ({len(theirs)} classes: {theirs[:4]}...; this run has "
+            f"{len(classes)}: {classes[:4]}...)"
+        )
+    if fmt == "inflate":
+        try:
+            from actionlab.models import inflate_state_dict
+        except ImportError as exc:
+            raise CheckpointError(f"model.init.format=inflate needs actionlab.models ({exc})") from None
+        state = inflate_state_dict(state, model)
+        log.info("%s: inflated 2D weights into %s", path, type(model).__name__)
+    load_into(model, state, str(path), init.reset_head, init.strict, len(classes), head_names,
+              class_mismatch=mismatch)
+    log.info("initialised from %s (%s)", path, fmt)

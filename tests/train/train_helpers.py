@@ -1,0 +1,78 @@
+"""Tiny models and datasets for trainer tests (CPU, a few milliseconds per step).
+
+Imported by the tests as ``train_helpers`` (pytest puts this folder on sys.path).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from actionlab.config import ExperimentConfig, load_config
+
+
+class TinyNet(nn.Module):
+    """A two-layer MLP with the timm-style interface (no BN, no dropout: deterministic)."""
+
+    def __init__(self, num_classes: int = 3, in_features: int = 8, hidden: int = 16) -> None:
+        super().__init__()
+        self.body = nn.Linear(in_features, hidden)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return x if pre_logits else self.fc(x)
+
+    def reset_classifier(self, n: int) -> None:
+        self.fc = nn.Linear(self.fc.in_features, n)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+class TinyConvBN(nn.Module):
+    """A 2D conv net with two BatchNorms and dropout (for partial BN, channels_last, bf16)."""
+
+    def __init__(self, num_classes: int = 3) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(4)
+        self.drop = nn.Dropout(0.2)
+        self.fc = nn.Linear(4, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = torch.relu(self.bn2(self.conv2(x)))
+        return self.fc(self.drop(x.mean(dim=(-2, -1))))
+
+
+def tiny_data(n: int = 24, features: int = 8, classes: int = 3, seed: int = 0) -> TensorDataset:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    x = torch.randn(n, features, generator=g) + y.unsqueeze(1).float()
+    return TensorDataset(x, y)
+
+
+def image_data(n: int = 12, classes: int = 3) -> TensorDataset:
+    g = torch.Generator().manual_seed(1)
+    return TensorDataset(torch.randn(n, 3, 8, 8, generator=g), torch.arange(n) % classes)
+
+
+def loader(ds: TensorDataset, batch: int = 4, shuffle: bool = True, seed: int = 0) -> DataLoader:
+    from actionlab.train.run import make_loader
+
+    return make_loader(ds, batch, shuffle, seed)
+
+
+def config(tmp_path: Path, *overrides: str) -> ExperimentConfig:
+    base = [f"train.out_dir={tmp_path}", "train.progress=false", "train.epochs=2",
+            "name=tiny", "data.batch_size=4"]
+    return load_config(None, base + list(overrides))
+
