@@ -1,0 +1,76 @@
+"""Transfer: from a run, from a torchvision-layout file, another class set, freezing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from actionlab.config import InitConfig
+from actionlab.errors import CheckpointError, InputError
+from actionlab.train.checkpoint import save_checkpoint
+from actionlab.train.finetune import train_last_layers
+from actionlab.train.transfer import initialise
+from train_helpers import TinyNet
+
+
+def _run_ckpt(tmp_path: Path, classes: list[str]) -> tuple[Path, TinyNet]:
+    torch.manual_seed(1)
+    src = TinyNet(num_classes=len(classes))
+    path = tmp_path / "run" / "best.safetensors"
+    save_checkpoint(path, src, {"model": {"name": "tiny", "kwargs": {}}, "classes": classes})
+    return path, src
+
+
+def test_from_run_same_classes(tmp_path: Path) -> None:
+    path, src = _run_ckpt(tmp_path, ["a", "b", "c"])
+    model = TinyNet()
+    initialise(model, InitConfig(path=str(path.parent)), ["a", "b", "c"])  # a run dir works
+    assert torch.equal(model.body.weight, src.body.weight)
+    assert torch.equal(model.fc.weight, src.fc.weight)
+
+
+def test_other_class_set_needs_reset_head(tmp_path: Path, caplog) -> None:
+    path, src = _run_ckpt(tmp_path, ["a", "b", "c", "d"])
+    with pytest.raises(CheckpointError, match="another class set.*reset_head=true"):
+        initialise(TinyNet(), InitConfig(path=str(path)), ["a", "b", "c"])
+    # same count, different names: still another class set
+    path3, _ = _run_ckpt(tmp_path / "3", ["x", "y", "z"])
+    with pytest.raises(CheckpointError, match="another class set"):
+        initialise(TinyNet(), InitConfig(path=str(path3)), ["a", "b", "c"])
+    model = TinyNet()
+    with caplog.at_level("INFO"):
+        initialise(model, InitConfig(path=str(path), reset_head=True), ["a", "b", "c"])
+    assert torch.equal(model.body.weight, src.body.weight)
+    assert model.fc.out_features == 3
+    assert "re-initialised the classifier" in caplog.text
+
+
+def test_torchvision_layout_files(tmp_path: Path) -> None:
+    torch.manual_seed(2)
+    src = TinyNet(num_classes=10)
+    pth = tmp_path / "w.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in src.state_dict().items()}}, pth)
+    model = TinyNet()
+    initialise(model, InitConfig(path=str(pth), reset_head=True), ["a", "b", "c"])
+    assert torch.equal(model.body.weight, src.body.weight)
+    st = tmp_path / "w.safetensors"
+    save_file({k: v.contiguous() for k, v in src.state_dict().items()}, str(st))
+    with pytest.raises(CheckpointError, match="reset_head"):
+        initialise(TinyNet(), InitConfig(path=str(st)), ["a", "b", "c"])
+    bad = tmp_path / "code.pth"
+    torch.save({"fn": print}, bad)  # a pickle with code: refused by weights_only
+    with pytest.raises(CheckpointError, match="weights-only"):
+        initialise(TinyNet(), InitConfig(path=str(bad)), ["a"])
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        initialise(TinyNet(), InitConfig(path=str(tmp_path / "missing.pth")), ["a"])
+
+
+def test_train_last_layers() -> None:
+    model = TinyNet()
+    assert train_last_layers(model, 1) == ["fc"]
+    assert not model.body.weight.requires_grad and model.fc.weight.requires_grad
+    with pytest.raises(InputError, match="2 parameterised layers"):
+        train_last_layers(model, 5)
