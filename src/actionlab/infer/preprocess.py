@@ -51,9 +51,14 @@ def canonical_spec(spec: dict[str, Any]) -> dict[str, Any]:
 
     Checkpoints name sampling ``frames``/``stride``/``segments``; the datasets' own
     ``spec()`` says ``length``/``num_segments`` (and, for two-stream, ``flow_length``,
-    ``flow_stride``, ``rgb``, ``flow_layout``). Both are accepted.
+    ``flow_stride``, ``rgb``, ``flow_layout``). Both are accepted, and ``rgb``/``flow_layout``
+    may also sit in ``spec["params"]`` (the config's extra dataset options).
     """
     s = dict(spec)
+    # Dataset options a config passed through (data.params) that change the input layout.
+    for key in ("rgb", "flow_layout"):
+        if key not in s and key in (s.get("params") or {}):
+            s[key] = s["params"][key]
     if s.get("segments") is None and s.get("num_segments") is not None:
         s["segments"] = s["num_segments"]
     if s.get("frames") is None and s.get("length") is not None:
