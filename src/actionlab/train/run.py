@@ -203,6 +203,10 @@ def train(config: ExperimentConfig | str | Path, resume: str | Path | None = Non
         config = load_config(config, overrides)
     cfg = config
     info = D.init_from_env()
+    if cfg.data.kind == "sequence":
+        from actionlab.train.lrcn import train_lrcn
+
+        return train_lrcn(cfg, resume=resume)
     if cfg.joint.enabled:
         from actionlab.train.joint import train_joint
 

@@ -1,0 +1,102 @@
+"""The LRCN path: features to HDF5, ping-pong padding, windows, end-weighted loss, training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from actionlab.train.lrcn import (
+    SequenceDataset,
+    SequenceLoss,
+    extract_features,
+    pingpong_indices,
+    sequence_scores,
+    step_weights,
+    window_starts,
+)
+from train_helpers import config
+
+
+class FrameNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 3)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(x))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = x.mean(dim=(-2, -1))  # (B, 4)
+        return x if pre_logits else self.fc(x)
+
+
+def _features(tmp_path: Path) -> Path:
+    g = torch.Generator().manual_seed(0)
+    lengths = {"train": [3, 9, 12, 5, 7, 10], "val": [4, 11, 6]}
+    videos = [(split, f"{split}{i}", torch.randn(n, 3, 8, 8, generator=g) + i % 3, i % 3)
+              for split, ns in lengths.items() for i, n in enumerate(ns)]
+    return extract_features(FrameNet(), videos, tmp_path / "f.h5", ["a", "b", "c"], batch_size=4)
+
+
+def test_extract_layout_and_train_statistics(tmp_path: Path) -> None:
+    path = _features(tmp_path)
+    with h5py.File(path) as f:
+        assert f["videos/train/train1"].shape == (9, 4)
+        assert f["labels/val"][()].tolist() == [0, 1, 2]
+        feats = np.concatenate([f[f"videos/train/{k.decode()}"][()] for k in f["keys/train"]])
+        np.testing.assert_allclose(f["mean"][()], feats.mean(0), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(f["std"][()], feats.std(0), rtol=1e-3, atol=1e-5)
+
+
+def test_pingpong_and_windows() -> None:
+    assert pingpong_indices(3, 7).tolist() == [0, 1, 2, 1, 0, 1, 2]
+    assert pingpong_indices(1, 3).tolist() == [0, 0, 0]
+    assert pingpong_indices(5, 4).tolist() == [0, 1, 2, 3]
+    assert window_starts(10, 4, 3).tolist() == [0, 3, 6]
+    assert window_starts(3, 4, 2).tolist() == [0, 0]
+
+
+def test_sequence_dataset_shapes(tmp_path: Path) -> None:
+    path = _features(tmp_path)
+    train = SequenceDataset(path, "train", 6, train=True)
+    assert [tuple(train[i][0].shape) for i in range(len(train))] == [(6, 4)] * 6
+    full = SequenceDataset(path, "val", 6)
+    assert full[1][0].shape == (11, 4)
+    wins = SequenceDataset(path, "val", 6, windows=3)
+    assert wins[1][0].shape == (3, 6, 4) and wins[0][0].shape == (3, 6, 4)
+    x = SequenceDataset(path, "train", 12)[2][0]
+    assert abs(float(x.mean())) < 0.5  # normalised with the train mean/std
+
+
+def test_end_weighted_loss_and_scores() -> None:
+    assert step_weights(4, "linear").tolist() == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    assert step_weights(3, "last").tolist() == [0.0, 0.0, 1.0]
+    logits = torch.zeros(2, 3, 4)
+    logits[:, -1, 1] = 10.0  # only the last step is confident
+    y = torch.tensor([1, 1])
+    assert SequenceLoss("last")(logits, y) < SequenceLoss("uniform")(logits, y)
+    assert sequence_scores(logits).argmax(-1).tolist() == [1, 1]
+    assert sequence_scores(logits.unsqueeze(1).expand(2, 3, 3, 4)).shape == (2, 4)
+
+
+@pytest.mark.parametrize("windows", [0, 2])
+def test_train_lrcn_two_epochs(tmp_path: Path, windows: int) -> None:
+    from actionlab.train.run import train
+
+    path = _features(tmp_path)
+    cfg = config(tmp_path, "data.kind=sequence", f"sequence.features={path}",
+                 "sequence.length=5", f"sequence.eval_windows={windows}",
+                 "model.name=lstm_features", "model.kwargs={hidden: 8, dropout: 0.1}")
+    run = train(cfg)
+    meta_rows = (run / "metrics.csv").read_text().splitlines()
+    assert len(meta_rows) == 3
+    from actionlab.train.checkpoint import read_meta
+
+    meta = read_meta(run / "last.safetensors")
+    assert meta["input"]["kind"] == "sequence" and meta["model"]["kwargs"]["in_features"] == 4
