@@ -92,8 +92,9 @@ def load_runner(path: str | Path, onnx: str | Path | None = None) -> Runner:
         return OnnxRunner(onnx)
     if str(path).endswith(".onnx"):
         return OnnxRunner(path)
-    from actionlab.train.checkpoint import load_model
+    from actionlab.train.checkpoint import load_model, read_meta
 
+    read_meta(path)  # cheap: a missing file or an unknown format fails before any model code
     model, meta = load_model(path)
     return TorchRunner(model, meta)
 

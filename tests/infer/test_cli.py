@@ -1,0 +1,79 @@
+"""The predict/timeline/export commands as a user runs them (one-line errors, exit codes)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from _fakes import CLASSES, TinyTwoStream, meta, spec
+
+from actionlab.infer.export import export_onnx
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    return export_onnx(TinyTwoStream(), meta("tiny_two_stream", spec("two_stream", "rgb+flow")),
+                       out).path
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    """Run ``actionlab ARGS`` in-process through the console entry point."""
+    from actionlab import cli as cli_mod
+
+    monkeypatch.setattr(sys, "argv", ["actionlab", *map(str, args)])
+    code = 0
+    try:
+        cli_mod.run()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_predict_json_and_table(monkeypatch, capsys, onnx_model: Path, clip_mp4: Path,
+                                clip_avi: Path) -> None:
+    code, out, _ = cli(monkeypatch, capsys, "predict", onnx_model, clip_mp4, clip_avi, "--json", "-k", "2")
+    assert code == 0
+    doc = json.loads(out)
+    assert [Path(d["video"]).name for d in doc] == ["clip.mp4", "clip.avi"]
+    assert all(len(d["top"]) == 2 and d["top"][0]["label"] in CLASSES for d in doc)
+    code, out, _ = cli(monkeypatch, capsys, "predict", onnx_model, clip_mp4)
+    assert code == 0 and "clip.mp4" in out and any(c in out for c in CLASSES)
+
+
+def test_timeline_command(monkeypatch, capsys, onnx_model: Path, clip_mp4: Path,
+                          tmp_path: Path) -> None:
+    code, out, err = cli(monkeypatch, capsys, "timeline", onnx_model, clip_mp4, "--out", tmp_path,
+                         "--window", "8", "--step", "0.16s")
+    assert code == 0, err
+    doc = json.loads((tmp_path / "timeline.json").read_text())
+    assert doc["window"] == 8 and doc["step"] == 4
+    assert (tmp_path / "timeline.png").is_file() and (tmp_path / "annotated.mp4").is_file()
+
+
+def test_bad_inputs_give_one_line_errors(monkeypatch, capsys, onnx_model: Path,
+                                         not_a_video: Path, clip_mp4: Path, tmp_path: Path) -> None:
+    code, out, err = cli(monkeypatch, capsys, "predict", onnx_model, not_a_video)
+    assert code == 1 and err.startswith("error: ") and "notes.mp4" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+    code, _, err = cli(monkeypatch, capsys, "timeline", onnx_model, clip_mp4, "--window", "abc")
+    assert code == 2 and "abc" in err and len(err.strip().splitlines()) == 1
+
+    # A checkpoint from an unknown (future) format version.
+    from safetensors.torch import save_file
+
+    future = tmp_path / "future.safetensors"
+    save_file({"w": torch.zeros(1)}, str(future),
+              metadata={"actionlab": json.dumps({"format_version": 99, "model": {"name": "x"}})})
+    code, _, err = cli(monkeypatch, capsys, "predict", future, clip_mp4)
+    assert code == 1 and "format 99 is not supported" in err
+    assert len(err.strip().splitlines()) == 1
+
+    code, _, err = cli(monkeypatch, capsys, "predict", tmp_path / "nope.safetensors", clip_mp4)
+    assert code == 1 and "no such checkpoint" in err
