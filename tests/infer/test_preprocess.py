@@ -156,3 +156,8 @@ def test_fit_frames_centre_crops_like_eval_transform() -> None:
     wide[:, :, 20:60] = 255  # the centre half is white
     out = fit_frames(wide, s)
     assert out.shape == (1, 32, 32, 3) and out.min() == 255
+
+
+def test_feature_sequence_models_get_a_clear_message() -> None:
+    with pytest.raises(CheckpointError, match="LRCN"):
+        stream_specs({"kind": "sequence", "modality": "features", "frames": 120})

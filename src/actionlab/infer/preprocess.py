@@ -89,6 +89,11 @@ def stream_specs(spec: dict[str, Any]) -> list[dict[str, Any]]:
         raise CheckpointError(f"input spec: unknown kind {kind!r} (expected one of {KINDS})")
     if kind != "two_stream":
         modality = spec.get("modality", "rgb")
+        if modality == "features":
+            raise CheckpointError(
+                "input spec: a sequence model over cached per-frame CNN features (LRCN); "
+                "run it on the features file (actionlab.train.lrcn), not on a video"
+            )
         if modality not in MODALITIES[:3]:
             raise CheckpointError(
                 f"input spec: modality {modality!r} does not fit kind {kind!r} "
