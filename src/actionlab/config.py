@@ -55,7 +55,6 @@ class DataConfig:
     root: str = ""  # the dataset as downloaded
     split: str = "1"  # the dataset's official split (e.g. HMDB51 split 1)
     cache_dir: str = ""  # the prepared cache (`actionlab prepare`)
-    classes: list[str] = field(default_factory=list)  # restrict to these classes (empty: all)
     kind: str = "frame"  # frame | clip | tsn | two_stream | sequence
     modality: str = "rgb"  # rgb | flow | rgbdiff | rgb+flow
     size: list[int] = field(default_factory=lambda: [112, 112])  # [H, W]

@@ -76,3 +76,29 @@ def config(tmp_path: Path, *overrides: str) -> ExperimentConfig:
             "name=tiny", "data.batch_size=4"]
     return load_config(None, base + list(overrides))
 
+
+
+def fake_cache(root: Path, classes: tuple[str, ...] = ("jump", "run", "wave"), per_class: int = 4,
+               splits: tuple[str, ...] = ("train", "train", "val", "test"), frames: int = 12,
+               size: int = 16, seed: int = 0) -> Path:
+    """A prepared cache written directly (no video decoding): random frames and flow per video."""
+    import numpy as np
+
+    from actionlab.data.cache import video_file, write_entry
+    from actionlab.data.manifest import Manifest, Record
+
+    rng = np.random.default_rng(seed)
+    records = []
+    for label, cls in enumerate(classes):
+        for k in range(per_class):
+            key = f"{cls}__{cls}_{k}"
+            n = frames + k
+            rgb = rng.integers(0, 255, (n, size, size, 3), dtype=np.uint8)
+            rgb[..., label % 3] = 200  # a colour per class: learnable
+            flow = rng.integers(0, 255, (n - 1, size, size, 2), dtype=np.uint8)
+            write_entry(video_file(root, key), rgb, flow, {"frames": n, "fps": 25.0})
+            records.append(Record(f"{cls}/{cls}_{k}.mp4", label, cls, splits[k % len(splits)],
+                                  n, 25.0, size, size, key))
+    meta = {"prepare": {"size": [size, size], "inputs": ["rgb", "flow"], "flow_bound": 20.0}}
+    Manifest(list(classes), records, "folder", str(root), meta).save(root / "manifest.json")
+    return root

@@ -1,0 +1,129 @@
+"""``train(config)`` end to end: data factory, model registry, run dir, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from actionlab.errors import CheckpointError, DatasetError
+from actionlab.train.checkpoint import read_meta
+from train_helpers import config, fake_cache
+
+
+class PoolNet(nn.Module):
+    """Any input layout -> global average over all but the channel dim -> linear."""
+
+    def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.stem = nn.Linear(in_channels, 8)
+        self.fc = nn.Linear(8, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 5 and x.shape[1] != self.in_channels:  # TSN (B, S, C, H, W)
+            x = x.transpose(1, 2)  # (B, C, S, H, W)
+        dims = [d for d in range(2, x.dim())]
+        return torch.relu(self.stem(x.mean(dim=dims) if dims else x))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return x if pre_logits else self.fc(x)
+
+    def reset_classifier(self, n: int) -> None:
+        self.fc = nn.Linear(8, n)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+@pytest.fixture()
+def registry(monkeypatch):
+    """A stand-in ``build_model`` (the test does not depend on the models package)."""
+    import actionlab.train.run as run
+
+    def build_model_from_config(cfg, num_classes):
+        kwargs = {"num_classes": num_classes, "in_channels": run.in_channels(cfg.data) or 3,
+                  **cfg.model.kwargs}
+        return PoolNet(**kwargs), {"name": "poolnet", "kwargs": kwargs}
+
+    monkeypatch.setattr(run, "build_model_from_config", build_model_from_config)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return fake_cache(tmp_path_factory.mktemp("cache"))
+
+
+def test_train_from_config(tmp_path: Path, cache: Path, registry) -> None:
+    from actionlab.config import load_config
+    from actionlab.train.run import train
+
+    cfg = config(tmp_path, f"data.cache_dir={cache}", "data.size=[16,16]", "train.epochs=2")
+    run = train(cfg)
+    assert run == tmp_path / "tiny"
+    assert load_config(run / "config.yaml") == cfg
+    meta = read_meta(run / "best.safetensors")
+    assert meta["classes"] == ["jump", "run", "wave"]
+    assert meta["input"]["kind"] == "frame" and meta["input"]["size"] == [16, 16]
+    assert meta["model"]["kwargs"]["num_classes"] == 3
+    again = train(cfg)  # a second run gets its own directory
+    assert again.name == "tiny-2"
+
+
+@pytest.mark.parametrize("kind", ["clip", "tsn", "two_stream"])
+def test_other_kinds_run(tmp_path: Path, cache: Path, registry, kind: str, monkeypatch) -> None:
+    from actionlab.train.run import train
+
+    over = [f"data.cache_dir={cache}", "data.size=[16,16]", "train.epochs=1",
+            f"data.kind={kind}", "data.frames=4", "data.segments=2"]
+    if kind == "two_stream":
+        import actionlab.train.run as run
+
+        class Fuse(PoolNet):
+            def forward(self, rgb, flow):  # two inputs, as two-stream models take them
+                return self.fc(torch.relu(self.stem(rgb.mean(dim=(-2, -1)))) )
+
+        monkeypatch.setattr(run, "build_model_from_config",
+                            lambda cfg, n: (Fuse(n), {"name": "fuse", "kwargs": {}}))
+    run_dir = train(config(tmp_path, *over))
+    assert (run_dir / "last.safetensors").is_file()
+
+
+def test_missing_cache_and_class_mismatch(tmp_path: Path, cache: Path, registry) -> None:
+    from actionlab.train.run import train
+
+    with pytest.raises(DatasetError, match="cache_dir is not set"):
+        train(config(tmp_path))
+    with pytest.raises(DatasetError, match="no prepared cache.*data.cache_dir="):
+        train(config(tmp_path, "data.cache_dir=/path/to/hmdb51"))
+    other = fake_cache(tmp_path / "other", classes=("a", "b"))
+    first = train(config(tmp_path, f"data.cache_dir={other}", "train.epochs=1",
+                         "train.run_name=src"))
+    with pytest.raises(CheckpointError, match="another class set.*reset_head"):
+        train(config(tmp_path, f"data.cache_dir={cache}", f"model.init.path={first}"))
+    run = train(config(tmp_path, f"data.cache_dir={cache}", f"model.init.path={first}",
+                       "model.init.reset_head=true", "model.freeze.train_last=1",
+                       "optim.lr=1e-5", "train.epochs=1"))
+    assert read_meta(run / "last.safetensors")["classes"] == ["jump", "run", "wave"]
+
+
+def test_empty_split_is_clear(tmp_path: Path, registry) -> None:
+    from actionlab.train.run import train
+
+    no_train = fake_cache(tmp_path / "c", splits=("val", "test"))
+    with pytest.raises(DatasetError, match="no records in split 'train'"):
+        train(config(tmp_path, f"data.cache_dir={no_train}"))
+
+
+def test_joint_from_config(tmp_path: Path, cache: Path, registry) -> None:
+    from actionlab.train.run import train
+
+    other = fake_cache(tmp_path / "other", classes=("a", "b"), seed=1)
+    run = train(config(tmp_path, f"data.cache_dir={cache}", "data.dataset=ucf101",
+                       "joint.enabled=true", "train.epochs=1",
+                       f"joint.second={{dataset: hmdb51, cache_dir: {other}}}"))
+    meta = read_meta(run / "last.safetensors")
+    assert meta["classes"] == {"ucf101": ["jump", "run", "wave"], "hmdb51": ["a", "b"]}
+    assert {"val_acc_ucf101", "val_acc_hmdb51"} <= set(meta["metrics"])
