@@ -49,14 +49,20 @@ class ClipTask:
         return f"{self.cls}/v_{self.cls}_g{self.group:02d}_c{self.clip:02d}.mp4"
 
 
-def make_clip(task: ClipTask) -> dict:
-    """Render and write one clip; return its annotation (and a few frames for the sheet)."""
+def render_clip(task: ClipTask) -> tuple[np.ndarray, np.ndarray, tuple, object, object, object]:
+    """Frames ``(T, H, W, 3)``, boxes, action window, motion, appearance, scene of one clip."""
     rng = rng_for(task.seed, "clips", CLASSES.index(task.cls), task.index)
     app = actor(task.seed, task.cls, task.group)
     window = active_window(task.frames, rng, task.difficulty)
     motion = make_motion(task.cls, task.frames, task.fps, window, rng, app)
     scene = make_scene(rng, task.frames, task.size, task.difficulty, motion.extent)
     frames, boxes = render(motion, app, scene, task.size, rng)
+    return frames, boxes, window, motion, app, scene
+
+
+def make_clip(task: ClipTask) -> dict:
+    """Render and write one clip; return its annotation (and a few frames for the sheet)."""
+    frames, boxes, window, motion, app, scene = render_clip(task)
     write_video(Path(task.root) / task.rel, frames, task.fps)
     ann = {
         "path": task.rel, "class": task.cls, "group": task.group,

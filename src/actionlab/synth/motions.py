@@ -94,9 +94,10 @@ def idle(T: int, fps: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
 def active_window(T: int, rng: np.random.Generator, difficulty: str) -> tuple[int, int]:
     """First and one-past-last frame of the action inside a clip."""
     slack = {"easy": 0.05, "medium": 0.2, "hard": 0.3}[difficulty]
-    a = int(rng.uniform(0, slack) * T)
+    need = min(T, max(4, T // 2))  # the action fills at least half the clip
+    a = min(int(rng.uniform(0, slack) * T), T - need)
     b = T - int(rng.uniform(0, slack) * T)
-    return a, max(b, a + max(4, T // 2))
+    return a, min(T, max(b, a + need))
 
 
 def _seg_profile(T: int, segs: list[tuple[str, float]], start: float) -> np.ndarray:
@@ -224,7 +225,7 @@ def leg_cycle(p: dict, phi: np.ndarray, amp: np.ndarray, bounce: float, stride: 
 
 def _legs(cls, T, fps, a, b, rng, app, p):
     t = np.arange(T) + 0.5
-    rate = rng.uniform(1.0, 1.6) * np.pi / fps * 2  # half strides per frame * pi
+    rate = rng.uniform(2.2, 3.0) * np.pi / fps  # pi * half strides per frame
     ramp = max(2.0, rng.uniform(0.05, 0.1) * (b - a))
     amp = smooth((t - a) / ramp) * (1 - smooth((t - (b - ramp)) / ramp))
     tau = np.clip(t - a, 0, None) * rate / np.pi  # traversals of a half stride
@@ -308,7 +309,8 @@ def _shooting(cls, T, fps, a, b, rng, app, p):
     amp = smooth((t - a) / 5) * (1 - smooth((t - b + 5) / 5))
     bow = bool(rng.random() < 0.5)
     n = int(rng.integers(1, 4))
-    shots = np.sort(rng.uniform(a + 0.25 * (b - a), b - 6, n))
+    lo = a + 0.25 * (b - a)
+    shots = np.sort(rng.uniform(lo, max(lo, b - min(6.0, 0.2 * (b - a))), n))
     front, back = ("r", "l") if rng.random() < 0.5 else ("l", "r")
     recoil = sum(np.exp(-np.clip(t - s, 0, None) / 2.0) * (t >= s) for s in shots)
     p[f"sh_{front}"] = lerp(p[f"sh_{front}"], 88.0 + 12 * recoil, amp)
