@@ -6,49 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from actionlab.errors import CheckpointError, DatasetError
 from actionlab.train.checkpoint import read_meta
-from train_helpers import config, fake_cache
-
-
-class PoolNet(nn.Module):
-    """Any input layout -> global average over all but the channel dim -> linear."""
-
-    def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.stem = nn.Linear(in_channels, 8)
-        self.fc = nn.Linear(8, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 5 and x.shape[1] != self.in_channels:  # TSN (B, S, C, H, W)
-            x = x.transpose(1, 2)  # (B, C, S, H, W)
-        dims = [d for d in range(2, x.dim())]
-        return torch.relu(self.stem(x.mean(dim=dims) if dims else x))
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return x if pre_logits else self.fc(x)
-
-    def reset_classifier(self, n: int) -> None:
-        self.fc = nn.Linear(8, n)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-
-@pytest.fixture()
-def registry(monkeypatch):
-    """A stand-in ``build_model`` (the test does not depend on the models package)."""
-    import actionlab.train.run as run
-
-    def build_model_from_config(cfg, num_classes):
-        kwargs = {"num_classes": num_classes, "in_channels": run.in_channels(cfg.data) or 3,
-                  **cfg.model.kwargs}
-        return PoolNet(**kwargs), {"name": "poolnet", "kwargs": kwargs}
-
-    monkeypatch.setattr(run, "build_model_from_config", build_model_from_config)
+from train_helpers import PoolNet, config, fake_cache
 
 
 @pytest.fixture(scope="module")

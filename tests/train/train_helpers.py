@@ -102,3 +102,28 @@ def fake_cache(root: Path, classes: tuple[str, ...] = ("jump", "run", "wave"), p
     meta = {"prepare": {"size": [size, size], "inputs": ["rgb", "flow"], "flow_bound": 20.0}}
     Manifest(list(classes), records, "folder", str(root), meta).save(root / "manifest.json")
     return root
+
+
+class PoolNet(nn.Module):
+    """Any input layout -> global average over all but the channel dim -> linear."""
+
+    def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.stem = nn.Linear(in_channels, 8)
+        self.fc = nn.Linear(8, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 5 and x.shape[1] != self.in_channels:  # TSN (B, S, C, H, W)
+            x = x.transpose(1, 2)  # (B, C, S, H, W)
+        dims = [d for d in range(2, x.dim())]
+        return torch.relu(self.stem(x.mean(dim=dims) if dims else x))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return x if pre_logits else self.fc(x)
+
+    def reset_classifier(self, n: int) -> None:
+        self.fc = nn.Linear(8, n)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))

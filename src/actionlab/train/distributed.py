@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -76,6 +77,15 @@ def all_reduce_sum(values: list[float], device: torch.device | str = "cpu") -> l
 def any_flag(flag: bool, device: torch.device | str = "cpu") -> bool:
     """True on every process when it is true on any (early stopping, NaN)."""
     return all_reduce_sum([1.0 if flag else 0.0], device)[0] > 0
+
+
+def broadcast_object(obj: Any) -> Any:
+    """Rank 0's ``obj`` on every process (a no-op alone)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def barrier() -> None:

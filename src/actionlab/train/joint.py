@@ -67,7 +67,7 @@ def train_joint(cfg: ExperimentConfig, resume: str | Path | None = None) -> Path
     from actionlab.train.run import (
         build_datasets,
         build_model_from_config,
-        input_spec,
+        full_input_spec,
         make_loader,
         make_run_dir,
     )
@@ -89,7 +89,7 @@ def train_joint(cfg: ExperimentConfig, resume: str | Path | None = None) -> Path
     dropout = float(cfg.model.kwargs.get("dropout", 0.0))
     model = JointModel(backbone, {names[0]: len(cls_a), names[1]: len(cls_b)}, dim, dropout)
     apply_freeze(model, cfg.model.freeze.train_last, cfg.model.freeze.policy)
-    run_dir = Path(resume) if resume is not None else make_run_dir(cfg)
+    run_dir = D.broadcast_object(Path(resume) if resume is not None else make_run_dir(cfg))
     if D.current().is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
@@ -103,7 +103,7 @@ def train_joint(cfg: ExperimentConfig, resume: str | Path | None = None) -> Path
                                                                             names[1]: len(cls_b)},
                                               "feature_dim": dim}},
         "classes": {names[0]: cls_a, names[1]: cls_b},
-        "input": input_spec(first),
+        "input": full_input_spec(first, tr_a),
     }
     trainer = Trainer(model, train_loaders, val_loaders or None, cfg, run_dir, meta=meta)
     trainer.fit(resume=resume is not None)

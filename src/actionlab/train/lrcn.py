@@ -313,7 +313,7 @@ def train_lrcn(cfg: Any, resume: str | Path | None = None) -> Path:
               **cfg.model.kwargs}
     model = SequenceClassifier(**kwargs)
     initialise(model, cfg.model.init, train_ds.classes, cfg.optim.head_names)
-    run_dir = Path(resume) if resume is not None else make_run_dir(cfg)
+    run_dir = D.broadcast_object(Path(resume) if resume is not None else make_run_dir(cfg))
     if D.current().is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")

@@ -154,6 +154,14 @@ def input_spec(data: DataConfig) -> dict[str, Any]:
     }
 
 
+def full_input_spec(data: DataConfig, ds: Dataset) -> dict[str, Any]:
+    """:func:`input_spec` plus the dataset's own sampling keys (``num_segments``,
+    ``flow_layout``, ...), so inference reproduces the training input exactly."""
+    base = getattr(ds, "dataset", ds)  # a carved Subset
+    extra = base.spec() if hasattr(base, "spec") else {}
+    return {**extra, **input_spec(data)}
+
+
 def build_model_from_config(cfg: ExperimentConfig, num_classes: int) -> tuple[torch.nn.Module, dict]:
     """The registry model and its ``{name, kwargs}`` spec (what ``load_model`` rebuilds)."""
     from actionlab.models import build_model
@@ -215,13 +223,13 @@ def train(config: ExperimentConfig | str | Path, resume: str | Path | None = Non
     model, spec = build_model_from_config(cfg, len(classes))
     initialise(model, cfg.model.init, classes, cfg.optim.head_names)
     apply_freeze(model, cfg.model.freeze.train_last, cfg.model.freeze.policy)
-    run_dir = resume if resume is not None else make_run_dir(cfg)
+    run_dir = D.broadcast_object(Path(resume) if resume is not None else make_run_dir(cfg))
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
     D.barrier()
     bs, workers, seed = cfg.data.batch_size, cfg.data.workers, cfg.train.seed
-    meta = {"model": spec, "classes": classes, "input": input_spec(cfg.data)}
+    meta = {"model": spec, "classes": classes, "input": full_input_spec(cfg.data, train_ds)}
     trainer = Trainer(
         model,
         make_loader(train_ds, bs, True, seed, workers),

@@ -1,0 +1,40 @@
+"""``actionlab train``: config + overrides, --resume, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from actionlab.cli import app
+from train_helpers import fake_cache
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_train_and_resume_through_the_cli(tmp_path: Path, registry) -> None:
+    cache = fake_cache(tmp_path / "cache")
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text("data: {kind: frame, size: [16, 16], batch_size: 4}\ntrain: {epochs: 1}\n")
+    runner = CliRunner()
+    res = runner.invoke(app, ["train", str(cfg), f"data.cache_dir={cache}",
+                              f"train.out_dir={tmp_path}/runs", "train.progress=false"])
+    assert res.exit_code == 0, res.output
+    run = tmp_path / "runs" / "exp"
+    assert Path(res.output.strip().splitlines()[-1]) == run
+    res = runner.invoke(app, ["train", "--resume", str(run), "train.epochs=2"])
+    assert res.exit_code == 0, res.output
+    assert len((run / "metrics.csv").read_text().splitlines()) == 3  # header + 2 epochs
+
+
+def test_bad_config_is_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("optim: {lrr: 0.1}\n")
+    exe = Path(sys.executable).with_name("actionlab")
+    res = subprocess.run([str(exe), "train", str(cfg)], capture_output=True, text=True,
+                         timeout=120, cwd=REPO)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown key 'optim.lrr'" in lines[0] and "optim.lr" in lines[0]
