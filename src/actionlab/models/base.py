@@ -1,0 +1,177 @@
+"""What every model shares: input checks, the head interface, state-dict checks, size, freezing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from actionlab.errors import ModelError
+
+
+class ActionModel(nn.Module):
+    """Base of every registered model.
+
+    Subclasses set ``layout`` ("(B, C, H, W)" or "(B, C, T, H, W)" ...), ``in_channels``,
+    ``input_shape`` (default input without the batch), ``num_features`` (the pre-logits width),
+    ``classifier_name`` (dotted path of the final ``nn.Linear``) and ``head_modules`` (top-level
+    attributes used only by ``forward_head``), and implement ``forward_features`` and
+    ``forward_head``.
+    """
+
+    layout: str = "(B, C, H, W)"
+    input_shape: tuple[int, ...] = (3, 224, 224)
+    in_channels: int = 3
+    num_features: int = 0
+    channels: int = 0  # channels of the forward_features map
+    classifier_name: str = "fc"
+    head_modules: tuple[str, ...] = ("fc",)
+
+    # ------------------------------------------------------------------ interface
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def forward_features(self, x: torch.Tensor) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward_head(self, x: Any, pre_logits: bool = False) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def default_input(self, batch: int = 1) -> torch.Tensor:
+        """A random input of the model's default shape, ``(batch, *input_shape)``."""
+        return torch.randn(batch, *self.input_shape)
+
+    def get_classifier(self) -> nn.Module:
+        return self.get_submodule(self.classifier_name)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A fresh final layer with ``num_classes`` outputs (0: no layer, pre-logits come out)."""
+        parent_name, _, leaf = self.classifier_name.rpartition(".")
+        parent = self.get_submodule(parent_name) if parent_name else self
+        new: nn.Module = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        setattr(parent, leaf, new)
+        self.num_classes = num_classes
+
+    # ------------------------------------------------------------------ checks
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ModelError unless ``x`` has the rank of ``layout`` and ``in_channels`` channels."""
+        rank = len(self.layout.strip("()").split(","))
+        ch_dim = self.layout.strip("()").replace(" ", "").split(",").index("C")
+        if not isinstance(x, torch.Tensor) or x.dim() != rank or x.shape[ch_dim] != self.in_channels:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ModelError(
+                f"{type(self).__name__} expects input {self.layout} with C={self.in_channels}, "
+                f"e.g. {(1, *self.input_shape)}; got {got}"
+            )
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
+                        assign: bool = False) -> Any:
+        """``nn.Module.load_state_dict`` that explains a classifier with another class count."""
+        check_head(self, state_dict)
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+
+def check_head(model: nn.Module, state_dict: Mapping[str, Any]) -> None:
+    """Raise ModelError when a state dict's classifier has another shape than the model's."""
+    own = model.state_dict()
+    for key, value in state_dict.items():
+        if key in own and hasattr(value, "shape") and tuple(value.shape) != tuple(own[key].shape):
+            name = getattr(model, "classifier_name", "fc")
+            if key.startswith(name + ".") or _is_head_key(model, key):
+                raise ModelError(
+                    f"the state dict's classifier {key!r} has shape {tuple(value.shape)} "
+                    f"({value.shape[0]} classes) but the model's is {tuple(own[key].shape)}: call "
+                    f"model.reset_classifier({value.shape[0]}) before loading to keep the file's head, "
+                    f"or drop the head keys ({name}.*) and load with strict=False to train a new head"
+                )
+            raise ModelError(
+                f"state dict tensor {key!r} has shape {tuple(value.shape)}, the model's is "
+                f"{tuple(own[key].shape)}: build the model with the arguments the file was saved with"
+            )
+
+
+def _is_head_key(model: nn.Module, key: str) -> bool:
+    for name, sub in model.named_modules():
+        if isinstance(sub, ActionModel) and name and key.startswith(name + "."):
+            return key[len(name) + 1:].startswith(sub.classifier_name + ".")
+    return False
+
+
+def model_info(model: nn.Module) -> dict[str, float]:
+    """``{'params': N, 'size_mb': MB}``: parameter count and parameters+buffers size in MB (1e6 B)."""
+    params = sum(p.numel() for p in model.parameters())
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    size += sum(b.numel() * b.element_size() for b in model.buffers())
+    return {"params": int(params), "size_mb": round(size / 1e6, 3)}
+
+
+def layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The model's "layers" for freezing: top-level children that own parameters, in order.
+
+    Every model registers its head last, so ``layers(m)[-1]`` is the classifier.
+    """
+    return [(n, m) for n, m in model.named_children() if any(True for _ in m.parameters())]
+
+
+def freeze(model: nn.Module, policy: str) -> nn.Module:
+    """Set ``requires_grad`` by a policy: ``'all'``, ``'none'``, ``'last:N'`` or ``'backbone'``.
+
+    ``last:N`` leaves the last N layers (see :func:`layers`) trainable and freezes the rest;
+    ``backbone`` is ``last:1`` (only the head trains).
+
+    Raises:
+        ModelError: an unknown policy or a bad N.
+    """
+    policy = policy.strip()
+    if policy == "none":
+        model.requires_grad_(True)
+        return model
+    if policy == "all":
+        model.requires_grad_(False)
+        return model
+    if policy == "backbone":
+        policy = "last:1"
+    if policy.startswith("last:"):
+        items = layers(model)
+        try:
+            n = int(policy[5:])
+        except ValueError:
+            n = -1
+        if not 0 <= n <= len(items):
+            raise ModelError(f"freeze policy {policy!r}: N must be an integer in 0..{len(items)} "
+                             f"(layers: {', '.join(name for name, _ in items)})")
+        model.requires_grad_(False)
+        for _, m in items[len(items) - n:]:
+            m.requires_grad_(True)
+        return model
+    raise ModelError(f"unknown freeze policy {policy!r}; use 'all', 'none', 'backbone' or 'last:N'")
+
+
+def scaled(channels: int, width: float) -> int:
+    """``channels * width`` rounded, at least 1."""
+    return max(1, int(round(channels * width)))
+
+
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """Every 4D parameter/buffer to ``channels_last`` and every 5D one to ``channels_last_3d``.
+
+    ``Module.to(memory_format=...)`` accepts one format for the whole model, which a model
+    mixing 2D and 3D convolutions (two-stream) cannot use.
+    """
+    fmt = {4: torch.channels_last, 5: torch.channels_last_3d}
+
+    def convert(t: torch.Tensor) -> torch.Tensor:
+        return t.contiguous(memory_format=fmt[t.dim()]) if t.dim() in fmt else t
+
+    return model._apply(convert)
+
+
+def channels_last_input(x: torch.Tensor) -> torch.Tensor:
+    """A (B, C, H, W) or (B, C, T, H, W) tensor in the matching channels-last layout."""
+    if x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    if x.dim() == 5:
+        return x.contiguous(memory_format=torch.channels_last_3d)
+    return x

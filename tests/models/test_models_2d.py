@@ -1,0 +1,97 @@
+"""2D backbones: cross-modality initialisation, errors, freezing, the study's frame model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from actionlab.errors import ModelError
+from actionlab.models import build_model, cross_modality_init, freeze, layers, model_info
+
+
+def test_unknown_name_lists_valid_ones() -> None:
+    with pytest.raises(ModelError, match="unknown model 'resnet19'.*resnet18.*two_stream"):
+        build_model("resnet19")
+
+
+def test_registry_refuses_duplicates() -> None:
+    from actionlab.models.registry import register_model
+
+    def resnet18() -> None: ...
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_model(resnet18)
+
+
+def test_head_mismatch_explains_reset() -> None:
+    src = build_model("resnet18", num_classes=5, width=0.125)
+    dst = build_model("resnet18", num_classes=3, width=0.125)
+    with pytest.raises(ModelError, match=r"5 classes.*reset_classifier\(5\).*strict=False"):
+        dst.load_state_dict(src.state_dict())
+    dst.reset_classifier(5)
+    dst.load_state_dict(src.state_dict())
+    state = {k: v for k, v in src.state_dict().items() if not k.startswith("fc.")}
+    dst.reset_classifier(3)
+    missing = dst.load_state_dict(state, strict=False).missing_keys
+    assert missing == ["fc.weight", "fc.bias"]
+
+
+def test_cross_modality_init_flow_stack() -> None:
+    rgb = build_model("resnet18", num_classes=4, width=0.125).state_dict()
+    flow = build_model("resnet18", num_classes=4, width=0.125, in_channels=10)
+    state = cross_modality_init(rgb, 10)
+    flow.load_state_dict(state, strict=True)
+    w = flow.conv1.weight
+    assert w.shape[1] == 10
+    mean = rgb["conv1.weight"].mean(1)
+    assert all(torch.allclose(w[:, c], mean) for c in range(10))
+    assert torch.equal(state["layer1.0.conv1.weight"], rgb["layer1.0.conv1.weight"])
+
+
+def test_cross_modality_init_is_used_with_vgg() -> None:
+    rgb = build_model("vgg16_bn", num_classes=4, width=0.125, hidden=8).state_dict()
+    net = build_model("vgg16_bn", num_classes=4, width=0.125, hidden=8, in_channels=6)
+    net.load_state_dict(cross_modality_init(rgb, 6))
+
+
+def test_freeze_policies() -> None:
+    m = build_model("resnet18", num_classes=2, width=0.125)
+    names = [n for n, _ in layers(m)]
+    assert names == ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"]
+    freeze(m, "last:3")
+    trainable = {n.split(".")[0] for n, p in m.named_parameters() if p.requires_grad}
+    assert trainable == {"layer3", "layer4", "fc"}
+    freeze(m, "all")
+    assert not any(p.requires_grad for p in m.parameters())
+    freeze(m, "none")
+    assert all(p.requires_grad for p in m.parameters())
+    for bad in ("last:x", "last:99", "some"):
+        with pytest.raises(ModelError, match="freeze policy|N must"):
+            freeze(m, bad)
+
+
+def test_study_frame_model_size() -> None:
+    with torch.device("meta"):
+        m = build_model("resnet_like", num_classes=12)
+    info = model_info(m)
+    assert 9.5 < info["size_mb"] < 11.0  # the study: 10.3 MB
+    assert not any(isinstance(x, torch.nn.modules.batchnorm._BatchNorm) for x in m.modules())
+    assert m.drop_rate == 0.5
+    assert m.default_input(1).shape == (1, 3, 72, 72)
+    f = m.forward_features(torch.empty(1, 3, 72, 72, device="meta"))
+    assert f.shape == (1, 512, 17, 17)
+
+
+def test_study_flow_model_size() -> None:
+    with torch.device("meta"):
+        m = build_model("r2plus1d_flow", num_classes=12)
+    info = model_info(m)
+    assert 4.5 < info["size_mb"] < 5.6  # the study: 5.2 MB
+    f = m.forward_features(torch.empty(1, 2, 16, 72, 72, device="meta"))
+    assert f.shape == (1, 128, 1, 4, 4)
+    assert m.drop_rate == 0.35
+
+
+def test_width_scales_the_frame_model() -> None:
+    small = model_info(build_model("resnet_like", num_classes=12, width=0.25, head_grid=4))
+    assert small["size_mb"] < 1.0
