@@ -43,3 +43,22 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "short": write_video(d / "short.mp4", ramp_frames(3)),
         "missing": d / "missing.mp4",
     }
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory: pytest.TempPathFactory, clip_tree: Path) -> Path:
+    """The clip tree (videos only, plus a 3-frame clip) prepared at 40x32 with rgb and flow."""
+    from actionlab.data.adapters import folder
+    from actionlab.data.manifest import carve_validation
+    from actionlab.data.prepare import PrepareConfig, prepare
+
+    root = tmp_path_factory.mktemp("tree_prep")
+    import shutil
+
+    for cls in ("jumping", "running", "waving"):
+        shutil.copytree(clip_tree / cls, root / cls, ignore=shutil.ignore_patterns("*.jpg"))
+    write_video(root / "waving" / "tiny.mp4", ramp_frames(3))
+    m = carve_validation(folder(root), 0.25, seed=0)
+    out = tmp_path_factory.mktemp("cache")
+    prepare(m, out, PrepareConfig(size=(40, 32), inputs=("rgb", "flow")), workers=2, progress=False)
+    return out
