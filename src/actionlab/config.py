@@ -79,6 +79,7 @@ class InitConfig:
     format: str = "auto"  # auto | run | torchvision | inflate
     reset_head: bool = False  # re-initialise the classifier when the class sets differ
     strict: bool = True  # every weight of the file must fit (except a reset head)
+    streams: dict[str, str] = field(default_factory=dict)  # submodule -> checkpoint (two-stream)
 
 
 @dataclass

@@ -74,3 +74,19 @@ def test_train_last_layers() -> None:
     assert not model.body.weight.requires_grad and model.fc.weight.requires_grad
     with pytest.raises(InputError, match="2 parameterised layers"):
         train_last_layers(model, 5)
+
+
+def test_streams_from_their_own_runs(tmp_path: Path) -> None:
+    class Two(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rgb, self.flow = TinyNet(), TinyNet()
+
+    a, src_a = _run_ckpt(tmp_path / "a", ["a", "b", "c"])
+    b, src_b = _run_ckpt(tmp_path / "b", ["a", "b", "c"])
+    model = Two()
+    initialise(model, InitConfig(streams={"rgb": str(a), "flow": str(b)}), ["a", "b", "c"])
+    assert torch.equal(model.rgb.body.weight, src_a.body.weight)
+    assert torch.equal(model.flow.fc.weight, src_b.fc.weight)
+    with pytest.raises(CheckpointError, match="no submodule 'depth'"):
+        initialise(model, InitConfig(streams={"depth": str(a)}), ["a", "b", "c"])

@@ -142,14 +142,34 @@ def initialise(
 
     Args:
         model: The freshly built model (this run's number of classes).
-        init: ``model.init``: path, format (auto | run | torchvision | inflate), reset_head, strict.
+        init: ``model.init``: path, format (auto | run | torchvision | inflate), reset_head,
+            strict, and ``streams`` (``{submodule: checkpoint}``, e.g. the two streams of a
+            two-stream model, each from its own run).
         classes: This run's class names.
         head_names: Module names that make up the classifier.
     """
-    if not init.path:
-        return
+    if init.path:
+        _initialise_one(model, init.path, init, classes, head_names)
+    for name, stream_path in init.streams.items():
+        try:
+            sub = model.get_submodule(name)
+        except AttributeError:
+            children = [n for n, _ in model.named_children()]
+            raise CheckpointError(
+                f"model.init.streams: the model has no submodule {name!r} (it has {children})"
+            ) from None
+        _initialise_one(sub, stream_path, init, classes, head_names)
+
+
+def _initialise_one(
+    model: nn.Module,
+    source: str,
+    init: InitConfig,
+    classes: list[str],
+    head_names: tuple[str, ...] | list[str],
+) -> None:
     fmt = init.format
-    path = resolve_checkpoint(init.path)
+    path = resolve_checkpoint(source)
     state, meta = read_state_dict(path)
     if fmt == "auto":
         fmt = "run" if meta is not None else "torchvision"
