@@ -182,8 +182,15 @@ def _run_pool(tasks: list, workers: int) -> Iterator[tuple[int, dict | None, str
         _init_worker()
         yield from map(_work, tasks)
         return
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with mp.get_context(method).Pool(min(workers, len(tasks)), initializer=_init_worker) as pool:
+    # Never plain fork: a parent that already runs torch/OpenMP threads (a notebook, a test
+    # session, a DataLoader) can leave a forked child deadlocked on a lock it copied.
+    # forkserver forks from a clean server that has imported this module once.
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+    else:
+        ctx = mp.get_context("spawn")
+    with ctx.Pool(min(workers, len(tasks)), initializer=_init_worker) as pool:
         yield from pool.imap_unordered(_work, tasks, chunksize=1)
 
 
