@@ -84,7 +84,7 @@ MOTION_STAT = {
 @pytest.fixture(scope="module")
 def rendered():
     classes = tuple(c for p in MOTION_PAIRS for c in p) + ("riding_bike",)
-    return render_set(classes, 30, (32, 32), 40, seed=11)
+    return render_set(classes, 36, (40, 40), 64, seed=11)
 
 
 def test_frame_classifier_near_chance_motion_classifier_not(rendered):
@@ -93,8 +93,8 @@ def test_frame_classifier_near_chance_motion_classifier_not(rendered):
         acc = pair_accuracies(rendered, pair)
         frame.append(acc["frame"])
         motion.append(acc["motion"])
-        assert acc["frame"] < 0.75, f"{pair}: single frames separate the pair ({acc})"
-        assert acc["motion"] >= 0.8, f"{pair}: motion does not separate the pair ({acc})"
-    assert np.mean(frame) < 0.65
+        assert acc["frame"] < 0.7, f"{pair}: single frames separate the pair ({acc})"
+        assert acc["motion"] >= 0.75, f"{pair}: motion does not separate the pair ({acc})"
+    assert np.mean(frame) < 0.62 and np.mean(motion) >= 0.8, (frame, motion)
     # the frame classifier is not blind: it separates a class from another pair's class
     assert pair_accuracies(rendered, ("drinking", "riding_bike"))["frame"] >= 0.85

@@ -64,44 +64,61 @@ def frame_features(frames: np.ndarray, boxes: np.ndarray, side: int = 12, per_cl
 
 
 def motion_features(frames: np.ndarray, boxes: np.ndarray, side: int = 16) -> np.ndarray:
-    """Mean |f(t+k) - f(t)| per lag k, and quantiles of |f(t+1) - f(t)| over time (one row)."""
+    """How the figure's pixels change over time, as one row of shift-invariant numbers.
+
+    Mean |f(t+k) - f(t)| for lags k (how far the pose wanders), quantiles of the one-frame
+    change (speed and its bursts), and quantiles of the *return ratio*
+    |f(t+1) - f(t-1)| / (|f(t+1) - f(t)| + |f(t) - f(t-1)|), which is near 0 where a motion
+    reverses and near 1 where it carries on. All relative to the mean one-frame change.
+    """
     g = _gray(figure_crops(frames, boxes, per_frame=False), side)
-    feats = []
     d1 = np.abs(np.diff(g, axis=0)).mean((1, 2))
-    for k in LAGS:
-        k = min(k, len(g) - 1)
-        feats.append(np.abs(g[k:] - g[:-k]).mean())
-    acc = np.abs(g[2:] - 2 * g[1:-1] + g[:-2]).mean((1, 2))
-    feats += list(np.quantile(d1, [0.25, 0.5, 0.75, 0.9, 1.0]))
-    feats += list(np.quantile(acc, [0.5, 0.9, 1.0]))
-    f = np.array(feats)
-    return (f / (f[0] + 1e-6))[None, 1:]  # relative to the lag-1 change: camera-invariant-ish
+    scale = d1.mean() + 1e-6
+    lags = [np.abs(g[k:] - g[:-k]).mean() for k in (min(k, len(g) - 1) for k in LAGS)]
+    back = np.abs(g[2:] - g[:-2]).mean((1, 2))
+    ratio = back / (d1[1:] + d1[:-1] + 1e-6)
+    moving = d1[1:] + d1[:-1] > np.median(d1[1:] + d1[:-1])
+    ratio = ratio[moving] if moving.any() else ratio
+    q = [0.05, 0.1, 0.25, 0.5, 0.75]
+    feats = (list(np.array(lags) / scale) + list(np.quantile(d1, [0.25, 0.5, 0.75, 0.9, 1.0]) / scale)
+             + list(np.quantile(ratio, q)))  # fmt: skip
+    return np.array(feats)[None]
 
 
-def pair_accuracies(clips, pair: tuple[str, str], test_every: int = 3) -> dict[str, float]:
-    """Held-out accuracy of logistic regression on frames and on motion, for one pair."""
+def pair_accuracies(clips, pair: tuple[str, str], folds: int = 3) -> dict[str, float]:
+    """Held-out accuracy of logistic regression on single frames and on motion, for one pair.
+
+    Clips are split into ``folds`` by index; each fold is tested by a model trained on the
+    others (whole clips held out, so no frame of a test clip is seen in training), and the
+    accuracies over all held-out samples are returned.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    feats = {"frame": frame_features, "motion": motion_features}
+    rows = {name: [] for name in feats}  # (fold, x, flipped x, y)
+    for cls, i, frames, boxes in clips:
+        if cls not in pair:
+            continue
+        w = frames.shape[2]
+        fboxes = np.stack([w - boxes[:, 2], boxes[:, 1], w - boxes[:, 0], boxes[:, 3]], 1)
+        for name, feat in feats.items():
+            rows[name].append((i % folds, feat(frames, boxes), feat(frames[:, :, ::-1], fboxes),
+                               pair.index(cls)))  # fmt: skip
     res = {}
-    for name, feat in (("frame", frame_features), ("motion", motion_features)):
-        Xtr, ytr, Xte, yte = [], [], [], []
-        for cls, i, frames, boxes in clips:
-            if cls not in pair:
-                continue
-            test = i % test_every == 0
-            # train on both facings (flipped copies): the classifier cannot use the side
-            views = [(frames, boxes)]
-            if not test:
-                w = frames.shape[2]
-                flipped = np.stack([w - boxes[:, 2], boxes[:, 1], w - boxes[:, 0], boxes[:, 3]], 1)
-                views.append((frames[:, :, ::-1], flipped))
-            for v, b in views:
-                x = feat(v, b)
-                (Xte if test else Xtr).append(x)
-                (yte if test else ytr).extend([pair.index(cls)] * len(x))
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000))
-        model.fit(np.concatenate(Xtr), ytr)
-        res[name] = float((model.predict(np.concatenate(Xte)) == np.array(yte)).mean())
+    for name, data in rows.items():
+        hits = total = 0
+        for k in range(folds):
+            # train on both facings (flipped copies) so the classifier cannot use the side
+            train = [(x, y) for f, a, b, y in data if f != k for x in (a, b)]
+            test = [(a, y) for f, a, _, y in data if f == k]
+            X = np.concatenate([x for x, _ in train])
+            Y = np.concatenate([[y] * len(x) for x, y in train])
+            model = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=3000))
+            model.fit(X, Y)
+            for x, y in test:
+                hits += int((model.predict(x) == y).sum())
+                total += len(x)
+        res[name] = hits / total
     return res

@@ -101,7 +101,8 @@ def check_out_dir(out: str | Path, overwrite: bool) -> Path:
         have = _existing(out)
         if have:
             ours = {f for fs in _read_manifest(out)["files"].values() for f in fs} | {MANIFEST}
-            what = "an earlier synthetic set" if have <= ours else f"{len(have - ours)} other files"
+            n = len(have - ours)
+            what = "an earlier synthetic set" if n == 0 else f"{n} other file{'s' * (n > 1)}"
             raise InputError(f"{out}: already holds {what}; pass --overwrite to replace "
                              "(only files this tool wrote are removed) or choose an empty folder")
     return out
