@@ -21,11 +21,11 @@ TINY: dict[str, tuple[dict[str, Any], Any]] = {
     "tsn": ({**BACKBONE, "num_segments": 2, "in_channels": 4}, (2, 4, 32, 32)),
     "lrcn": ({**BACKBONE, "hidden_size": 8, "num_layers": 2, "rnn_dropout": 0.1}, (3, 3, 32, 32)),
     "two_stream": ({"rgb": R18, "flow": FLOW, "fusion": "average"}, ((3, 32, 32), (2, 4, 32, 32))),
-    "r3d_18": ({"width": 0.125}, (3, 4, 32, 32)),
+    "r3d_18": ({"width": 0.125, "non_local_stages": (3,)}, (3, 4, 32, 32)),
     "mc3_18": ({"width": 0.125}, (3, 4, 32, 32)),
     "r2plus1d_18": ({"width": 0.125}, (3, 4, 32, 32)),
-    "i3d_r50": ({"width": 0.125, "non_local_stages": (2, 3)}, (3, 4, 32, 32)),
-    "c3d": ({"width": 1 / 16, "hidden": 16}, (3, 4, 32, 32)),
+    "i3d": ({"width": 0.125, "non_local_stages": (2, 3)}, (3, 4, 32, 32)),
+    "c3d": ({"width": 1 / 16, "hidden": 16, "head_grid": (1, 2, 2)}, (3, 4, 32, 32)),
 }
 
 

@@ -8,14 +8,18 @@ Every model has ``forward_features``, ``forward_head(x, pre_logits=False)``,
 ``reset_classifier(n)``, ``default_input(batch)``; :func:`model_info` gives its size.
 """
 
-from actionlab.models import compact, fusion, recognizers, resnet2d  # noqa: F401  (registers)
+from actionlab.models import c3d, compact, fusion, i3d, recognizers, resnet2d, video  # noqa: F401
 from actionlab.models.base import ActionModel, freeze, layers, model_info
+from actionlab.models.c3d import C3D
 from actionlab.models.fusion import SVMFusion, TwoStream
+from actionlab.models.i3d import I3DResNet, inflate_state_dict, inflate_weight
 from actionlab.models.recognizers import LRCN, TSN
 from actionlab.models.registry import build_model, list_models, register_model
 from actionlab.models.resnet2d import VGG, ResNet, cross_modality_init
+from actionlab.models.video import NonLocal3d, VideoResNet
 
 __all__ = [
-    "LRCN", "TSN", "VGG", "ActionModel", "ResNet", "SVMFusion", "TwoStream", "build_model",
-    "cross_modality_init", "freeze", "layers", "list_models", "model_info", "register_model",
+    "C3D", "LRCN", "TSN", "VGG", "ActionModel", "I3DResNet", "NonLocal3d", "ResNet", "SVMFusion",
+    "TwoStream", "VideoResNet", "build_model", "cross_modality_init", "freeze", "inflate_state_dict",
+    "inflate_weight", "layers", "list_models", "model_info", "register_model",
 ]
