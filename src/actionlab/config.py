@@ -80,6 +80,7 @@ class InitConfig:
     reset_head: bool = False  # re-initialise the classifier when the class sets differ
     strict: bool = True  # every weight of the file must fit (except a reset head)
     streams: dict[str, str] = field(default_factory=dict)  # submodule -> checkpoint (two-stream)
+    cross_modality: bool = False  # average RGB first-conv kernels over a flow/rgbdiff stack (TSN)
 
 
 @dataclass

@@ -90,3 +90,21 @@ def test_streams_from_their_own_runs(tmp_path: Path) -> None:
     assert torch.equal(model.flow.fc.weight, src_b.fc.weight)
     with pytest.raises(CheckpointError, match="no submodule 'depth'"):
         initialise(model, InitConfig(streams={"depth": str(a)}), ["a", "b", "c"])
+
+
+def test_imagenet_into_a_tsn_flow_backbone(tmp_path: Path) -> None:
+    """torchvision ResNet weights into TSN's backbone, first conv averaged over 10 channels."""
+    models = pytest.importorskip("actionlab.models")
+    src = models.build_model("resnet18", num_classes=1000, width=0.125)
+    pth = tmp_path / "r18.pth"
+    torch.save(src.state_dict(), pth)
+    tsn = models.build_model("tsn", num_classes=3, in_channels=10, backbone="resnet18",
+                             backbone_kwargs={"width": 0.125})
+    with pytest.raises(CheckpointError):
+        initialise(tsn, InitConfig(streams={"backbone": str(pth)}, reset_head=True), ["a"] * 3)
+    initialise(tsn, InitConfig(streams={"backbone": str(pth)}, reset_head=True,
+                               cross_modality=True), ["a", "b", "c"])
+    w = tsn.backbone.conv1.weight
+    assert w.shape[1] == 10
+    torch.testing.assert_close(w[:, 4], src.conv1.weight.mean(dim=1))
+    torch.testing.assert_close(tsn.backbone.layer1[0].conv1.weight, src.layer1[0].conv1.weight)

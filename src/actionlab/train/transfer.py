@@ -112,7 +112,8 @@ def load_into(
             "for this run's classes"
         )
     if reset:
-        state = {k: v for k, v in state.items() if k not in head_keys}
+        state = {k: v for k, v in state.items()
+                 if k not in head_keys and not _is_head(k, head_names)}
         bad = [k for k in mismatched if k not in head_keys]
         if bad:
             raise CheckpointError(f"{source}: weights do not fit the model: {bad[:4]}")
@@ -130,6 +131,22 @@ def load_into(
         reset_head(model, num_classes, head_names)
         log.info("%s: re-initialised the classifier for %d classes (model.init.reset_head)",
                  source, num_classes)
+
+
+def _cross_modality(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> dict:
+    """TSN's cross-modality start: RGB first-conv kernels averaged and replicated over the
+    model's input channels (a flow or RGB-difference stack)."""
+    from actionlab.models import cross_modality_init
+
+    own = model.state_dict()
+    for key, v in state.items():
+        mine = own.get(key)
+        if (mine is not None and v.dim() in (4, 5) and mine.shape != v.shape
+                and mine.shape[:1] + mine.shape[2:] == v.shape[:1] + v.shape[2:]):
+            log.info("%s: cross-modality init of %s (%d -> %d input channels)", source, key,
+                     v.shape[1], mine.shape[1])
+            return cross_modality_init(state, mine.shape[1], key)
+    return state
 
 
 def initialise(
@@ -189,6 +206,8 @@ def _initialise_one(
             raise CheckpointError(f"model.init.format=inflate needs actionlab.models ({exc})") from None
         state = inflate_state_dict(state, model)
         log.info("%s: inflated 2D weights into %s", path, type(model).__name__)
+    if init.cross_modality:
+        state = _cross_modality(model, state, str(path))
     load_into(model, state, str(path), init.reset_head, init.strict, len(classes), head_names,
               class_mismatch=mismatch)
     log.info("initialised from %s (%s)", path, fmt)
