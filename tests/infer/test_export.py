@@ -60,3 +60,21 @@ def test_onnx_without_meta_is_refused(tmp_path: Path) -> None:
         OnnxRunner(path)
     with pytest.raises(CheckpointError, match="no such"):
         OnnxRunner(tmp_path / "missing.onnx")
+
+
+def test_accelerate_runs_pytorch_models_with_onnxruntime(clip_mp4: Path) -> None:
+    from actionlab.infer.export import accelerate
+
+    torch.manual_seed(0)
+    runner = TorchRunner(TinyTwoStream(), meta("tiny", spec("two_stream", "rgb+flow")))
+    fast = accelerate(runner)
+    assert isinstance(fast, OnnxRunner) and fast.meta == runner.meta
+    assert np.allclose(predict_video(fast, clip_mp4).probs, predict_video(runner, clip_mp4).probs,
+                       atol=1e-4)
+
+    class Untraceable(TinyClipNet):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return super().forward(x) if x.sum() > 0 else -super().forward(x)  # data-dependent
+
+    slow = TorchRunner(Untraceable(), meta("tiny", spec("clip", "rgb")))
+    assert accelerate(slow) is slow  # the check fails: PyTorch stays

@@ -161,3 +161,20 @@ def test_fit_frames_centre_crops_like_eval_transform() -> None:
 def test_feature_sequence_models_get_a_clear_message() -> None:
     with pytest.raises(CheckpointError, match="LRCN"):
         stream_specs({"kind": "sequence", "modality": "features", "frames": 120})
+
+
+def test_flow_only_where_it_is_read() -> None:
+    from actionlab.data.flow import compute_flow
+    from actionlab.infer.preprocess import flow_for_video, needed_flow
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (21, 32, 32, 3), dtype=np.uint8)
+    s = spec("clip", "flow", frames=4, stride=2, flow={"method": "farneback", "bound": 20.0})
+    need = needed_flow(s, 21, [0, 8], 9)
+    assert need.tolist() == [0, 2, 4, 6, 8, 10, 12, 14]
+    part = flow_for_video(frames, s, need)
+    full = compute_flow(frames, "farneback")
+    assert np.array_equal(part[need], full[need]) and not part[1].any()
+    a = preprocess(frames, s, flow=full, starts=[0, 8], length=9)
+    b = preprocess(frames, s, starts=[0, 8], length=9)  # computes just what it reads
+    assert np.array_equal(a[0], b[0])

@@ -18,12 +18,18 @@ def predict(
     clips: int = typer.Option(3, "--clips", min=1, help="Clips averaged per video."),
     onnx: Path | None = typer.Option(None, "--onnx", help="Run this ONNX model with onnxruntime."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    fast: bool = typer.Option(
+        False, "--fast/--no-fast", help="Run a PyTorch checkpoint with onnxruntime (worth it for many videos)."
+    ),
 ) -> None:
     """Top-k action labels for each video."""
+    from actionlab.infer.export import accelerate
     from actionlab.infer.predict import predict_video
     from actionlab.infer.runner import load_runner
 
     runner = load_runner(checkpoint, onnx=onnx)
+    if fast:
+        runner = accelerate(runner)
     preds = [predict_video(runner, v, k=top_k, clips=clips) for v in videos]
     if as_json:
         typer.echo(json.dumps([p.to_dict() for p in preds], indent=2))
@@ -63,13 +69,21 @@ def timeline(
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Windows per model call."),
     onnx: Path | None = typer.Option(None, "--onnx", help="Run this ONNX model with onnxruntime."),
     no_video: bool = typer.Option(False, "--no-video", help="Skip the annotated MP4."),
+    fast: bool = typer.Option(
+        True, "--fast/--no-fast",
+        help="Run a PyTorch checkpoint with onnxruntime (checked against PyTorch first; "
+        "falls back to PyTorch).",
+    ),
 ) -> None:
     """Class probabilities over time, action segments, a plot and an annotated MP4."""
+    from actionlab.infer.export import accelerate
     from actionlab.infer.outputs import save_timeline
     from actionlab.infer.runner import load_runner
     from actionlab.infer.timeline import run_timeline
 
     runner = load_runner(checkpoint, onnx=onnx)
+    if fast:
+        runner = accelerate(runner)
     kw = segment_options(smooth, threshold)
     tl, decoded = run_timeline(runner, video, window=window, step=step, batch_size=batch_size,
                                segment_kw=kw, keep_native=not no_video)

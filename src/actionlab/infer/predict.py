@@ -18,8 +18,9 @@ from actionlab.errors import VideoError
 from actionlab.infer.preprocess import (
     decode_size,
     fit_frames,
-    needs_flow,
     flow_for_video,
+    needed_flow,
+    needs_flow,
     preprocess,
     stream_specs,
     window_span,
@@ -141,13 +142,13 @@ def predict_frames(
     frames = decoded.frames
     n = len(frames)
     span = window_span(spec)
-    if flow is None and needs_flow(spec):
-        flow = flow_for_video(frames, spec)
     if any(s.get("kind") == "tsn" for s in stream_specs(spec)):
-        # TSN's segments already span the whole video: one window, the video.
-        inputs = preprocess(frames, spec, flow, starts=[0], length=n)
+        starts, length = [0], n  # TSN's segments already span the whole video: one window
     else:
-        inputs = preprocess(frames, spec, flow, starts=clip_starts(n, span, clips), length=span)
+        starts, length = clip_starts(n, span, clips), span
+    if flow is None and needs_flow(spec):
+        flow = flow_for_video(frames, spec, needed_flow(spec, n, starts, length))
+    inputs = preprocess(frames, spec, flow, starts=starts, length=length)
     probs = softmax(runner.logits(inputs)).mean(axis=0)
     order = np.argsort(-probs)[: max(1, k)]
     return Prediction(

@@ -153,12 +153,17 @@ def window_span(spec: dict[str, Any]) -> int:
     return max(spans)
 
 
-def flow_for_video(frames: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+def flow_for_video(
+    frames: np.ndarray, spec: dict[str, Any], needed: np.ndarray | None = None
+) -> np.ndarray:
     """Optical flow for a whole video, once, with the method named in the spec.
 
     Args:
         frames: (N, H, W, 3) uint8 RGB, already at the model's size.
         spec: The input spec (``flow.method``).
+        needed: Only these flow indices are computed (the rest stay zero and are never read);
+            see :func:`needed_flow`. Strided flow stacks read every other field, so this
+            halves the work at stride 2. Default: all of them.
 
     Returns:
         (N-1, H, W, 2) float32: ``flow[i]`` is the motion from frame ``i`` to ``i + 1``
@@ -170,9 +175,33 @@ def flow_for_video(frames: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     from actionlab.data.flow import compute_flow
 
     method = _flow_settings(spec).get("method", "dis")
-    if len(frames) < 2:
-        raise VideoError("video", f"only {len(frames)} frame decodes; flow needs at least 2")
-    return np.asarray(compute_flow(frames, method=method), dtype=np.float32)
+    n = len(frames)
+    if n < 2:
+        raise VideoError("video", f"only {n} frame decodes; flow needs at least 2")
+    if needed is None:
+        return np.asarray(compute_flow(frames, method=method), dtype=np.float32)
+    out = np.zeros((n - 1, *frames.shape[1:3], 2), np.float32)
+    idx = np.unique(np.clip(np.asarray(needed).reshape(-1), 0, n - 2))
+    # Runs of consecutive indices go through compute_flow together: a..b needs frames a..b+1.
+    breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+    for run in np.split(idx, breaks):
+        if len(run):
+            a, b = int(run[0]), int(run[-1])
+            out[a : b + 1] = compute_flow(frames[a : b + 2], method=method)
+    return out
+
+
+def needed_flow(spec: dict[str, Any], num_frames: int, starts: Sequence[int],
+                length: int) -> np.ndarray:
+    """Every flow index :func:`preprocess` reads for these windows (for :func:`flow_for_video`)."""
+    parts = []
+    for sub in stream_specs(spec):
+        if sub.get("modality") != "flow":
+            continue
+        for st in starts:
+            st = min(max(int(st), 0), num_frames - 1)
+            parts.append(st + np.asarray(sample_indices(sub, min(length, num_frames - st))).reshape(-1))
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
 
 def _flow_settings(spec: dict[str, Any]) -> dict[str, Any]:
@@ -282,7 +311,7 @@ def preprocess(
     starts = [0] if starts is None else [int(x) for x in starts]
     length = length or n
     if flow is None and needs_flow(spec):
-        flow = flow_for_video(frames, spec)
+        flow = flow_for_video(frames, spec, needed_flow(spec, n, starts, length))
     out = []
     for sub in stream_specs(spec):
         kind = sub.get("kind", "frame")

@@ -53,26 +53,33 @@ class TorchRunner:
 class OnnxRunner:
     """An exported ONNX model run with onnxruntime; the meta comes from its metadata_props."""
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path | bytes, threads: int | None = None) -> None:
+        """Args:
+            path: An ``.onnx`` file, or the model's serialized bytes.
+            threads: onnxruntime intra-op threads (default: onnxruntime's choice).
+        """
         import onnxruntime as ort
 
-        path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"{path}: no such ONNX file")
+        where = "<in-memory ONNX model>" if isinstance(path, bytes) else str(path)
+        if not isinstance(path, bytes):
+            path = Path(path)
+            if not path.is_file():
+                raise CheckpointError(f"{path}: no such ONNX file")
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
         try:
             self.session = ort.InferenceSession(
-                str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+                path if isinstance(path, bytes) else str(path), sess_options=opts,
+                providers=["CPUExecutionProvider"],
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise CheckpointError(f"{path}: not a loadable ONNX model ({exc})") from None
+            raise CheckpointError(f"{where}: not a loadable ONNX model ({exc})") from None
         raw = self.session.get_modelmeta().custom_metadata_map.get(ONNX_META_KEY)
         if raw is None:
             raise CheckpointError(
-                f"{path}: an ONNX file without actionlab metadata; export it with "
+                f"{where}: an ONNX file without actionlab metadata; export it with "
                 "`actionlab export CHECKPOINT --onnx OUT.onnx`"
             )
         self.meta = json.loads(raw)

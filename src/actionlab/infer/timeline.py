@@ -17,7 +17,13 @@ import numpy as np
 
 from actionlab.errors import InputError
 from actionlab.infer.predict import Decoded, decode_video
-from actionlab.infer.preprocess import flow_for_video, needs_flow, preprocess, window_span
+from actionlab.infer.preprocess import (
+    flow_for_video,
+    needed_flow,
+    needs_flow,
+    preprocess,
+    window_span,
+)
 from actionlab.infer.runner import Runner, classes_of, input_spec, softmax
 
 log = logging.getLogger(__name__)
@@ -127,9 +133,9 @@ def timeline_probs(
     """
     spec = input_spec(runner.meta)
     frames = decoded.frames
-    if flow is None and needs_flow(spec):
-        flow = flow_for_video(frames, spec)
     starts = window_starts(len(frames), window, step)
+    if flow is None and needs_flow(spec):
+        flow = flow_for_video(frames, spec, needed_flow(spec, len(frames), starts, window))
     chunks = []
     for i in range(0, len(starts), batch_size):
         inputs = preprocess(frames, spec, flow, starts=starts[i : i + batch_size], length=window)

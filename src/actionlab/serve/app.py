@@ -32,6 +32,7 @@ from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from actionlab.errors import ActionlabError, VideoError
+from actionlab.infer.export import accelerate
 from actionlab.infer.runner import Runner, TorchRunner, classes_of, input_spec
 from actionlab.serve.page import PAGE
 
@@ -82,11 +83,13 @@ class Analyzer:
 
     def __init__(self, runner: Runner, work_dir: Path, top_k: int = 5,
                  window: str | None = None, step: str | None = None,
-                 keep_results: int = 20, explain: bool = True) -> None:
-        self.runner = runner
+                 keep_results: int = 20, explain: bool = True, fast: bool = True) -> None:
         self.spec = input_spec(runner.meta)
         self.top_k, self.window, self.step = top_k, window, step
-        self.explain = explain and isinstance(runner, TorchRunner)
+        # Grad-CAM needs the PyTorch model; labels and timelines run with onnxruntime.
+        self.torch_model = runner.model if isinstance(runner, TorchRunner) else None
+        self.explain = explain and self.torch_model is not None
+        self.runner = accelerate(runner) if fast else runner
         self.uploads = work_dir / "uploads"
         self.results = work_dir / "results"
         self.uploads.mkdir(parents=True, exist_ok=True)
@@ -148,7 +151,7 @@ class Analyzer:
         from actionlab.explain.visual import explain_window, gradcam_gif_frames, save_gif
 
         try:
-            exp = explain_window(self.runner.model, self.runner.meta, decoded, flow)
+            exp = explain_window(self.torch_model, self.runner.meta, decoded, flow)
             save_gif(gradcam_gif_frames(exp), out / "gradcam.gif")
         except Exception:  # noqa: BLE001 - the page still shows the labels without it
             log.exception("Grad-CAM failed")
@@ -180,6 +183,7 @@ def create_app(
     step: str | None = None,
     work_dir: str | Path | None = None,
     explain: bool = True,
+    fast: bool = True,
 ) -> FastAPI:
     """The FastAPI app serving the page and ``POST /api/analyze``.
 
@@ -192,10 +196,13 @@ def create_app(
         work_dir: Where uploads and results live; default a fresh temporary folder,
             removed when the app shuts down.
         explain: Make the Grad-CAM GIF (PyTorch models only).
+        fast: Run a PyTorch model with onnxruntime for labels and timelines (see
+            :func:`actionlab.infer.export.accelerate`).
     """
     owned = work_dir is None
     base = Path(tempfile.mkdtemp(prefix="actionlab-serve-")) if owned else Path(work_dir)
-    analyzer = Analyzer(runner, base, top_k=top_k, window=window, step=step, explain=explain)
+    analyzer = Analyzer(runner, base, top_k=top_k, window=window, step=step, explain=explain,
+                        fast=fast)
     max_bytes = int(max_upload_mb * 2**20)
 
     @contextlib.asynccontextmanager
