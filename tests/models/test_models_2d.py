@@ -95,3 +95,13 @@ def test_study_flow_model_size() -> None:
 def test_width_scales_the_frame_model() -> None:
     small = model_info(build_model("resnet_like", num_classes=12, width=0.25, head_grid=4))
     assert small["size_mb"] < 1.0
+
+
+@pytest.mark.parametrize("shape,size", [((2, 3, 7, 9), (2, 4)), ((1, 2, 3, 5, 5), (2, 17, 1)),
+                                        ((1, 1, 1, 1), (7, 7))])
+def test_exportable_adaptive_pool_equals_torch(shape: tuple, size: tuple) -> None:
+    from actionlab.models.base import adaptive_avg_pool
+
+    x = torch.randn(*shape)
+    ref = (torch.nn.functional.adaptive_avg_pool2d if len(size) == 2 else torch.nn.functional.adaptive_avg_pool3d)
+    assert torch.allclose(adaptive_avg_pool(x, size), ref(x, size), atol=1e-6)

@@ -175,3 +175,31 @@ def channels_last_input(x: torch.Tensor) -> torch.Tensor:
     if x.dim() == 5:
         return x.contiguous(memory_format=torch.channels_last_3d)
     return x
+
+
+def _pool_matrix(n_in: int, n_out: int, like: torch.Tensor) -> torch.Tensor:
+    """(n_out, n_in) averaging weights of adaptive pooling's bins (torch's bin edges).
+
+    Built from Python numbers so that tracing (ONNX export) records a constant.
+    """
+    rows = []
+    for i in range(n_out):
+        lo, hi = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+        rows.append([1.0 / (hi - lo) if lo <= j < hi else 0.0 for j in range(n_in)])
+    return torch.tensor(rows, dtype=like.dtype, device=like.device)
+
+
+def adaptive_avg_pool(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """``adaptive_avg_pool{2,3}d`` over the last ``len(size)`` dims, exportable to ONNX at any size.
+
+    torch's ONNX exporter only handles adaptive pooling whose input is a multiple of the output;
+    written as a product with fixed bin-averaging matrices it exports for any input size.
+    """
+    if tuple(x.shape[-len(size):]) == tuple(size):
+        return x
+    for k, n_out in enumerate(size):
+        dim = x.dim() - len(size) + k
+        mat = _pool_matrix(int(x.shape[dim]), n_out, x)  # (n_out, n_in)
+        last = x.dim() - 1  # positive dims: the ONNX exporter writes a negative one into perm
+        x = (x.transpose(dim, last) @ mat.t()).transpose(dim, last)
+    return x

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actionlab.models.base import ActionModel, scaled
+from actionlab.models.base import ActionModel, adaptive_avg_pool, scaled
 from actionlab.models.registry import register_model
 
 # (name, output channels) per convolution; a pool follows the names in _POOL_AFTER
@@ -70,8 +70,7 @@ class C3D(ActionModel):
         return x  # (B, 512w, T/16, H/32 + 1, W/32 + 1): (B, 512, 1, 4, 4) at 16x112x112
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        if tuple(x.shape[-3:]) != self.head_grid:
-            x = F.adaptive_avg_pool3d(x, self.head_grid)
+        x = adaptive_avg_pool(x, self.head_grid)  # (B, 512w, 1, 4, 4)
         x = F.dropout(F.relu(self.fc6(torch.flatten(x, 1))), self.drop_rate, self.training)
         x = F.dropout(F.relu(self.fc7(x)), self.drop_rate, self.training)  # (B, hidden)
         return x if pre_logits else self.fc8(x)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actionlab.models.base import ActionModel, scaled
+from actionlab.models.base import ActionModel, adaptive_avg_pool, scaled
 from actionlab.models.registry import register_model
 
 
@@ -82,8 +82,7 @@ class ResNetLike(ActionModel):
         return self.layer2(self.layer1(x))  # (B, 512w, H', W'); 17x17 at 72x72
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        if x.shape[-2:] != (self.head_grid, self.head_grid):
-            x = F.adaptive_avg_pool2d(x, self.head_grid)
+        x = adaptive_avg_pool(x, (self.head_grid, self.head_grid))  # (B, 512w, g, g)
         x = torch.flatten(x, 1)  # (B, 512w * g * g)
         x = F.dropout(x, self.drop_rate, self.training)
         return x if pre_logits else self.fc(x)
@@ -165,8 +164,7 @@ class R2Plus1DFlow(ActionModel):
         return x  # (B, 128w, T/16, H/16, W/16): (B, 128, 1, 4, 4) at 16x72x72
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        if tuple(x.shape[-3:]) != self.head_grid:
-            x = F.adaptive_avg_pool3d(x, self.head_grid)
+        x = adaptive_avg_pool(x, self.head_grid)  # (B, 128w, 1, 4, 4)
         x = F.relu(self.fc1(torch.flatten(x, 1)))  # (B, hidden)
         x = F.dropout(x, self.drop_rate, self.training)
         return x if pre_logits else self.fc(x)

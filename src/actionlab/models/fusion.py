@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from actionlab.errors import ModelError
-from actionlab.models.base import ActionModel, freeze
+from actionlab.models.base import ActionModel, adaptive_avg_pool, freeze
 from actionlab.models.compact import Conv2Plus1D
 from actionlab.models.registry import build_model, register_model
 
@@ -188,12 +188,12 @@ class TwoStream(ActionModel):
         a, b = _as_3d(fa), _as_3d(fb)  # (B, Ca, Ta, Ha, Wa), (B, Cb, Tb, Hb, Wb)
         a = self.reduce(a)  # (B, mid, Ta, Ha, Wa)
         if a.shape[-2:] != b.shape[-2:]:
-            a = F.adaptive_avg_pool3d(a, (a.shape[2], *b.shape[-2:]))  # (B, mid, Ta, Hb, Wb)
+            a = adaptive_avg_pool(a, tuple(b.shape[-2:]))  # (B, mid, Ta, Hb, Wb)
         if a.shape[2] != b.shape[2]:
             if a.shape[2] == 1:
                 a = a.expand(-1, -1, b.shape[2], -1, -1)  # a 2D map tiled over time
             else:
-                a = F.adaptive_avg_pool3d(a, b.shape[-3:])
+                a = adaptive_avg_pool(a, tuple(b.shape[-3:]))
         z = torch.cat([a, b], 1)  # (B, mid + Cb, Tb, Hb, Wb)
         if self.mid_path == "conv":
             z = self.common(z)

@@ -85,14 +85,14 @@ class TSN(ActionModel):
         if isinstance(x, torch.Tensor) and x.dim() == 4 and x.shape[1] == self.num_segments * self.in_channels:
             x = x.unflatten(1, (self.num_segments, self.in_channels))  # (B, S, C, H, W)
         self.check_input(x)
-        b, s = x.shape[:2]
+        s = x.shape[1]  # -1 for B below: a traced (ONNX) batch stays dynamic
         f = self.backbone.forward_features(x.flatten(0, 1))  # (B*S, F, h, w)
-        return f.unflatten(0, (b, s))  # (B, S, F, h, w)
+        return f.unflatten(0, (-1, s))  # (B, S, F, h, w)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        b, s = x.shape[:2]
+        s = x.shape[1]  # -1 for B below: a traced (ONNX) batch stays dynamic
         f = self.backbone.forward_head(x.flatten(0, 1), pre_logits=True)  # (B*S, F)
-        f = F.dropout(f, self.drop_rate, self.training).unflatten(0, (b, s))  # (B, S, F)
+        f = F.dropout(f, self.drop_rate, self.training).unflatten(0, (-1, s))  # (B, S, F)
         if pre_logits:
             return f.mean(1)  # (B, F)
         return consensus(self.fc(f), self.consensus, self.k)  # (B, S, K) -> (B, K)
@@ -138,31 +138,36 @@ class LRCN(ActionModel):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
-        b, t = x.shape[:2]
+        t = x.shape[1]
         f = self.backbone.forward_features(x.flatten(0, 1))  # (B*T, F, h, w)
-        return f.unflatten(0, (b, t))  # (B, T, F, h, w)
+        return f.unflatten(0, (-1, t))  # (B, T, F, h, w)
 
     def _steps(self, feats: torch.Tensor) -> torch.Tensor:
         if feats.dim() != 3 or feats.shape[-1] != self.feature_dim:
             raise ModelError(f"LRCN expects per-frame features (B, T, D) with D={self.feature_dim}; "
                              f"got {tuple(feats.shape)}")
-        h, _ = self.rnn(F.dropout(feats, self.drop_rate, self.training))  # (B, T, hidden)
+        feats = F.dropout(feats, self.drop_rate, self.training)
+        # An explicit zero state derived from the input keeps B dynamic in a traced (ONNX) graph.
+        zero = (feats[:, 0, :1] * 0).expand(-1, self.rnn.hidden_size)  # (B, hidden)
+        h0 = zero.unsqueeze(0).repeat(self.rnn.num_layers, 1, 1).contiguous()  # (layers, B, hidden)
+        state = (h0, h0) if isinstance(self.rnn, nn.LSTM) else h0
+        h, _ = self.rnn(feats, state)  # (B, T, hidden)
         return h
 
     def _video(self, steps: torch.Tensor) -> torch.Tensor:
         return steps.mean(1) if self.output == "mean" else steps[:, -1]
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        b, t = x.shape[:2]
-        f = self.backbone.forward_head(x.flatten(0, 1), pre_logits=True).unflatten(0, (b, t))  # (B, T, D)
+        t = x.shape[1]
+        f = self.backbone.forward_head(x.flatten(0, 1), pre_logits=True).unflatten(0, (-1, t))  # (B, T, D)
         h = self._steps(f)
         return self._video(h) if pre_logits else self._video(self.fc(h))  # (B, K)
 
     def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         """Per-time-step logits (B, T, K) of a clip (B, T, C, H, W)."""
         feats = self.forward_features(x)
-        b, t = feats.shape[:2]
-        f = self.backbone.forward_head(feats.flatten(0, 1), pre_logits=True).unflatten(0, (b, t))
+        t = feats.shape[1]
+        f = self.backbone.forward_head(feats.flatten(0, 1), pre_logits=True).unflatten(0, (-1, t))
         return self.fc(self._steps(f))
 
     def forward_sequence(self, features: torch.Tensor, steps: bool = False) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actionlab.models.base import ActionModel, scaled
+from actionlab.models.base import ActionModel, adaptive_avg_pool, scaled
 from actionlab.models.registry import register_model
 
 
@@ -164,7 +164,7 @@ class VGG(ActionModel):
         return self.features(x)  # (B, 512, H/32, W/32)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = torch.flatten(self.avgpool(x), 1)  # (B, 512*7*7)
+        x = torch.flatten(adaptive_avg_pool(x, (7, 7)), 1)  # (B, 512*7*7)
         x = self.classifier[:6](x)  # (B, hidden)
         return x if pre_logits else self.classifier[6](x)
 
