@@ -7,6 +7,7 @@ same pipeline computing TV-L1 flow with OpenCV's default settings, as the study 
 random: speed does not depend on them.
 
 Run:  .venv/bin/python benchmarks/bench_timeline.py [--seconds 12] [--video PATH] [--threads 2]
+      [--configs demo,study] [--backend onnxruntime|torch] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -22,19 +23,14 @@ from typing import Any
 
 import numpy as np
 
-# The demo's two-stream input, as its config writes it (see configs/ and actionlab.demo).
-DEFAULT_SPEC: dict[str, Any] = {
-    "kind": "two_stream",
-    "modality": "rgb+flow",
-    "size": [112, 112],
-    "frames": 16,
-    "stride": 2,
-    "segments": 1,
-    "flow": {"method": "dis", "bound": 20.0},
-    "mean": [0.485, 0.456, 0.406],
-    "std": [0.229, 0.224, 0.225],
+# The default two-stream model: the demo trains the synthetic twin of the study's two-stream
+# experiment; the study's own full-size setting is measured beside it.
+CONFIGS = {
+    "demo": "configs/twostream_avg_adam_hmdb12-rgbflow-synth.yaml",
+    "study": "configs/twostream_avg_adam_hmdb12-rgbflow.yaml",
 }
 NUM_CLASSES = 12
+REPO = Path(__file__).resolve().parents[1]
 
 
 def synthetic_video(path: Path, seconds: float, fps: int = 25, size: tuple[int, int] = (320, 240)) -> Path:
@@ -59,24 +55,24 @@ def synthetic_video(path: Path, seconds: float, fps: int = 25, size: tuple[int, 
     return path
 
 
-def default_model(spec: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """The registry's default two-stream model (random weights) and a checkpoint-style meta."""
-    from actionlab.models import build_model
+def model_from_config(config: str | Path) -> tuple[Any, dict[str, Any]]:
+    """The config's model from the registry (random weights) and the meta a run would save."""
+    from actionlab.config import load_config
+    from actionlab.train.run import build_model_from_config, input_spec
 
-    kwargs = {"num_classes": NUM_CLASSES}
-    model = build_model("two_stream", **kwargs).eval()
-    meta = {"model": {"name": "two_stream", "kwargs": kwargs},
-            "classes": [f"class_{i}" for i in range(NUM_CLASSES)], "input": spec}
-    return model, meta
+    cfg = load_config(REPO / config if not Path(config).is_absolute() else config)
+    cfg.model.init.path = ""
+    model, spec = build_model_from_config(cfg, NUM_CLASSES)
+    meta = {"model": spec, "classes": [f"class_{i}" for i in range(NUM_CLASSES)],
+            "input": input_spec(cfg.data)}
+    return model.eval(), meta
 
 
-def run_once(model: Any, meta: dict[str, Any], video: Path, out: Path | None) -> dict[str, float]:
+def run_once(runner: Any, video: Path, out: Path | None) -> dict[str, float]:
     """Time the timeline pipeline: decode, flow, windows through the model, segments (+ files)."""
     from actionlab.infer.outputs import save_timeline
-    from actionlab.infer.runner import TorchRunner
     from actionlab.infer.timeline import run_timeline
 
-    runner = TorchRunner(model, meta)
     t0 = time.perf_counter()
     tl, decoded = run_timeline(runner, video, keep_native=out is not None)
     t1 = time.perf_counter()
@@ -87,12 +83,47 @@ def run_once(model: Any, meta: dict[str, Any], video: Path, out: Path | None) ->
             "windows": len(tl.times)}
 
 
+def bench_config(name: str, config: str, video: Path, tmp: Path, baseline: bool,
+                 backend: str) -> list[tuple[str, dict[str, float]]]:
+    """The pipeline with the config's flow method, and the same with TV-L1, for one model."""
+    from actionlab.infer.export import accelerate
+    from actionlab.infer.runner import OnnxRunner, TorchRunner
+
+    model, meta = model_from_config(config)
+    t0 = time.perf_counter()
+    runner = TorchRunner(model, meta)
+    if backend == "onnxruntime":
+        runner = accelerate(runner)
+    load_s = time.perf_counter() - t0
+    used = "onnxruntime" if isinstance(runner, OnnxRunner) else "torch"
+    spec = meta["input"]
+    label = (f"{name}: {spec['size'][0]}x{spec['size'][1]}, {spec['frames']} flow frames every "
+             f"{spec['stride']}, {spec['flow']['method']}, {used} (model load {load_s:.1f} s)")
+    rows = []
+    run_once(runner, video, tmp / f"{name}-warm")  # warm-up: imports, allocator, codec, plot
+    rows.append((f"{name} ({spec['flow']['method']})", run_once(runner, video, tmp / f"{name}-fast")))
+    if baseline:
+        tvl1 = {**meta, "input": {**spec, "flow": {**spec["flow"], "method": "tvl1"}}}
+        slow = OnnxRunner.__new__(OnnxRunner) if isinstance(runner, OnnxRunner) else None
+        if slow is not None:
+            slow.__dict__.update(runner.__dict__)
+            slow.meta = tvl1
+        else:
+            slow = TorchRunner(model, tvl1)
+        rows.append((f"{name} (tvl1)", run_once(slow, video, tmp / f"{name}-tvl1")))
+    print(label)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path, help="A 320x240 25 fps video (default: synthetic).")
     parser.add_argument("--seconds", type=float, default=12.0, help="Synthetic video length.")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch and OpenCV).")
-    parser.add_argument("--no-baseline", action="store_true", help="Skip the TV-L1 run.")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch, onnxruntime, OpenCV).")
+    parser.add_argument("--configs", default="demo,study", help=f"Which of {sorted(CONFIGS)}.")
+    parser.add_argument("--backend", choices=("onnxruntime", "torch"), default="onnxruntime",
+                        help="How timeline runs the model (its default: onnxruntime).")
+    parser.add_argument("--no-baseline", action="store_true", help="Skip the TV-L1 runs.")
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON too.")
     args = parser.parse_args()
 
@@ -102,28 +133,29 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
+    rows: list[tuple[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         video = args.video or synthetic_video(Path(tmp) / "bench.mp4", args.seconds)
-        model, meta = default_model(DEFAULT_SPEC)
-        run_once(model, meta, video, None)  # warm-up: imports, allocator, codec
-        fast = run_once(model, meta, video, Path(tmp) / "out")
-        rows = [("timeline (DIS flow)", fast)]
-        if not args.no_baseline:
-            tvl1_spec = {**DEFAULT_SPEC, "flow": {**DEFAULT_SPEC["flow"], "method": "tvl1"}}
-            slow = run_once(model, {**meta, "input": tvl1_spec}, video, Path(tmp) / "out_tvl1")
-            rows.append(("same with TV-L1 flow", slow))
-    print(f"video: {fast['video_s']:.1f} s at 320x240, 25 fps; {fast['windows']} windows; "
-          f"{args.threads} threads; model input {DEFAULT_SPEC['size']}, "
-          f"{DEFAULT_SPEC['frames']} flow frames every {DEFAULT_SPEC['stride']}")
-    print(f"{'pipeline':24s} {'core s':>8s} {'x real time':>12s} {'with files s':>13s} {'x real time':>12s}")
+        for name in args.configs.split(","):
+            rows += bench_config(name, CONFIGS[name], video, Path(tmp), not args.no_baseline,
+                                 args.backend)
+    r0 = rows[0][1]
+    print(f"video: {r0['video_s']:.1f} s, 320x240, 25 fps; {args.threads} threads; "
+          f"default window and step; 'with files' adds timeline.json, .png and annotated.mp4")
+    print(f"{'pipeline':22s} {'windows':>7s} {'core s':>7s} {'x real time':>11s} "
+          f"{'with files s':>12s} {'x real time':>11s}")
     for name, r in rows:
-        print(f"{name:24s} {r['core_s']:8.2f} {r['video_s'] / r['core_s']:11.1f}x "
-              f"{r['total_s']:13.2f} {r['video_s'] / r['total_s']:11.1f}x")
-    if len(rows) == 2:
-        print(f"speed-up over TV-L1: {rows[1][1]['core_s'] / rows[0][1]['core_s']:.1f}x (core), "
-              f"{rows[1][1]['total_s'] / rows[0][1]['total_s']:.1f}x (with files)")
+        print(f"{name:22s} {r['windows']:7d} {r['core_s']:7.2f} {r['video_s'] / r['core_s']:10.1f}x "
+              f"{r['total_s']:12.2f} {r['video_s'] / r['total_s']:10.1f}x")
+    by = dict(rows)
+    for name in args.configs.split(","):
+        fast = next((r for n, r in rows if n.startswith(name + " (") and "tvl1" not in n), None)
+        slow = by.get(f"{name} (tvl1)")
+        if fast and slow:
+            print(f"{name}: speed-up over TV-L1 {slow['core_s'] / fast['core_s']:.1f}x (core), "
+                  f"{slow['total_s'] / fast['total_s']:.1f}x (with files)")
     if args.json:
-        print(json.dumps({name: r for name, r in rows}))
+        print(json.dumps(dict(rows)))
 
 
 if __name__ == "__main__":
