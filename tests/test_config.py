@@ -97,3 +97,13 @@ def test_every_config_in_configs_loads() -> None:
     for stem in names:  # every real-data config has a runnable synthetic twin
         if not stem.endswith("-synth"):
             assert f"{stem}-synth" in names, f"{stem} has no -synth twin"
+
+
+def test_every_config_names_a_registered_model() -> None:
+    models = pytest.importorskip("actionlab.models")
+    registered = set(models.list_models())
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        cfg = load_config(path)
+        if cfg.data.kind == "sequence":  # the LRCN path's LSTM on features (actionlab.train.lrcn)
+            continue
+        assert cfg.model.name in registered, f"{path.name}: unknown model {cfg.model.name!r}"

@@ -108,3 +108,17 @@ def test_imagenet_into_a_tsn_flow_backbone(tmp_path: Path) -> None:
     assert w.shape[1] == 10
     torch.testing.assert_close(w[:, 4], src.conv1.weight.mean(dim=1))
     torch.testing.assert_close(tsn.backbone.layer1[0].conv1.weight, src.layer1[0].conv1.weight)
+
+
+def test_inflate_2d_into_i3d(tmp_path: Path) -> None:
+    models = pytest.importorskip("actionlab.models")
+    if "i3d" not in models.list_models():
+        pytest.skip("no i3d in the registry")
+    src = models.build_model("resnet18", num_classes=1000, width=0.125)
+    pth = tmp_path / "r18.pth"
+    torch.save(src.state_dict(), pth)
+    i3d = models.build_model("i3d", depth=18, num_classes=3, width=0.125)
+    initialise(i3d, InitConfig(path=str(pth), format="inflate", reset_head=True), ["a", "b", "c"])
+    w2, w3 = src.layer1[0].conv1.weight, i3d.state_dict()["layer1.0.conv1.weight"]
+    if w3.dim() == 5 and w3.shape[2] > 1:  # mean inflation: the sum over time is the 2D kernel
+        torch.testing.assert_close(w3.sum(dim=2), w2)

@@ -170,7 +170,10 @@ def build_model_from_config(cfg: ExperimentConfig, num_classes: int) -> tuple[to
     channels = in_channels(cfg.data)
     if channels is not None:
         kwargs.setdefault("in_channels", channels)
-    model = build_model(cfg.model.name, **kwargs)
+    try:
+        model = build_model(cfg.model.name, **kwargs)
+    except TypeError as exc:  # a keyword the model does not take
+        raise InputError(f"model.kwargs for {cfg.model.name!r}: {exc}") from None
     return model, {"name": cfg.model.name, "kwargs": kwargs}
 
 

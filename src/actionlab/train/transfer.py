@@ -201,7 +201,7 @@ def _initialise_one(
         )
     if fmt == "inflate":
         try:
-            from actionlab.models import inflate_state_dict
+            from actionlab.models.i3d import inflate_state_dict
         except ImportError as exc:
             raise CheckpointError(f"model.init.format=inflate needs actionlab.models ({exc})") from None
         state = inflate_state_dict(state, model)
