@@ -141,3 +141,30 @@ def meta(name: str, input_spec: dict[str, Any], classes: list[str] = CLASSES) ->
         "classes": classes,
         "input": input_spec,
     }
+
+
+# A small real two-stream model from the registry (the demo's architecture, narrower).
+TWO_STREAM_KWARGS: dict[str, Any] = {
+    "num_classes": len(CLASSES),
+    "fusion": "average",
+    "rgb": {"name": "resnetlike", "width": 0.125, "head_grid": 2, "input_size": 32},
+    "flow": {"name": "r2plus1d_flow", "width": 0.25, "head_grid": (1, 2, 2),
+             "input_shape": (8, 32, 32)},
+}
+TWO_STREAM_INPUT: dict[str, Any] = {
+    "kind": "two_stream", "modality": "rgb+flow", "size": [32, 32], "frames": 8, "stride": 1,
+    "segments": 1, "flow": {"method": "dis", "bound": 20.0},
+    "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+}
+
+
+def registry_checkpoint(path: Path) -> Path:
+    """Save a randomly initialised registry ``two_stream`` model as a real checkpoint."""
+    from actionlab.models import build_model
+    from actionlab.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model("two_stream", **TWO_STREAM_KWARGS)
+    meta_ = {"model": {"name": "two_stream", "kwargs": TWO_STREAM_KWARGS}, "classes": CLASSES,
+             "input": TWO_STREAM_INPUT, "epoch": 0, "metrics": {}}
+    return save_checkpoint(path, model, meta_)

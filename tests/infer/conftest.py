@@ -43,3 +43,9 @@ def not_a_video(video_dir: Path) -> Path:
     p = video_dir / "notes.mp4"
     p.write_bytes(b"this is not a video at all\n" * 20)
     return p
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real checkpoint: the registry's two_stream model (small widths, random weights)."""
+    return _fakes.registry_checkpoint(tmp_path_factory.mktemp("ckpt") / "two_stream.safetensors")

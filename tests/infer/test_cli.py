@@ -77,3 +77,52 @@ def test_bad_inputs_give_one_line_errors(monkeypatch, capsys, onnx_model: Path,
 
     code, _, err = cli(monkeypatch, capsys, "predict", tmp_path / "nope.safetensors", clip_mp4)
     assert code == 1 and "no such checkpoint" in err
+
+
+def test_registry_checkpoint_predict_export_onnx(monkeypatch, capsys, checkpoint: Path,
+                                                 clip_mp4: Path, tmp_path: Path) -> None:
+    code, out, err = cli(monkeypatch, capsys, "predict", checkpoint, clip_mp4, "--json")
+    assert code == 0, err
+    torch_top = json.loads(out)[0]["top"]
+    onnx_path = tmp_path / "m.onnx"
+    code, out, err = cli(monkeypatch, capsys, "export", checkpoint, "--onnx", onnx_path)
+    assert code == 0, err
+    assert "inputs: rgb, flow" in out and "max abs difference" in out
+    assert float(out.rsplit(":", 1)[1]) <= 1e-3
+    code, out, err = cli(monkeypatch, capsys, "predict", checkpoint, clip_mp4, "--onnx", onnx_path,
+                         "--json")
+    assert code == 0, err
+    onnx_top = json.loads(out)[0]["top"]
+    assert [t["label"] for t in onnx_top] == [t["label"] for t in torch_top]
+    assert all(abs(a["prob"] - b["prob"]) < 1e-4 for a, b in zip(onnx_top, torch_top))
+
+
+def test_onnx_prediction_needs_no_torch(onnx_model: Path, clip_mp4: Path) -> None:
+    """predict --onnx imports onnxruntime, never torch (run in a fresh interpreter)."""
+    import subprocess
+
+    code = (
+        "import sys, json\n"
+        "from actionlab.infer.runner import OnnxRunner\n"
+        "from actionlab.infer.predict import predict_video\n"
+        f"p = predict_video(OnnxRunner({str(onnx_model)!r}), {str(clip_mp4)!r})\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print(json.dumps(p.to_dict()))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["top"][0]["label"] in CLASSES
+
+
+def test_explain_command(monkeypatch, capsys, checkpoint: Path, clip_mp4: Path, clip_avi: Path,
+                         tmp_path: Path) -> None:
+    code, out, err = cli(monkeypatch, capsys, "explain", checkpoint, clip_mp4, clip_avi,
+                         "--out", tmp_path)
+    assert code == 0, err
+    for stem in ("clip", "clip_avi"):
+        for name in ("gradcam.gif", "gradcam.png", "activation.png", "guided.png", "flow.png"):
+            assert (tmp_path / stem / name).is_file(), name
+    assert (tmp_path / "tsne.png").is_file()
+    code, _, err = cli(monkeypatch, capsys, "explain", checkpoint, clip_mp4, "--target", "dance",
+                       "--out", tmp_path)
+    assert code == 2 and "dance" in err

@@ -55,12 +55,17 @@ def explain_videos(
     result: dict[str, Any] = {"videos": {}, "tsne": None}
     feats, labels = [], []
     span = window_span(spec)
+    used: set[str] = set()
     for video in videos:
+        name = Path(video).stem
+        if name in used:  # clip.mp4 and clip.avi: keep both
+            name = f"{name}_{Path(video).suffix.lstrip('.')}"
+        used.add(name)
         decoded = decode_video(video, spec)
         flow = flow_for_video(decoded.frames, spec) if needs_flow(spec) else None
         exp = explain_window(model, meta, decoded, flow,
                              target=None if target is None else classes.index(target))
-        files = save_explanation(exp, out / Path(video).stem)
+        files = save_explanation(exp, out / name)
         result["videos"][str(video)] = {"label": exp.label, "prob": exp.prob,
                                         "files": {k: str(v) for k, v in files.items()}}
         if tsne:
