@@ -66,20 +66,16 @@ def generate_clips(
         InputError: A bad option or an occupied ``out_dir``; nothing is written then.
     """
     opts = _clip_options(classes, clips_per_class, size, fps, frames, duration, difficulty)
+    _check_workers(workers)
     out = Path(out_dir)
     with output.staged(out, ["clips"], overwrite) as stage:
-        write_clips(stage / "clips", **opts, seed=int(seed), run=_runner(workers), progress=progress)
+        output.drive([write_clips(stage / "clips", **opts, seed=int(seed))], workers, progress)
     return out / "clips"
 
 
-def _runner(workers: int | None):
-    if workers is not None and workers < 1:
+def _check_workers(workers: int | None) -> None:
+    if workers is not None and (isinstance(workers, bool) or workers < 1):
         raise InputError(f"--workers: must be >= 1, got {workers}")
-
-    def run(fn, tasks, label, progress):
-        return output.run_tasks(fn, tasks, workers, label, progress)
-
-    return run
 
 
 def parse_only(only: Sequence[str] | str | None) -> list[str]:
@@ -132,8 +128,9 @@ def generate_stills(
         The ``stills`` folder.
     """
     opts = _still_options(classes, stills_per_class, size, difficulty)
+    _check_workers(workers)
     with output.staged(Path(out_dir), ["stills"], overwrite) as stage:
-        write_stills(stage / "stills", **opts, seed=int(seed), run=_runner(workers), progress=progress)
+        output.drive([write_stills(stage / "stills", **opts, seed=int(seed))], workers, progress)
     return Path(out_dir) / "stills"
 
 
@@ -180,8 +177,9 @@ def generate_long_videos(
         (seconds) and per-frame ``boxes``.
     """
     opts = _long_options(long_videos, size, fps, duration, difficulty)
+    _check_workers(workers)
     with output.staged(Path(out_dir), ["long"], overwrite) as stage:
-        write_long(stage / "long", **opts, seed=int(seed), run=_runner(workers), progress=progress)
+        output.drive([write_long(stage / "long", **opts, seed=int(seed))], workers, progress)
     return Path(out_dir) / "long"
 
 
@@ -216,17 +214,19 @@ def synth(
         ``out_dir``.
     """
     todo = parse_only(products)
-    run = _runner(workers)
-    jobs = []
+    _check_workers(workers)
+    jobs = []  # longest tasks first, so the pool ends evenly
+    if "long" in todo:
+        o = _long_options(long_videos, long_size, fps, long_duration, difficulty)
+        jobs.append(("long", write_long, o))
     if "clips" in todo:
         o = _clip_options(classes, clips_per_class, size, fps, frames, duration, difficulty)
         jobs.append(("clips", write_clips, o))
     if "stills" in todo:
-        jobs.append(("stills", write_stills, _still_options(classes, stills_per_class, still_size, difficulty)))
-    if "long" in todo:
-        jobs.append(("long", write_long, _long_options(long_videos, long_size, fps, long_duration, difficulty)))
+        o = _still_options(classes, stills_per_class, still_size, difficulty)
+        jobs.append(("stills", write_stills, o))
     out = Path(out_dir)
     with output.staged(out, todo, overwrite) as stage:
-        for product, fn, o in jobs:
-            fn(stage / product, **o, seed=int(seed), run=run, progress=progress)
+        writers = [fn(stage / product, **o, seed=int(seed)) for product, fn, o in jobs]
+        output.drive(writers, workers, progress)
     return out

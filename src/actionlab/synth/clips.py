@@ -10,6 +10,7 @@ import numpy as np
 
 from actionlab.io import write_json_atomic, write_text_atomic
 from actionlab.synth.contact import contact_sheet
+from actionlab.synth.output import Writer
 from actionlab.synth.figure import sample_appearance
 from actionlab.synth.motions import CLASSES, MOTION_PAIRS, active_window, make_motion
 from actionlab.synth.scene import make_scene, render
@@ -89,8 +90,8 @@ def plan_groups(n: int) -> tuple[list[int], int]:
 
 def write_clips(
     root: Path, classes: list[str], clips_per_class: int, size: tuple[int, int], fps: float,
-    frames: int, difficulty: str, seed: int, run, progress: bool,
-) -> list[dict]:
+    frames: int, difficulty: str, seed: int,
+) -> Writer:
     """Write every clip, the split files, annotations.json and the contact sheet under ``root``."""
     tasks = []
     groups, n_test = plan_groups(clips_per_class)
@@ -100,7 +101,7 @@ def write_clips(
             counts[g] = counts.get(g, 0) + 1
             tasks.append(ClipTask(str(root), cls, g, i, counts[g], size, fps, frames, difficulty,
                                   seed, keep_frames=(i == 0)))  # fmt: skip
-    anns = run(make_clip, tasks, "clips", progress)
+    anns = yield make_clip, tasks
     sheet_rows = []
     for a in anns:
         a["split"] = "test" if a["group"] <= n_test else "train"

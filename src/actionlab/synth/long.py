@@ -16,6 +16,7 @@ import numpy as np
 from actionlab.io import write_json_atomic
 from actionlab.synth.clips import rng_for
 from actionlab.synth.contact import contact_sheet
+from actionlab.synth.output import Writer
 from actionlab.synth.figure import sample_appearance
 from actionlab.synth.motions import _BUILDERS, Motion, idle, leg_cycle, smooth
 from actionlab.synth.scene import make_scene, render
@@ -153,15 +154,15 @@ def make_long(task: LongTask) -> dict:
 
 def write_long(
     root: Path, n: int, size: tuple[int, int], fps: float, duration: tuple[float, float],
-    difficulty: str, seed: int, run, progress: bool, events: tuple[str, ...] | None = None,
-) -> list[dict]:
+    difficulty: str, seed: int, events: tuple[str, ...] | None = None,
+) -> Writer:
     """Write ``n`` long videos with their JSON and a contact sheet under ``root``."""
     tasks = []
     for i in range(n):
         extra = EXTRA_EVENTS[i % len(EXTRA_EVENTS)]
         evs = events if events is not None else ("slipping", extra) if i % 2 else ("slipping",)
         tasks.append(LongTask(str(root), i, size, fps, duration, difficulty, seed, tuple(evs)))
-    infos = run(make_long, tasks, "long videos", progress)
+    infos = yield make_long, tasks
     rows = [(i["video"][:-4], i.pop("_sheet")) for i in infos]
     contact_sheet(root / "contact_sheet.png", rows)
     return infos

@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,11 @@ from actionlab.io import write_json_atomic
 from actionlab.synth.motions import CLASSES
 
 MANIFEST = "synth_manifest.json"
+
+# A product writer yields ``(function, tasks)`` once, receives ``[function(t) for t in tasks]``
+# and then writes the product's index files, returning its annotations. Several writers can
+# so share one process pool (see :func:`drive`).
+Writer = Generator[tuple[Callable[[Any], Any], list], list, list]
 MAX_SIDE = 1920
 
 
@@ -152,12 +157,34 @@ def _commit(stage: Path, out: Path, product: str) -> None:
     write_json_atomic(out / MANIFEST, manifest)
 
 
+def _call(job: tuple[Callable[[Any], Any], Any]) -> Any:
+    fn, task = job
+    return fn(task)
+
+
+def drive(writers: list[Writer], workers: int | None, progress: bool) -> list[list]:
+    """Run every writer's tasks in one pool (in the order given), then let each finish."""
+    asks = [next(w) for w in writers]
+    jobs = [(fn, t) for fn, tasks in asks for t in tasks]
+    results = run_tasks(_call, jobs, workers, "synth", progress)
+    out, k = [], 0
+    for w, (_, tasks) in zip(writers, asks):
+        try:
+            w.send(results[k : k + len(tasks)])
+        except StopIteration as stop:
+            out.append(stop.value)
+        else:
+            raise RuntimeError("a product writer must yield exactly once")
+        k += len(tasks)
+    return out
+
+
 def run_tasks(
     fn: Callable[[Any], Any], tasks: list, workers: int | None, label: str, progress: bool
 ) -> list:
     """``[fn(t) for t in tasks]`` in order, over ``workers`` processes, with a progress bar."""
     if workers is None:
-        workers = min(len(tasks), os.cpu_count() or 1, 8)
+        workers = max(1, min(len(tasks), os.cpu_count() or 1, 8))
     if workers < 1:
         raise InputError(f"--workers: must be >= 1, got {workers}")
     cols = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -138,7 +138,8 @@ def _frame(motion, app, scene, size, i, rng):
     if kind and kind not in BACK:
         draw_front(cv, motion.prop, i, pj)
     small = cv2.resize(img, size, interpolation=cv2.INTER_AREA).astype(np.float32)
-    small = small * scene.gain + scene.bias + rng.normal(0, scene.noise, small.shape)
+    small = small * scene.gain.astype(np.float32) + np.float32(scene.bias)
+    small += rng.standard_normal(small.shape, dtype=np.float32) * np.float32(scene.noise)
     x0, y0, x1, y1 = bbox(pj, app)
     (px0, py1), (px1, py0) = cv.px((x0, y0)), cv.px((x1, y1))
     box = np.array([px0, py0, px1, py1]) / SS

@@ -11,6 +11,7 @@ import numpy as np
 from actionlab.io import atomic_path, write_json_atomic, write_text_atomic
 from actionlab.synth.clips import rng_for
 from actionlab.synth.contact import contact_sheet
+from actionlab.synth.output import Writer
 from actionlab.synth.figure import sample_appearance
 from actionlab.synth.motions import CLASSES, active_window, make_motion
 from actionlab.synth.scene import make_scene, render
@@ -64,12 +65,12 @@ def make_still(task: StillTask) -> dict:
 
 def write_stills(
     root: Path, classes: list[str], stills_per_class: int, size: tuple[int, int], difficulty: str,
-    seed: int, run, progress: bool,
-) -> list[dict]:
+    seed: int,
+) -> Writer:
     """Write JPEGImages/, XMLAnnotations/, ImageSplits/ (Stanford40 formats), annotations.json."""
     tasks = [StillTask(str(root), c, i + 1, size, difficulty, seed)
              for c in classes for i in range(stills_per_class)]  # fmt: skip
-    anns = run(make_still, tasks, "stills", progress)
+    anns = yield make_still, tasks
     n_train = max(1, round(stills_per_class * 0.6)) if stills_per_class > 1 else 1
     rows = []
     for a in anns:

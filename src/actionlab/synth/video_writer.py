@@ -52,8 +52,13 @@ def write_video(
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.thread_count = 1
             stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
-            for img in frames:
+            for i, img in enumerate(frames):
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+                frame = frame.reformat(format="yuv420p")
+                # explicit timestamps and "no forced picture type": left unset, x264 was seen to
+                # receive stray frame types and encode the same frames differently run to run
+                frame.pts, frame.time_base = i, 1 / rate
+                frame.pict_type = av.video.frame.PictureType.NONE
                 for packet in stream.encode(frame):
                     container.mux(packet)
             for packet in stream.encode():
