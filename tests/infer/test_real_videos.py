@@ -9,26 +9,23 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
-from _fakes import TinyTwoStream, meta, spec
 
+from actionlab.infer.export import accelerate
 from actionlab.infer.outputs import save_timeline
 from actionlab.infer.predict import predict_video
-from actionlab.infer.runner import TorchRunner
+from actionlab.infer.runner import OnnxRunner, load_runner
 from actionlab.infer.timeline import run_timeline
 
 
 @pytest.fixture(scope="module")
-def runner() -> TorchRunner:
-    torch.manual_seed(0)
-    return TorchRunner(TinyTwoStream(),
-                       meta("tiny", spec("two_stream", "rgb+flow", frames=8, stride=2,
-                                         flow={"method": "dis", "bound": 20.0})))
+def runner(checkpoint: Path):
+    """The registry's two_stream model, run as `timeline` runs it (onnxruntime)."""
+    return accelerate(load_runner(checkpoint))
 
 
-def test_predict_and_timeline_on_every_real_clip(runner: TorchRunner, real_videos: list[Path],
+def test_predict_and_timeline_on_every_real_clip(runner, real_videos: list[Path],
                                                  tmp_path: Path) -> None:
-    assert len(real_videos) >= 5
+    assert len(real_videos) >= 5 and isinstance(runner, OnnxRunner)
     for video in real_videos:
         pred = predict_video(runner, video, k=3)
         assert len(pred.topk) == 3 and pred.frames > 10, video

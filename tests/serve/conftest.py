@@ -16,16 +16,12 @@ _standins.install()
 
 
 @pytest.fixture(scope="session")
-def runner():
-    import torch
+def runner(tmp_path_factory: pytest.TempPathFactory):
+    """The registry's two_stream model from a real checkpoint (small widths, random weights)."""
+    from actionlab.infer.runner import load_runner
 
-    from actionlab.infer.runner import TorchRunner
-
-    torch.manual_seed(0)
-    return TorchRunner(
-        _fakes.TinyTwoStream(),
-        _fakes.meta("tiny_two_stream", _fakes.spec("two_stream", "rgb+flow", frames=4, stride=2)),
-    )
+    path = _fakes.registry_checkpoint(tmp_path_factory.mktemp("ckpt") / "two_stream.safetensors")
+    return load_runner(path)
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,7 @@ def test_analyze_a_clip(client: TestClient, good_clip: Path, work: Path) -> None
     data = res.json()
     assert data["top"][0]["label"] in CLASSES and len(data["top"]) == 3
     assert data["frames"] == 30 and data["fps"] == 25
+    assert client.get("/api/info").json()["model"] == "two_stream"
     for seg in data["segments"]:
         assert set(seg) == {"label", "start", "end", "score"}
     png = client.get(data["files"]["timeline"])
@@ -66,7 +67,7 @@ def test_bad_uploads(client: TestClient, name: str, data: bytes, status: int, re
 
 
 def test_too_short_and_too_large(client: TestClient, upload_dir: Path, good_clip: Path) -> None:
-    short = write_video(upload_dir / "short.mp4", frames=3)
+    short = write_video(upload_dir / "short.mp4", frames=5)  # the window is 9 frames
     res = _post(client, short)
     assert res.status_code == 422 and "too short" in res.json()["error"]
     res = _post(client, short, data=b"\0" * (600 * 1024))
