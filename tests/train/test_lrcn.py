@@ -103,3 +103,26 @@ def test_train_lrcn_two_epochs(tmp_path: Path, windows: int) -> None:
 
     meta = read_meta(run / "last.safetensors")
     assert meta["input"]["kind"] == "sequence" and meta["model"]["kwargs"]["in_features"] == 4
+
+
+def test_extract_features_command(tmp_path: Path) -> None:
+    models = pytest.importorskip("actionlab.models")
+    from typer.testing import CliRunner
+
+    from actionlab.cli import app
+    from actionlab.train.checkpoint import save_checkpoint
+    from train_helpers import fake_cache
+
+    cache = fake_cache(tmp_path / "cache")
+    kwargs = {"num_classes": 3, "width": 0.125}
+    model = models.build_model("resnet18", **kwargs)
+    ckpt = save_checkpoint(tmp_path / "run" / "best.safetensors", model,
+                           {"model": {"name": "resnet18", "kwargs": kwargs},
+                            "classes": ["jump", "run", "wave"], "input": {"size": [16, 16]}})
+    out = tmp_path / "f.h5"
+    res = CliRunner().invoke(app, ["extract-features", str(ckpt.parent), str(cache), str(out)])
+    assert res.exit_code == 0, res.output
+    with h5py.File(out) as f:
+        assert sorted(f["labels"]) == ["test", "train", "val"]
+        assert f["videos/train/jump__jump_0"].shape == (12, model.num_features)
+        assert f["mean"].shape == (model.num_features,)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -30,7 +31,8 @@ def register(app: typer.Typer) -> None:
             config = resume / "config.yaml"
         cfg = load_config(config, overrides or [])
         run_dir = train(cfg, resume=resume)
-        typer.echo(str(run_dir))
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line, from rank 0
+            typer.echo(str(run_dir))
 
     @app.command("extract-features")
     def extract_cmd(

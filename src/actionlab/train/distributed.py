@@ -50,7 +50,20 @@ def init_from_env() -> DistInfo:
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend=backend)
+        global _OWNED
+        _OWNED = True
     return current()
+
+
+_OWNED = False  # whether init_from_env created the process group (then it also ends it)
+
+
+def cleanup_owned() -> None:
+    """End the process group :func:`init_from_env` started (a caller's own group stays)."""
+    global _OWNED
+    if _OWNED:
+        cleanup()
+        _OWNED = False
 
 
 def setup(rank: int, world_size: int, init_method: str, backend: str = "gloo") -> DistInfo:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-from actionlab.config import DataConfig, ExperimentConfig, load_config, save_config, to_dict
+from actionlab.config import DataConfig, ExperimentConfig, load_config, save_config
 from actionlab.errors import DatasetError, InputError
 from actionlab.train import distributed as D
 from actionlab.train.finetune import apply_freeze
@@ -190,7 +190,7 @@ def make_run_dir(cfg: ExperimentConfig) -> Path:
     return path
 
 
-def train(config: ExperimentConfig | str | Path, resume: str | Path | None = None,
+def train(config: ExperimentConfig | str | Path | None, resume: str | Path | None = None,
           overrides: list[str] | tuple[str, ...] = ()) -> Path:
     """Train the experiment a config describes; return the run directory.
 
@@ -202,8 +202,6 @@ def train(config: ExperimentConfig | str | Path, resume: str | Path | None = Non
     Returns:
         The run directory (``config.yaml``, checkpoints, metrics).
     """
-    from actionlab.train.trainer import Trainer
-
     if resume is not None:
         resume = Path(resume)
         if not (resume / "last.safetensors").is_file():
@@ -212,8 +210,17 @@ def train(config: ExperimentConfig | str | Path, resume: str | Path | None = Non
             config = resume / "config.yaml"
     if not isinstance(config, ExperimentConfig):
         config = load_config(config, overrides)
-    cfg = config
-    info = D.init_from_env()
+    D.init_from_env()
+    try:
+        return _train(config, resume)
+    finally:
+        D.cleanup_owned()
+
+
+def _train(cfg: ExperimentConfig, resume: Path | None) -> Path:
+    from actionlab.train.trainer import Trainer
+
+    info = D.current()
     if cfg.data.kind == "sequence":
         from actionlab.train.lrcn import train_lrcn
 
@@ -242,10 +249,10 @@ def train(config: ExperimentConfig | str | Path, resume: str | Path | None = Non
         meta=meta,
     )
     summary = trainer.fit(resume=resume is not None)
-    log.info("run %s: best val accuracy %.4f at epoch %d", run_dir, summary["best_metric"],
-             summary["best_epoch"])
+    if info.is_main:
+        log.info("run %s: best val accuracy %.4f at epoch %d", run_dir, summary["best_metric"],
+                 summary["best_epoch"])
     return run_dir
 
 
-__all__ = ["build_datasets", "build_model_from_config", "input_spec", "make_loader", "train",
-           "to_dict"]
+__all__ = ["build_datasets", "build_model_from_config", "input_spec", "make_loader", "train"]

@@ -156,8 +156,10 @@ class Trainer:
         metrics_log = MetricsLog(self.run_dir, self.cfg.train.log if self.dist.is_main else [],
                                  resume_epoch=self.epoch)
         trainable, total = count_trainable(self.raw_model)
-        log.info("training %s: %d of %d parameters trainable, %d steps per epoch, on %s",
-                 self.meta["model"]["name"], trainable, total, self.steps_per_epoch, self.device)
+        if self.dist.is_main:
+            log.info("training %s: %d of %d parameters trainable, %d steps per epoch, on %s "
+                     "(%d processes)", self.meta["model"]["name"], trainable, total,
+                     self.steps_per_epoch, self.device, self.dist.world_size)
         stopped = "completed"
         try:
             while self.epoch < self.cfg.train.epochs:
@@ -208,9 +210,10 @@ class Trainer:
             if improved:
                 self._save(self.best_path, metrics, with_state=False)
             self._save(self.last_path, metrics, with_state=True)
-        log.info("epoch %d/%d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f",
-                 epoch + 1, self.cfg.train.epochs, train_loss, train_acc, row["val_loss"],
-                 row["val_acc"])
+        if self.dist.is_main:
+            log.info("epoch %d/%d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f",
+                     epoch + 1, self.cfg.train.epochs, train_loss, train_acc, row["val_loss"],
+                     row["val_acc"])
         return row
 
     def _early_stop(self) -> bool:
