@@ -124,3 +124,16 @@ def test_cli_makes_a_small_set(tmp_path):
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == sorted(["clips", MANIFEST, "stills"])
     assert len(list((tmp_path / "o" / "clips").glob("*/*.mp4"))) == 2
+
+
+def test_bad_long_durations(tmp_path):
+    from actionlab.synth.api import parse_seconds
+
+    with pytest.raises(InputError, match="--long-duration"):
+        synth(tmp_path / "o", products="long", long_duration=(30.0, 10.0))
+    with pytest.raises(InputError, match="--long-duration"):
+        synth(tmp_path / "o", products="long", long_duration=2.0)
+    with pytest.raises(InputError, match="--long-duration"):
+        parse_seconds("soon")
+    assert parse_seconds("20,60") == (20.0, 60.0) and parse_seconds("30") == (30.0, 30.0)
+    assert list(tmp_path.iterdir()) == []

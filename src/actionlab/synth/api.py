@@ -78,6 +78,17 @@ def _check_workers(workers: int | None) -> None:
         raise InputError(f"--workers: must be >= 1, got {workers}")
 
 
+def parse_seconds(text: str) -> tuple[float, float]:
+    """``"30"`` or ``"20,60"`` -> (min, max) seconds."""
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(f"--long-duration: expected S or MIN,MAX seconds, got {text!r}") from None
+    if len(vals) not in (1, 2):
+        raise InputError(f"--long-duration: expected S or MIN,MAX seconds, got {text!r}")
+    return (vals[0], vals[-1])
+
+
 def parse_only(only: Sequence[str] | str | None) -> list[str]:
     """``--only`` values (repeatable or comma lists) -> products in canonical order."""
     if only is None:
@@ -137,7 +148,7 @@ def generate_stills(
 def _long_options(long_videos, size, fps, duration, difficulty) -> dict:
     lo, hi = (duration, duration) if isinstance(duration, (int, float)) else tuple(duration)
     if not 8 <= lo <= hi <= 600:
-        raise InputError(f"long video duration: need 8 <= min <= max <= 600 s, got {lo}..{hi}")
+        raise InputError(f"--long-duration: need 8 <= min <= max <= 600 seconds, got {lo},{hi}")
     return {
         "n": output.check_count("--long-videos", long_videos), "size": output.parse_size(size),
         "fps": output.check_fps(fps), "duration": (float(lo), float(hi)),

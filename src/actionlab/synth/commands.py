@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
         fps: float = typer.Option(25.0, "--fps", help="Frame rate of clips and long videos."),
         frames: int = typer.Option(None, "--frames", help="Frames per clip (default 64)."),
         duration: float = typer.Option(None, "--duration", help="Clip length in seconds, instead of --frames."),
+        long_duration: str = typer.Option("20,60", "--long-duration", help="Long video length in seconds: S or MIN,MAX."),
         difficulty: str = typer.Option("medium", "--difficulty", help="easy, medium or hard."),
         seed: int = typer.Option(0, "--seed", help="Random seed; same seed, same files."),
         workers: int = typer.Option(None, "--workers", help="Processes (default: CPU count)."),
@@ -30,14 +31,15 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace files an earlier run wrote."),
     ) -> None:
         """Make the synthetic action benchmark: clips (UCF101 layout), stills (Stanford40 layout), long videos."""
-        from actionlab.synth.api import synth
+        from actionlab.synth.api import parse_seconds, synth
 
         synth(
             out, products=only or None,
             classes=classes.split(",") if classes is not None else None,
             clips_per_class=clips_per_class, stills_per_class=stills_per_class,
             long_videos=long_videos, size=size, still_size=still_size, long_size=long_size,
-            fps=fps, frames=frames, duration=duration, difficulty=difficulty, seed=seed,
+            fps=fps, frames=frames, duration=duration, long_duration=parse_seconds(long_duration),
+            difficulty=difficulty, seed=seed,
             workers=workers, overwrite=overwrite,
         )  # fmt: skip
         typer.echo(f"wrote {out}")

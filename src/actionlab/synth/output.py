@@ -127,21 +127,33 @@ def staged(out: str | Path, products: Sequence[str], overwrite: bool) -> Iterato
         for product in products:
             (stage / product).mkdir()
         yield stage
+        for product in products:  # check every product before moving anything
+            _check_clashes(stage, out, product)
         for product in products:
             _commit(stage, out, product)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def _staged_files(stage: Path, product: str) -> list[str]:
+    return sorted(p.relative_to(stage).as_posix() for p in (stage / product).rglob("*") if p.is_file())
+
+
+def _check_clashes(stage: Path, out: Path, product: str) -> None:
+    """Refuse to replace a file that this tool did not write."""
+    if not out.is_dir():
+        return
+    ours = {f for fs in _read_manifest(out)["files"].values() for f in fs}
+    clash = [f for f in _staged_files(stage, product) if (out / f).exists() and f not in ours]
+    if clash:
+        raise InputError(f"{out / clash[0]}: exists and was not written by actionlab synth; "
+                         "move it away or choose another output folder")  # fmt: skip
+
+
 def _commit(stage: Path, out: Path, product: str) -> None:
-    new = sorted(p.relative_to(stage).as_posix() for p in (stage / product).rglob("*") if p.is_file())
+    new = _staged_files(stage, product)
     manifest = _read_manifest(out) if out.is_dir() else {"files": {}}
     old = set(manifest["files"].get(product, []))
-    if out.is_dir():
-        clash = [f for f in new if (out / f).exists() and f not in old]
-        if clash:
-            raise InputError(f"{out / clash[0]}: exists and was not written by actionlab synth; "
-                             "move it away or choose another output folder")  # fmt: skip
     for f in old:  # remove only what we wrote before
         with contextlib.suppress(FileNotFoundError):
             (out / f).unlink()
