@@ -1,0 +1,400 @@
+"""Action segments over time: from window probabilities to segments, and scoring them.
+
+Two halves, both pure functions:
+
+* :func:`probs_to_segments` turns per-window class probabilities (what ``actionlab timeline``
+  computes) into labelled segments: smoothing, a threshold with hysteresis, gap merging and a
+  minimum duration.
+* :func:`evaluate_timeline` scores predicted segments against ground truth: frame-level
+  precision / recall / F1 on a fixed time grid, and segment average precision at temporal IoU
+  thresholds (ActivityNet / THUMOS convention: predictions ranked by score, greedy matching to
+  the unmatched ground truth of highest IoU, AP = area under the interpolated PR curve).
+
+Segment documents are ``{"video", "fps", "duration", "segments": [{"label", "start", "end",
+"score"}]}``; ground truth may name its list ``events`` instead (the synthetic long-video
+annotations) and needs no scores. Times are in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from actionlab.errors import InputError
+
+DEFAULT_TIOUS = (0.3, 0.5, 0.7)
+DEFAULT_RESOLUTION = 0.04  # seconds: one frame at 25 fps
+
+
+# --------------------------------------------------------------------------- probabilities -> segments
+
+
+def smooth_signal(x: np.ndarray, width: int, method: str = "mean") -> np.ndarray:
+    """Moving average or running median over ``width`` samples (edges padded with the edge value).
+
+    Args:
+        x: (N,) or (N, C) signal; smoothing runs along axis 0.
+        width: Window in samples; 1 or less returns ``x`` unchanged. Even widths are rounded up
+            to the next odd one so the window stays centred.
+        method: ``mean`` or ``median``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if width <= 1 or len(x) == 0:
+        return x.copy()
+    if method not in ("mean", "median"):
+        raise InputError(f"unknown smoothing method {method!r}; use mean or median")
+    half = int(width) // 2
+    pad = [(half, half)] + [(0, 0)] * (x.ndim - 1)
+    xp = np.pad(x, pad, mode="edge")
+    win = np.lib.stride_tricks.sliding_window_view(xp, 2 * half + 1, axis=0)  # (N, [C,] W)
+    return win.mean(-1) if method == "mean" else np.median(win, -1)
+
+
+def _runs(active: np.ndarray) -> list[tuple[int, int]]:
+    """Inclusive index ranges [i0, i1] where ``active`` is true."""
+    d = np.diff(np.concatenate([[0], active.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+def hysteresis_mask(p: np.ndarray, high: float, low: float) -> np.ndarray:
+    """True where a run is active: it starts at ``p >= high`` and lasts while ``p >= low``.
+
+    A run that touches the high threshold anywhere keeps every neighbouring sample above
+    ``low`` (both before and after the crossing), as in Canny edge hysteresis.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    low = min(low, high)
+    out = np.zeros(len(p), dtype=bool)
+    for i0, i1 in _runs(p >= low):
+        if (p[i0 : i1 + 1] >= high).any():
+            out[i0 : i1 + 1] = True
+    return out
+
+
+def _edges(times: np.ndarray, duration: float | None) -> np.ndarray:
+    """N+1 boundaries: midpoints between window centres, the ends extended by half a step."""
+    n = len(times)
+    if n == 1:
+        lo, hi = times[0], times[0]
+    else:
+        lo = times[0] - (times[1] - times[0]) / 2
+        hi = times[-1] + (times[-1] - times[-2]) / 2
+    edges = np.concatenate([[lo], (times[1:] + times[:-1]) / 2, [hi]])
+    edges = np.maximum(edges, 0.0)
+    if duration is not None:
+        edges = np.minimum(edges, duration)
+    return edges
+
+
+def _class_index(classes: Sequence[str], background: str | int | None) -> int | None:
+    if background is None:
+        return None
+    if isinstance(background, int):
+        return background
+    if background not in classes:
+        raise InputError(f"background class {background!r} is not one of {list(classes)}")
+    return list(classes).index(background)
+
+
+def probs_to_segments(
+    times: Sequence[float] | np.ndarray,
+    probs: Any,
+    classes: Sequence[str],
+    threshold: float = 0.5,
+    smooth: float = 0.0,
+    min_duration: float = 0.0,
+    background: str | int | None = None,
+    hysteresis: float = 0.1,
+    merge_gap: float = 0.0,
+    smooth_method: str = "mean",
+    duration: float | None = None,
+) -> list[dict[str, Any]]:
+    """Labelled segments from class probabilities over time.
+
+    Each class is thresholded on its own (so two actions may overlap). Steps: smooth each class
+    over ``smooth`` seconds; mark where the probability reaches ``threshold`` and extend while it
+    stays above ``threshold - hysteresis``; merge segments of one class separated by at most
+    ``merge_gap`` seconds; drop segments shorter than ``min_duration`` seconds. A window's
+    time span runs from the midpoint with the previous window centre to the midpoint with the
+    next one.
+
+    Args:
+        times: (N,) window centres in seconds, increasing.
+        probs: (N, C) class probabilities.
+        classes: C class names.
+        threshold: Probability that starts a segment.
+        smooth: Smoothing window in seconds (0 = none); converted to samples with the median
+            step between ``times``.
+        min_duration: Shortest segment kept, seconds.
+        background: A class (name or index) that never forms segments, e.g. ``"background"``.
+        hysteresis: How far below ``threshold`` a running segment may dip and continue.
+        merge_gap: Segments of one class this close (seconds) are joined.
+        smooth_method: ``mean`` (moving average) or ``median`` (median filter).
+        duration: Video length in seconds, to clip the last segment's end.
+
+    Returns:
+        ``[{"label", "start", "end", "score"}]`` sorted by start time; ``score`` is the mean
+        smoothed probability over the segment's windows.
+    """
+    t = np.asarray(times, dtype=np.float64).reshape(-1)
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] != len(t):
+        raise InputError(f"probs must be (N, C) with N = {len(t)} times; got shape {p.shape}")
+    if p.shape[1] != len(classes):
+        raise InputError(f"probs have {p.shape[1]} columns but {len(classes)} classes were given")
+    if len(t) == 0:
+        return []
+    if len(t) > 1 and np.any(np.diff(t) <= 0):
+        raise InputError("times must be strictly increasing")
+    step = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    width = int(round(smooth / step)) if smooth > 0 and step > 0 else 1
+    ps = smooth_signal(p, width, smooth_method)
+    edges = _edges(t, duration)
+    bg = _class_index(classes, background)
+
+    segments: list[dict[str, Any]] = []
+    for c, name in enumerate(classes):
+        if c == bg:
+            continue
+        runs = _runs(hysteresis_mask(ps[:, c], threshold, threshold - hysteresis))
+        merged: list[list[int]] = []
+        for i0, i1 in runs:
+            if merged and edges[i0] - edges[merged[-1][1] + 1] <= merge_gap:
+                merged[-1][1] = i1
+            else:
+                merged.append([i0, i1])
+        for i0, i1 in merged:
+            start, end = float(edges[i0]), float(edges[i1 + 1])
+            if end - start < min_duration:
+                continue
+            score = float(ps[i0 : i1 + 1, c].mean())
+            segments.append({"label": str(name), "start": start, "end": end, "score": score})
+    segments.sort(key=lambda s: (s["start"], s["label"]))
+    return segments
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def normalise_document(doc: Any, where: str = "segments") -> dict[str, Any]:
+    """A segment document with its list under ``segments`` (``events`` accepted), scores filled.
+
+    Args:
+        doc: A parsed JSON object.
+        where: Names the source in error messages.
+
+    Returns:
+        ``{"video", "fps", "duration", "segments": [{"label", "start", "end", "score"}]}``.
+    """
+    if not isinstance(doc, dict):
+        raise InputError(f"{where}: expected a JSON object with a 'segments' or 'events' list")
+    raw = doc.get("segments", doc.get("events"))
+    if not isinstance(raw, list):
+        raise InputError(f"{where}: no 'segments' or 'events' list")
+    segs = []
+    for i, s in enumerate(raw):
+        try:
+            start, end = float(s["start"]), float(s["end"])
+            label = str(s["label"])
+        except (KeyError, TypeError, ValueError):
+            raise InputError(
+                f"{where}: segment {i} needs label, start and end (seconds); got {s!r}"
+            ) from None
+        if end < start:
+            raise InputError(f"{where}: segment {i} ends ({end}) before it starts ({start})")
+        segs.append({"label": label, "start": start, "end": end,
+                     "score": float(s.get("score", 1.0))})
+    return {"video": doc.get("video"), "fps": doc.get("fps"), "duration": doc.get("duration"),
+            "segments": segs}
+
+
+def load_segments(path: str | Path) -> list[dict[str, Any]]:
+    """Read a segment file: one document or a list of documents (several videos).
+
+    Raises:
+        InputError: if the file is missing, not JSON, or not in the segment format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    docs = data if isinstance(data, list) else [data]
+    return [normalise_document(d, f"{path}" + (f"[{i}]" if len(docs) > 1 else ""))
+            for i, d in enumerate(docs)]
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def temporal_iou(seg: Sequence[float], others: np.ndarray) -> np.ndarray:
+    """IoU in time of one (start, end) interval with each row of ``others`` (M, 2)."""
+    others = np.asarray(others, dtype=np.float64).reshape(-1, 2)
+    inter = np.clip(np.minimum(seg[1], others[:, 1]) - np.maximum(seg[0], others[:, 0]), 0, None)
+    union = (seg[1] - seg[0]) + (others[:, 1] - others[:, 0]) - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def interpolated_ap(precision: np.ndarray, recall: np.ndarray) -> float:
+    """Area under the interpolated precision-recall curve (all-point, VOC 2010+ / ActivityNet).
+
+    Precision at each recall is replaced by the best precision at any higher recall, and the
+    area is summed over the recall steps.
+    """
+    mprec = np.concatenate([[0.0], np.asarray(precision, float), [0.0]])
+    mrec = np.concatenate([[0.0], np.asarray(recall, float), [1.0]])
+    for i in range(len(mprec) - 2, -1, -1):
+        mprec[i] = max(mprec[i], mprec[i + 1])
+    idx = np.flatnonzero(mrec[1:] != mrec[:-1]) + 1
+    return float(np.sum((mrec[idx] - mrec[idx - 1]) * mprec[idx]))
+
+
+def segment_ap(
+    preds: Sequence[tuple[int, float, float, float]],
+    gts: Sequence[tuple[int, float, float]],
+    tiou: float,
+) -> float:
+    """Average precision of one class's predicted segments at one temporal IoU threshold.
+
+    Args:
+        preds: ``(video_index, start, end, score)`` per predicted segment.
+        gts: ``(video_index, start, end)`` per ground-truth segment.
+        tiou: A prediction is a true positive when its IoU with a not yet matched ground truth
+            segment of the same video reaches this.
+
+    Returns:
+        AP in [0, 1]; NaN when there is no ground truth.
+    """
+    if not gts:
+        return float("nan")
+    if not preds:
+        return 0.0
+    order = sorted(range(len(preds)), key=lambda i: -preds[i][3])  # stable: ties keep file order
+    by_video: dict[int, list[int]] = {}
+    for j, g in enumerate(gts):
+        by_video.setdefault(g[0], []).append(j)
+    gt_arr = np.asarray([[g[1], g[2]] for g in gts], dtype=np.float64)
+    used = np.zeros(len(gts), dtype=bool)
+    tp = np.zeros(len(preds))
+    for rank, i in enumerate(order):
+        v, s, e, _ = preds[i]
+        cand = by_video.get(v, [])
+        if not cand:
+            continue
+        ious = temporal_iou((s, e), gt_arr[cand])
+        for k in np.argsort(-ious, kind="stable"):
+            if ious[k] < tiou:
+                break
+            if not used[cand[k]]:
+                used[cand[k]] = True
+                tp[rank] = 1
+                break
+    ctp = np.cumsum(tp)
+    precision = ctp / np.arange(1, len(preds) + 1)
+    recall = ctp / len(gts)
+    return interpolated_ap(precision, recall)
+
+
+def _grid_masks(segs: list[dict], label: str, n: int, res: float) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    centres = (np.arange(n) + 0.5) * res
+    for s in segs:
+        if s["label"] == label:
+            mask |= (centres >= s["start"]) & (centres < s["end"])
+    return mask
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": p, "recall": r, "f1": f, "tp": tp, "fp": fp, "fn": fn}
+
+
+def frame_scores(
+    preds: Sequence[dict], gts: Sequence[dict], resolution: float | None = None
+) -> dict[str, Any]:
+    """Frame-level precision, recall and F1 per class and micro-averaged over classes.
+
+    Time is cut into bins of ``resolution`` seconds (default: one frame of the ground truth's
+    fps, else 0.04 s); a bin belongs to a segment when its centre lies inside it.
+
+    Args:
+        preds: Normalised prediction documents (one per video, paired with ``gts`` by index).
+        gts: Normalised ground-truth documents.
+        resolution: Bin width in seconds.
+    """
+    labels = sorted({s["label"] for d in list(preds) + list(gts) for s in d["segments"]})
+    counts = {lab: [0, 0, 0] for lab in labels}
+    used_res = resolution
+    for pd, gd in zip(preds, gts):
+        res = resolution or (1.0 / gd["fps"] if gd.get("fps") else DEFAULT_RESOLUTION)
+        used_res = res
+        ends = [s["end"] for s in pd["segments"] + gd["segments"]]
+        total = max([gd.get("duration") or 0.0, pd.get("duration") or 0.0] + ends)
+        n = int(np.ceil(total / res - 1e-9))
+        for lab in labels:
+            pm, gm = _grid_masks(pd["segments"], lab, n, res), _grid_masks(gd["segments"], lab, n, res)
+            c = counts[lab]
+            c[0] += int((pm & gm).sum())
+            c[1] += int((pm & ~gm).sum())
+            c[2] += int((~pm & gm).sum())
+    per_class = {lab: _prf(*c) for lab, c in counts.items()}
+    micro = _prf(*(int(sum(c[i] for c in counts.values())) for i in range(3)))
+    return {"resolution": used_res, "per_class": per_class, **micro}
+
+
+def evaluate_timeline(
+    preds: Sequence[dict] | dict,
+    gts: Sequence[dict] | dict,
+    tious: Sequence[float] = DEFAULT_TIOUS,
+    resolution: float | None = None,
+) -> dict[str, Any]:
+    """Score predicted segments against ground truth (one or several videos).
+
+    Args:
+        preds: Prediction documents (``segments`` with scores), or one document.
+        gts: Ground-truth documents (``segments`` or ``events``), paired with ``preds`` by
+            index, or one document.
+        tious: Temporal IoU thresholds for segment AP.
+        resolution: Frame-level bin width in seconds (see :func:`frame_scores`).
+
+    Returns:
+        ``{"frame": {precision, recall, f1, per_class, resolution}, "segment": {"tiou": [...],
+        "ap": {label: {tiou: ap}}, "map": {tiou: mean AP over ground-truth classes}},
+        "num_videos", "num_pred", "num_gt"}``. Threshold keys are strings like ``"0.5"``.
+    """
+    preds = [preds] if isinstance(preds, dict) else list(preds)
+    gts = [gts] if isinstance(gts, dict) else list(gts)
+    preds = [normalise_document(d, "predictions") for d in preds]
+    gts = [normalise_document(d, "ground truth") for d in gts]
+    if len(preds) != len(gts):
+        raise InputError(f"{len(preds)} prediction documents but {len(gts)} ground-truth ones")
+    gt_labels = sorted({s["label"] for d in gts for s in d["segments"]})
+    ap: dict[str, dict[str, float]] = {}
+    for lab in gt_labels:
+        p = [(v, s["start"], s["end"], s["score"]) for v, d in enumerate(preds)
+             for s in d["segments"] if s["label"] == lab]
+        g = [(v, s["start"], s["end"]) for v, d in enumerate(gts)
+             for s in d["segments"] if s["label"] == lab]
+        ap[lab] = {_key(t): segment_ap(p, g, t) for t in tious}
+    mean_ap = {_key(t): (float(np.mean([ap[lab][_key(t)] for lab in gt_labels]))
+                         if gt_labels else float("nan")) for t in tious}
+    return {
+        "num_videos": len(gts),
+        "num_pred": sum(len(d["segments"]) for d in preds),
+        "num_gt": sum(len(d["segments"]) for d in gts),
+        "frame": frame_scores(preds, gts, resolution),
+        "segment": {"tiou": [float(t) for t in tious], "ap": ap, "map": mean_ap},
+    }
+
+
+def _key(t: float) -> str:
+    return f"{float(t):g}"
