@@ -302,27 +302,31 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Validation loss and top-1 accuracy (averaged over datasets in joint training)."""
+        """Validation loss, top-1 and top-5 accuracy (averaged over datasets in joint training)."""
         self.model.eval()
         rows: dict[str, float] = {}
-        losses, accs = [], []
+        losses, accs, top5s = [], [], []
         for name, loader in self.val_loaders.items():
-            sums = [0.0, 0.0, 0.0]
+            sums = [0.0, 0.0, 0.0, 0.0]  # loss sum, top-1 hits, samples, top-5 hits
             for x, y in loader:
                 y = y.to(self.device)
                 out = _float(self._forward(name if self.joint else None, x))
+                scores, labels = self.logits_fn(out), _final_labels(y)
                 sums[0] += float(self.loss_fn(out, y)) * len(y)
-                sums[1] += topk_correct(self.logits_fn(out), _final_labels(y))
+                sums[1] += topk_correct(scores, labels)
                 sums[2] += len(y)
-            loss_sum, correct, seen = D.all_reduce_sum(sums, self.device)
+                sums[3] += topk_correct(scores, labels, 5)
+            loss_sum, correct, seen, top5 = D.all_reduce_sum(sums, self.device)
             if seen == 0:
                 raise ActionlabError("the validation split is empty: raise data.val_fraction")
             losses.append(loss_sum / seen)
             accs.append(correct / seen)
+            top5s.append(top5 / seen)
             if self.joint:
                 rows[f"val_loss_{name}"], rows[f"val_acc_{name}"] = losses[-1], accs[-1]
         rows["val_loss"] = sum(losses) / len(losses)
         rows["val_acc"] = sum(accs) / len(accs)
+        rows["val_top5"] = sum(top5s) / len(top5s)
         return rows
 
     # ------------------------------------------------------------------ checkpoints
