@@ -59,3 +59,29 @@ def test_tsne_plot(tmp_path: Path, explain_clip: Path) -> None:
                      tmp_path / "tsne.png")
     assert path is not None and path.read_bytes()[:4] == b"\x89PNG"
     assert plot_tsne(feats[:3], labels[:3], tmp_path / "few.png") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "input_spec", "images"),
+    [
+        ("tsn", {"backbone": "resnetlike", "num_segments": 3, "in_channels": 10,
+                 "backbone_kwargs": {"width": 0.125, "head_grid": 2, "input_size": 32}},
+         spec("tsn", "flow", segments=3, frames=5), 15),
+        ("lrcn", {"backbone": "resnetlike", "num_frames": 4, "hidden_size": 8,
+                  "backbone_kwargs": {"width": 0.125, "head_grid": 2, "input_size": 32}},
+         spec("sequence", "rgb", frames=4), 4),
+    ],
+)
+def test_registry_tsn_and_lrcn(name: str, kwargs: dict, input_spec: dict, images: int,
+                               explain_clip: Path, tmp_path: Path) -> None:
+    """Segment- and time-major feature maps (B, S|T, C, h, w) get one map per segment/frame."""
+    from actionlab.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(name, num_classes=3, **kwargs)
+    dec = decode_video(explain_clip, input_spec)
+    flow = flow_for_video(dec.frames, input_spec) if needs_flow(input_spec) else None
+    exp = explain_window(model, meta(name, input_spec), dec, flow)
+    (st,) = exp.streams
+    assert len(st.images) == len(st.gradcam) == images
+    assert save_explanation(exp, tmp_path)["gradcam_gif"].is_file()

@@ -114,8 +114,9 @@ def explain_window(
         start = max(0, (n - span) // 2) if start is None else start
     arrays = preprocess(decoded.frames, spec, flow, starts=[start], length=length)
     inputs = [torch.from_numpy(a) for a in arrays]
-    # TSN features are segment-major (B, S, C, H', W'): channels on axis 2.
-    axes = [2 if (t and a.dim() == 5) else 1 for t, a in zip(is_tsn, inputs, strict=True)]
+    # TSN and LRCN features are segment- or time-major (B, S|T, C, H', W'): channels on axis 2.
+    per_item = [s.get("kind") in ("tsn", "sequence") for s in subs]
+    axes = [2 if (t and a.dim() == 5) else 1 for t, a in zip(per_item, inputs, strict=True)]
     try:
         cams, logits = grad_cam(model, inputs, target, channel_axes=axes[: _n_feats(model, inputs)])
         acts = activation_maps(model, inputs, channel_axes=axes[: len(cams)])
