@@ -114,3 +114,27 @@ def test_annotated_mp4_draws_the_caption(tmp_path: Path) -> None:
     assert len(got) == 5 and got[0].shape == (40, 62, 3)
     assert got[0][:12].max() > 150  # white text in the top band
     assert got[0][20:].max() < 30
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "input_spec"),
+    [
+        ("tsn", {"backbone": "resnetlike", "num_segments": 3, "in_channels": 9,
+                 "backbone_kwargs": {"width": 0.125, "head_grid": 2, "input_size": 32}},
+         spec("tsn", "rgbdiff", segments=3, frames=4)),
+        ("lrcn", {"backbone": "resnetlike", "num_frames": 4, "hidden_size": 8,
+                  "backbone_kwargs": {"width": 0.125, "head_grid": 2, "input_size": 32}},
+         spec("sequence", "rgb", frames=4, stride=2)),
+        ("resnetlike", {"in_channels": 16, "width": 0.125, "head_grid": 2, "input_size": 32},
+         spec("frame", "flow", frames=8)),
+    ],
+)
+def test_registry_models_of_other_kinds(name: str, kwargs: dict, input_spec: dict,
+                                        clip_mp4: Path) -> None:
+    from actionlab.models import build_model
+
+    torch.manual_seed(0)
+    runner = TorchRunner(build_model(name, num_classes=3, **kwargs), meta(name, input_spec))
+    assert predict_video(runner, clip_mp4).topk[0][0] in CLASSES
+    tl, _ = run_timeline(runner, clip_mp4)
+    assert tl.probs.shape[1] == 3
