@@ -10,9 +10,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import _fakes  # noqa: E402
-import _standins  # noqa: E402
-
-_standins.install()
 
 
 @pytest.fixture(scope="session")

@@ -138,3 +138,13 @@ def test_registry_models_of_other_kinds(name: str, kwargs: dict, input_spec: dic
     assert predict_video(runner, clip_mp4).topk[0][0] in CLASSES
     tl, _ = run_timeline(runner, clip_mp4)
     assert tl.probs.shape[1] == 3
+
+
+def test_segments_come_from_evaluate_timeline(runners: dict, clip_mp4: Path) -> None:
+    """A low threshold makes segments; they lie inside the video and carry the top class."""
+    tl, _ = run_timeline(runners["two_stream"], clip_mp4, window=8, step=4,
+                         segment_kw={"threshold": 0.2, "hysteresis": 0.0})
+    assert tl.segments and all(0 <= s["start"] < s["end"] <= tl.duration + 1e-6 for s in tl.segments)
+    assert {s["label"] for s in tl.segments} <= set(CLASSES)
+    tl2, _ = run_timeline(runners["two_stream"], clip_mp4, segment_kw={"threshold": 1.01})
+    assert tl2.segments == []

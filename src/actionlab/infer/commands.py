@@ -60,11 +60,20 @@ def timeline(
     step: str | None = typer.Option(
         None, "--step", help="Step between windows, frames or seconds; default half the window."
     ),
-    smooth: float | None = typer.Option(
-        None, "--smooth", help="Smoothing passed to probs_to_segments (see evaluate.timeline)."
-    ),
     threshold: float | None = typer.Option(
-        None, "--threshold", help="Probability threshold for a segment (see evaluate.timeline)."
+        None, "--threshold", help="Probability that starts a segment (default 0.5)."
+    ),
+    smooth: float | None = typer.Option(
+        None, "--smooth", help="Smooth probabilities over this many seconds first (default 0)."
+    ),
+    min_duration: float | None = typer.Option(
+        None, "--min-duration", help="Drop segments shorter than this, seconds."
+    ),
+    merge_gap: float | None = typer.Option(
+        None, "--merge-gap", help="Join segments of one class this close, seconds."
+    ),
+    background: str | None = typer.Option(
+        None, "--background", help="A class that never forms segments (e.g. 'background')."
     ),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Windows per model call."),
     onnx: Path | None = typer.Option(None, "--onnx", help="Run this ONNX model with onnxruntime."),
@@ -84,7 +93,8 @@ def timeline(
     runner = load_runner(checkpoint, onnx=onnx)
     if fast:
         runner = accelerate(runner)
-    kw = segment_options(smooth, threshold)
+    kw = segment_options(threshold=threshold, smooth=smooth, min_duration=min_duration,
+                         merge_gap=merge_gap, background=background)
     tl, decoded = run_timeline(runner, video, window=window, step=step, batch_size=batch_size,
                                segment_kw=kw, keep_native=not no_video)
     paths = save_timeline(tl, out, frames=decoded.native, video=not no_video)
@@ -95,14 +105,9 @@ def timeline(
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
-def segment_options(smooth: float | None, threshold: float | None) -> dict[str, float]:
-    """Keyword arguments for ``probs_to_segments`` from the CLI/web options that were set."""
-    kw: dict[str, float] = {}
-    if smooth is not None:
-        kw["smooth"] = smooth
-    if threshold is not None:
-        kw["threshold"] = threshold
-    return kw
+def segment_options(**options: float | str | None) -> dict[str, float | str]:
+    """Keyword arguments for ``probs_to_segments``: the options that were set."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def export(

@@ -95,22 +95,18 @@ class Timeline:
 def _segments(
     times: np.ndarray, probs: np.ndarray, classes: list[str], **kw: Any
 ) -> list[dict[str, Any]]:
-    """Segments via the evaluate stage, as plain dicts {label, start, end, score}."""
+    """Segments via :func:`actionlab.evaluate.timeline.probs_to_segments`, rounded for JSON."""
     from actionlab.evaluate.timeline import probs_to_segments
 
-    segs = probs_to_segments(times, probs, classes, **kw)
-    out = []
-    for s in segs:
-        get = s.get if isinstance(s, dict) else lambda k, s=s: getattr(s, k)
-        out.append(
-            {
-                "label": str(get("label")),
-                "start": round(float(get("start")), 4),
-                "end": round(float(get("end")), 4),
-                "score": round(float(get("score")), 6),
-            }
-        )
-    return out
+    return [
+        {
+            "label": str(s["label"]),
+            "start": round(float(s["start"]), 4),
+            "end": round(float(s["end"]), 4),
+            "score": round(float(s["score"]), 6),
+        }
+        for s in probs_to_segments(times, probs, classes, **kw)
+    ]
 
 
 def timeline_probs(
@@ -168,7 +164,8 @@ def run_timeline(
         step: Step between windows, same units; default half the window.
         batch_size: Windows per model call.
         segment_kw: Passed to :func:`actionlab.evaluate.timeline.probs_to_segments`
-            (smoothing, thresholds).
+            (``threshold``, ``smooth`` seconds, ``min_duration``, ``merge_gap``,
+            ``hysteresis``, ``background``); ``duration`` is the video's.
         keep_native: Keep full-size frames in the returned :class:`Decoded` (for drawing).
         flow: The video's flow when already computed (:func:`flow_for_video`).
 
@@ -192,7 +189,7 @@ def run_timeline(
         )
     times, probs = timeline_probs(runner, decoded, win, stp, batch_size, flow=flow)
     classes = classes_of(runner.meta)
-    segments = _segments(times, probs, classes, **(segment_kw or {}))
+    segments = _segments(times, probs, classes, **{"duration": n / fps, **(segment_kw or {})})
     tl = Timeline(
         video=str(decoded.path),
         fps=fps,
