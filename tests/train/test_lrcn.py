@@ -126,3 +126,18 @@ def test_extract_features_command(tmp_path: Path) -> None:
         assert sorted(f["labels"]) == ["test", "train", "val"]
         assert f["videos/train/jump__jump_0"].shape == (12, model.num_features)
         assert f["mean"].shape == (model.num_features,)
+
+
+def test_sequence_checkpoint_predicts_alone(tmp_path: Path) -> None:
+    from actionlab.train.lrcn import load_sequence_model, predict_sequence
+    from actionlab.train.run import train
+
+    path = _features(tmp_path)
+    cfg = config(tmp_path, "data.kind=sequence", f"sequence.features={path}",
+                 "sequence.length=5", "model.kwargs={hidden: 8}", "train.epochs=1")
+    model, meta = load_sequence_model(train(cfg))
+    x = SequenceDataset(path, "val", 5)[1][0]  # (11, 4)
+    full = predict_sequence(model, x)
+    wins = predict_sequence(model, x, length=5, windows=3)
+    assert full.shape == wins.shape == (3,)
+    assert float(full.sum()) == pytest.approx(1.0) and float(wins.sum()) == pytest.approx(1.0)

@@ -184,3 +184,20 @@ def test_joint_alternates_datasets(tiny_cfg) -> None:
     assert seen[:6] == ["a", "b", "a", "b", "a", "b"]
     row = json.loads((tr.run_dir / "metrics.jsonl").read_text())
     assert {"val_acc_a", "val_acc_b", "val_acc"} <= row.keys()
+
+
+def test_joint_checkpoint_rebuilds(tmp_path: Path) -> None:
+    models = pytest.importorskip("actionlab.models")
+    from actionlab.train.checkpoint import save_checkpoint
+    from actionlab.train.joint import JointModel, feature_dim, load_joint_model
+
+    spec = {"name": "resnet18", "kwargs": {"num_classes": 3, "width": 0.125}}
+    backbone = models.build_model(spec["name"], **spec["kwargs"])
+    dim = feature_dim(backbone, torch.zeros(3, 16, 16))
+    model = JointModel(backbone, {"ucf101": 3, "hmdb51": 2}, dim).eval()
+    path = save_checkpoint(tmp_path / "j.safetensors", model, {"model": {
+        "name": "joint", "kwargs": {"backbone": spec, "heads": {"ucf101": 3, "hmdb51": 2},
+                                    "feature_dim": dim}}})
+    again, _ = load_joint_model(path)
+    x = torch.randn(1, 3, 16, 16)
+    torch.testing.assert_close(again(x, task="hmdb51"), model(x, task="hmdb51"))

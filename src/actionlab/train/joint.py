@@ -57,6 +57,24 @@ def feature_dim(backbone: nn.Module, sample: Any) -> int:
     return int(f.reshape(1, -1).shape[1])
 
 
+def load_joint_model(path: str | Path) -> tuple[JointModel, dict[str, Any]]:
+    """Rebuild a joint model (registry backbone + one head per dataset) from its checkpoint."""
+    from actionlab.errors import CheckpointError
+    from actionlab.models import build_model
+    from actionlab.train.checkpoint import load_checkpoint
+    from actionlab.train.transfer import resolve_checkpoint
+
+    state, meta = load_checkpoint(resolve_checkpoint(path))
+    spec = meta["model"]
+    if spec.get("name") != "joint":
+        raise CheckpointError(f"{path}: not a joint-training checkpoint (model {spec.get('name')!r})")
+    kw = spec["kwargs"]
+    backbone = build_model(kw["backbone"]["name"], **kw["backbone"]["kwargs"])
+    model = JointModel(backbone, kw["heads"], kw["feature_dim"])
+    model.load_state_dict(state)
+    return model.eval(), meta
+
+
 def train_joint(cfg: ExperimentConfig, resume: str | Path | None = None) -> Path:
     """Train one backbone on ``data`` and ``joint.second`` with a head each; return the run dir.
 

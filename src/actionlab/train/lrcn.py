@@ -295,6 +295,41 @@ class SequenceClassifier(nn.Module):
         return self.forward_head(self.forward_features(x))  # (B, T, K) or (B, N, T, K)
 
 
+def load_sequence_model(path: str | Path) -> tuple[SequenceClassifier, dict[str, Any]]:
+    """Rebuild a sequence model from its checkpoint alone (eval mode); returns ``(model, meta)``."""
+    from actionlab.errors import CheckpointError
+    from actionlab.train.checkpoint import load_checkpoint
+    from actionlab.train.transfer import resolve_checkpoint
+
+    state, meta = load_checkpoint(resolve_checkpoint(path))
+    if (meta.get("input") or {}).get("kind") != "sequence":
+        raise CheckpointError(f"{path}: not a sequence (LRCN features) checkpoint")
+    model = SequenceClassifier(**meta["model"]["kwargs"])
+    model.load_state_dict(state)
+    return model.eval(), meta
+
+
+@torch.no_grad()
+def predict_sequence(model: nn.Module, feats: torch.Tensor, length: int = 0, windows: int = 0,
+                     how: str = "linear") -> torch.Tensor:
+    """Class probabilities (K,) of one video's normalised features (T, F).
+
+    Args:
+        model: A sequence model giving per-step logits.
+        feats: (T, F) features, normalised with the train mean/std.
+        length: Window length (with ``windows``).
+        windows: 0: the full sequence; N: N evenly spread windows, their scores averaged.
+        how: Step weighting of the scores (uniform | linear | last).
+    """
+    model.eval()
+    if windows <= 0:
+        return sequence_scores(model(feats.unsqueeze(0)), how)[0]
+    n = len(feats)
+    idx = torch.from_numpy(pingpong_indices(min(n, length), length))
+    wins = torch.stack([feats[s + idx] for s in window_starts(n, length, windows)])  # (N, L, F)
+    return sequence_scores(model(wins.unsqueeze(0)), how)[0]
+
+
 def train_lrcn(cfg: Any, resume: str | Path | None = None) -> Path:
     """Train the sequence model on ``sequence.features``; return the run directory."""
     from actionlab.config import save_config
