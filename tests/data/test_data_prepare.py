@@ -29,7 +29,7 @@ def test_prepare_tree_frames_flow_and_stills(tmp_path: Path, clip_tree: Path) ->
     rec = next(r for r in cache.records() if r.key == "running__running_2")
     assert (rec.frames, rec.fps, rec.width, rec.height) == (27, 25.0, 64, 48)
     with h5py.File(video_file(tmp_path / "c", rec.key)) as f:
-        assert f["rgb"].shape == (27, 24, 32, 3) and f["rgb"].chunks == (1, 24, 32, 3)
+        assert f["rgb"].shape == (27, 24, 32, 3)
         assert f["flow"].shape == (26, 24, 32, 2) and f["flow"].dtype == np.uint8
     # Frames are the decoded ones, in order.
     assert [level_of(f) for f in cache.rgb(rec, np.array([3, 0, 3]))] == [3, 0, 3]
@@ -113,3 +113,13 @@ def test_prepare_real_clips(tmp_path: Path, real_videos: list[Path]) -> None:
     assert res.skipped == [] and res.done == len(real_videos)
     frames = {Path(r.path).name: r.frames for r in Cache(tmp_path / "c").records()}
     assert frames["sample.avi"] == 164 and frames["demo.mp4"] == 280
+
+
+def test_compressed_cache_is_chunked_per_frame(tmp_path: Path, clip_tree: Path) -> None:
+    m = folder(clip_tree)
+    one = Manifest(m.classes, m.records[:1], m.dataset, m.root)
+    cfg = PrepareConfig(size=(32, 24), compression="lzf")
+    prepare(one, tmp_path / "c", cfg, workers=1, progress=False)
+    with h5py.File(video_file(tmp_path / "c", one.records[0].key)) as f:
+        assert f["rgb"].chunks == (1, 24, 32, 3) and f["rgb"].compression == "lzf"
+        assert f["flow"].chunks == (1, 24, 32, 2)

@@ -80,3 +80,13 @@ def test_every_real_clip(real_videos: list[Path]) -> None:
         assert last.shape == (2, 56, 56, 3)
         with pytest.raises(VideoError):
             read_frames(p, [info.frames], threads=1)
+
+
+def test_read_video_returns_frames_and_source_info(tmp_path: Path) -> None:
+    from actionlab.data.video import read_video
+
+    p = write_video(tmp_path / "a.mp4", ramp_frames(9), fps=30)
+    frames, info = read_video(p, size=(32, 16))
+    assert frames.shape == (9, 16, 32, 3)
+    assert (info.frames, info.fps, info.width, info.height) == (9, 30.0, 64, 48)
+    assert [level_of(f) for f in frames] == list(range(9))

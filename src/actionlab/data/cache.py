@@ -10,11 +10,12 @@ Layout of a cache folder::
 
 Inside ``videos/<key>.h5``:
 
-- ``rgb``: (T, H, W, 3) uint8 frames at the working size, chunked one frame per chunk;
+- ``rgb``: (T, H, W, 3) uint8 frames at the working size (contiguous; with compression,
+  one frame per chunk);
 - ``flow``: (T-1, H, W, 2) uint8 flow quantised with ``attrs["flow_bound"]`` (absent for stills);
 - attrs: ``frames``, ``fps``, ``src_width``, ``src_height``, ``flow_method``, ``flow_bound``.
 
-One frame per chunk means a reader pulls exactly the frames it samples and nothing else.
+Either way a reader pulls exactly the frames it samples and nothing else.
 """
 
 from __future__ import annotations
@@ -53,11 +54,14 @@ def write_entry(
     """Write one video's arrays atomically (a crash leaves no half-written file)."""
     comp = None if compression == "none" else compression
     with atomic_path(path, suffix=".h5") as tmp:
-        with h5py.File(tmp, "w") as f:
-            if rgb is not None:
-                f.create_dataset("rgb", data=rgb, chunks=(1, *rgb.shape[1:]), compression=comp)
-            if flow_q is not None and len(flow_q):
-                f.create_dataset("flow", data=flow_q, chunks=(1, *flow_q.shape[1:]), compression=comp)
+        with h5py.File(tmp, "w", libver="latest") as f:
+            for name, arr in (("rgb", rgb), ("flow", flow_q)):
+                if arr is None or not len(arr):
+                    continue
+                # Uncompressed: contiguous (a frame is one hyperslab read, and writing is
+                # fastest). Compressed: one chunk per frame, so a read inflates only its frames.
+                chunks = (1, *arr.shape[1:]) if comp else None
+                f.create_dataset(name, data=arr, chunks=chunks, compression=comp)
             for k, v in attrs.items():
                 f.attrs[k] = v
 

@@ -119,11 +119,12 @@ def compute_flow(frames: np.ndarray, method: str = "dis") -> np.ndarray:
 
 def quantize(flow: np.ndarray, bound: float = DEFAULT_BOUND) -> np.ndarray:
     """Clip flow to ``[-bound, bound]`` and scale to uint8 0..255 (TSN convention)."""
-    # cv2's saturating convert is ~4x faster than numpy here; the input is clipped first so
-    # the "Abs" in convertScaleAbs never flips a sign.
-    clipped = np.clip(np.asarray(flow, np.float32), -bound, bound)
-    return cv2.convertScaleAbs(clipped.reshape(clipped.shape[0], -1) if clipped.ndim > 2 else clipped,
-                               alpha=255.0 / (2 * bound), beta=127.5).reshape(clipped.shape)
+    # One cv2 max (the lower clip) and cv2's saturating convert (which caps at 255 = +bound)
+    # cost a third of numpy's clip-scale-round; after the max, the "Abs" never flips a sign.
+    f = np.ascontiguousarray(flow, dtype=np.float32)
+    flat = f.reshape(-1, f.shape[-1]) if f.ndim > 1 else f.reshape(-1, 1)
+    lower = cv2.max(flat, -float(bound))
+    return cv2.convertScaleAbs(lower, alpha=255.0 / (2 * bound), beta=127.5).reshape(f.shape)
 
 
 def dequantize(q: np.ndarray, bound: float = DEFAULT_BOUND) -> np.ndarray:

@@ -22,7 +22,7 @@ from actionlab.data import flow as flowlib
 from actionlab.data.cache import COMPRESSIONS, merge_shards, read_attrs, video_file, write_entry
 from actionlab.data.cache import write_part
 from actionlab.data.manifest import Manifest, Record
-from actionlab.data.video import is_image, read_frames
+from actionlab.data.video import is_image, read_video
 from actionlab.errors import ActionlabError, InputError, VideoError
 from actionlab.io import write_json_atomic
 
@@ -101,33 +101,18 @@ def prepare_video(path: Path, out: Path, cfg: PrepareConfig) -> dict[str, Any]:
     Raises:
         VideoError: The video cannot be read (or is too short for flow).
     """
-    frames = read_frames(path, size=cfg.size, short_side=cfg.short_side, threads=1)
+    frames, info = read_video(path, size=cfg.size, short_side=cfg.short_side, threads=1)
     still = is_image(path)
     flow_q = None
     if "flow" in cfg.inputs and not still:
         if len(frames) < 2:
             raise VideoError(path, f"only {len(frames)} frame decodes; flow needs at least 2")
         flow_q = flowlib.quantize(flowlib.compute_flow(frames, cfg.flow_method), cfg.flow_bound)
-    attrs = _source_attrs(path, len(frames))
-    attrs.update(flow_method=cfg.flow_method, flow_bound=cfg.flow_bound)
+    attrs = dict(frames=info.frames, fps=info.fps, src_width=info.width, src_height=info.height,
+                 flow_method=cfg.flow_method, flow_bound=cfg.flow_bound)
     rgb = frames if ("rgb" in cfg.inputs or still) else None
     write_entry(out, rgb, flow_q, attrs, cfg.compression)
     return attrs
-
-
-def _source_attrs(path: Path, frames: int) -> dict[str, Any]:
-    if is_image(path):
-        import cv2
-
-        img = cv2.imread(str(path))
-        return dict(frames=1, fps=0.0, src_width=img.shape[1], src_height=img.shape[0])
-    import av
-
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        rate = s.average_rate or s.guessed_rate
-        return dict(frames=frames, fps=float(rate) if rate else 0.0,
-                    src_width=s.width, src_height=s.height)
 
 
 def _work(task: tuple[int, str, str, PrepareConfig]) -> tuple[int, dict[str, Any] | None, str | None]:

@@ -86,9 +86,17 @@ def _open(path: Path, threads: int) -> tuple[av.container.InputContainer, av.vid
     return container, stream
 
 
-def _decode(path: Path, threads: int, stop_after: int | None = None) -> Iterator[av.VideoFrame]:
-    """Yield decoded frames in order, stopping after index ``stop_after`` (inclusive)."""
+def _decode(
+    path: Path, threads: int, stop_after: int | None = None, meta: dict | None = None
+) -> Iterator[av.VideoFrame]:
+    """Yield decoded frames in order, stopping after index ``stop_after`` (inclusive).
+
+    ``meta``, if given, receives the stream's ``fps`` once the file is open.
+    """
     container, stream = _open(path, threads)
+    if meta is not None:
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        meta["fps"] = float(rate) if rate else 0.0
     count = 0
     try:
         for packet in container.demux(stream):
@@ -132,14 +140,55 @@ def probe(path: str | Path, threads: int = 0) -> VideoInfo:
     if is_image(path):
         img = _read_image(path)
         return VideoInfo(str(path), 1, 0.0, img.shape[1], img.shape[0], 0.0)
-    fps, width, height = _stream_fps(path)
-    frames = 0
-    for frame in _decode(path, threads):
+    meta: dict = {}
+    frames = width = height = 0
+    for frame in _decode(path, threads, meta=meta):
         frames += 1
         width, height = frame.width, frame.height
     if frames == 0:
         raise VideoError(path, "no frame decodes; the file is truncated or corrupt")
+    return _info(path, frames, meta["fps"], width, height)
+
+
+def _info(path: Path, frames: int, fps: float, width: int, height: int) -> VideoInfo:
     return VideoInfo(str(path), frames, fps, width, height, frames / fps if fps else 0.0)
+
+
+def read_video(
+    path: str | Path,
+    size: tuple[int, int] | None = None,
+    short_side: int | None = None,
+    threads: int = 0,
+) -> tuple[np.ndarray, VideoInfo]:
+    """Every frame and the video's measured info, in one decoding pass (what prepare uses).
+
+    Args:
+        path: Video or image file.
+        size: Resize to exactly (W, H) with ``cv2.INTER_AREA``.
+        short_side: Or resize so the shorter side has this length.
+        threads: Codec threads (0 = ffmpeg chooses, 1 = none).
+
+    Returns:
+        Frames (T, H, W, 3) uint8 RGB, and a :class:`VideoInfo` of the *source* (its size,
+        not the resized one).
+
+    Raises:
+        VideoError: The file cannot be read.
+    """
+    path = Path(path)
+    if is_image(path):
+        img = _read_image(path)
+        h, w = img.shape[:2]
+        return resize(img, output_size(w, h, size, short_side))[None], _info(path, 1, 0.0, w, h)
+    meta: dict = {}
+    out, width, height = [], 0, 0
+    for frame in _decode(path, threads, meta=meta):
+        width, height = frame.width, frame.height
+        rgb = frame_to_rgb(frame)
+        out.append(resize(rgb, output_size(width, height, size, short_side)))
+    if not out:
+        raise VideoError(path, "no frame decodes; the file is truncated or corrupt")
+    return np.stack(out), _info(path, len(out), meta["fps"], width, height)
 
 
 def output_size(
