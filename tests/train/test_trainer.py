@@ -17,7 +17,7 @@ from actionlab.train import checkpoint
 from actionlab.train.checkpoint import read_meta
 from actionlab.train.trainer import Trainer, TrainingError, TrainingInterrupted
 
-from train_helpers import TinyConvBN, TinyNet, image_data, loader, tiny_data
+from train_helpers import Noisy, TinyConvBN, TinyNet, image_data, loader, tiny_data
 
 META = {"model": {"name": "tiny", "kwargs": {"num_classes": 3}}, "classes": ["a", "b", "c"],
         "input": {"kind": "frame", "modality": "rgb", "size": [8, 8]}}
@@ -62,7 +62,8 @@ def test_resume_after_ctrl_c_matches_uninterrupted(tiny_cfg, opt: str) -> None:
     """Ctrl-C mid-epoch, then --resume: the same final weights as a run that never stopped."""
     over = (opt, "train.epochs=3", "schedule.name=cyclic", "schedule.step_size=2",
             "train.partial_bn=true")
-    ref = _trainer(tiny_cfg(*over), TinyConvBN, image_data(), run="ref")
+    data = Noisy(image_data())  # augmentation, dropout and BN all draw on the RNG
+    ref = _trainer(tiny_cfg(*over), TinyConvBN, data, run="ref")
     ref.fit()
 
     calls = {"n": 0}
@@ -73,11 +74,11 @@ def test_resume_after_ctrl_c_matches_uninterrupted(tiny_cfg, opt: str) -> None:
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of a step
         return torch.nn.functional.cross_entropy(out, y)
 
-    cut = _trainer(tiny_cfg(*over), TinyConvBN, image_data(), run="cut", loss_fn=interrupting)
+    cut = _trainer(tiny_cfg(*over), TinyConvBN, data, run="cut", loss_fn=interrupting)
     with pytest.raises(TrainingInterrupted, match="--resume"):
         cut.fit()
     assert read_meta(cut.last_path)["step"] == 2  # the step in flight was finished
-    again = _trainer(tiny_cfg(*over), TinyConvBN, image_data(), run="cut")
+    again = _trainer(tiny_cfg(*over), TinyConvBN, data, run="cut")
     again.fit(resume=True)
     a, b = _weights(ref.run_dir), _weights(again.run_dir)
     assert a.keys() == b.keys()

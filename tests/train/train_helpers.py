@@ -127,3 +127,17 @@ class PoolNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+
+class Noisy(torch.utils.data.Dataset):
+    """Adds noise from torch's global RNG in ``__getitem__`` (augmentation in the main process)."""
+
+    def __init__(self, base: TensorDataset) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int):
+        x, y = self.base[i]
+        return x + 0.1 * torch.randn_like(x), y

@@ -39,7 +39,8 @@ class MetricsLog:
         self.jsonl_path = self.run_dir / "metrics.jsonl"
         self._columns: list[str] | None = None
         self._tb = None
-        self._truncate(resume_epoch)
+        if self.formats:  # only the writing process touches the files
+            self._truncate(resume_epoch)
         if "tensorboard" in self.formats:
             try:
                 from torch.utils.tensorboard import SummaryWriter

@@ -257,9 +257,10 @@ class Trainer:
                                      stats="")
             for i, (name, batch) in enumerate(itertools.islice(self._batches(), total)):
                 if i < skip:  # replaying an interrupted epoch: these batches were done
+                    if i == skip - 1 and resume_rng is not None:
+                        # the next batch is fetched (and augmented) as in the run that stopped
+                        set_rng_state(resume_rng)
                     continue
-                if i == skip and resume_rng is not None:
-                    set_rng_state(resume_rng)
                 self._train_step(name, batch)
                 self.step = i + 1
                 if D.any_flag(ctrl_c.requested, self.device):  # stop between steps, not inside
