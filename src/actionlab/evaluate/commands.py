@@ -1,0 +1,108 @@
+"""``actionlab evaluate``, ``compare`` and ``evaluate-timeline``: thin wrappers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def _console():  # noqa: ANN202 - rich is imported only when a command runs
+    import sys
+
+    from rich.console import Console
+
+    # piped output (files, tests) gets a wide console so table rows stay on one line
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def evaluate(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint (.safetensors) or a run dir (best.safetensors)."),
+    cache: Path = typer.Option(None, "--cache", help="Prepared cache; default: the one in the checkpoint's config."),
+    split: str = typer.Option("test", "--split", help="test, val, train or all."),
+    clips: int = typer.Option(1, "--clips", min=1, help="Clips per video (clip models), scores averaged."),
+    crops: int = typer.Option(1, "--crops", help="Crops per clip: 1 (centre), 3 or 5 (corners + centre)."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Views per model call."),
+    out: Path = typer.Option(None, "--out", "-o", help="Output JSON; default RUN/eval.json (eval_<split>.json)."),
+) -> None:
+    """Score a checkpoint on a cache split (multi-clip x multi-crop) and write eval.json."""
+    from actionlab.evaluate.run_eval import evaluate_checkpoint
+    from actionlab.evaluate.runs import find_checkpoint
+
+    if checkpoint.is_dir():
+        found = find_checkpoint(checkpoint)
+        if found is None:
+            from actionlab.errors import InputError
+
+            raise InputError(f"{checkpoint}: no .safetensors checkpoint in this run dir")
+        checkpoint = found
+    doc, path = evaluate_checkpoint(checkpoint, cache, split, clips, crops, batch_size, out,
+                                    progress=True)
+    m = doc["metrics"]
+    tops = "  ".join(f"{k} {v:.3f}" for k, v in m.items() if k.startswith("top"))
+    typer.echo(f"{split}: {m['num_samples']} videos  {tops}  mean class {m['mean_class_accuracy']:.3f}")
+    typer.echo(f"wrote {path}")
+
+
+def compare(
+    runs: list[Path] = typer.Argument(..., help="Run directories."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print Markdown (for the README)."),
+    best_by: str = typer.Option("val_acc", "--best-by", help="Best epoch by val_acc or val_loss."),
+    improvement: bool = typer.Option(
+        False, "--improvement", help="Also per-class test accuracy gains from the first run to the second."
+    ),
+    top: int = typer.Option(10, "--top", min=1, help="Rows of the improvement table."),
+) -> None:
+    """Results table: train/val/test top-1, train loss at the best epoch, model size."""
+    from actionlab.errors import InputError
+    from actionlab.evaluate import runs as R
+
+    if best_by not in ("val_acc", "val_loss"):
+        raise InputError(f"--best-by must be val_acc or val_loss, got {best_by!r}")
+    header, body = R.table_cells(R.results_table(list(runs), best_by))
+    tables = [("Results", header, body)]
+    if improvement:
+        if len(runs) != 2:
+            raise InputError("--improvement compares exactly two runs: BEFORE AFTER")
+        rows = R.improvement_between(runs[0], runs[1])
+        h, b = R.improvement_cells(rows, top)
+        tables.append((f"Per-class gains, {runs[0].name} -> {runs[1].name}", h, b))
+    console = _console()
+    for title, h, b in tables:
+        if markdown:
+            typer.echo(f"**{title}**\n\n" + R.markdown_table(h, b))
+        else:
+            console.print(R.rich_table(h, b, title))
+
+
+def evaluate_timeline_cmd(
+    pred: Path = typer.Argument(..., help="Predicted segments JSON (actionlab timeline's timeline.json)."),
+    gt: Path = typer.Argument(..., help="Ground truth JSON ('events' or 'segments')."),
+    resolution: float = typer.Option(None, "--resolution", help="Frame-level bin in seconds; default 1/fps of the ground truth, else 0.04."),
+    tiou: list[float] = typer.Option([0.3, 0.5, 0.7], "--tiou", help="Temporal IoU thresholds (repeatable)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Also write the scores as JSON here."),
+) -> None:
+    """Frame-level P/R/F1 and segment AP at temporal IoU thresholds."""
+    from actionlab.evaluate.timeline import evaluate_timeline, load_segments
+    from actionlab.io import write_json_atomic
+
+    res = evaluate_timeline(load_segments(pred), load_segments(gt), tiou, resolution)
+    f = res["frame"]
+    typer.echo(f"{res['num_videos']} video(s), {res['num_pred']} predicted / {res['num_gt']} true segments")
+    typer.echo(f"frame-level ({f['resolution']:g} s bins): precision {f['precision']:.3f}  "
+               f"recall {f['recall']:.3f}  F1 {f['f1']:.3f}")
+    for t, v in res["segment"]["map"].items():
+        typer.echo(f"segment mAP@{t}: {v:.3f}")
+    for label, aps in res["segment"]["ap"].items():
+        typer.echo(f"  {label}: " + "  ".join(f"AP@{t} {v:.3f}" for t, v in aps.items()))
+    if out:
+        write_json_atomic(out, json.loads(json.dumps(res, default=float)))
+        typer.echo(f"wrote {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``evaluate``, ``compare`` and ``evaluate-timeline`` to the ``actionlab`` command."""
+    app.command("evaluate")(evaluate)
+    app.command("compare")(compare)
+    app.command("evaluate-timeline")(evaluate_timeline_cmd)

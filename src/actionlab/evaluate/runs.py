@@ -1,0 +1,311 @@
+"""Run directories -> the study's results table.
+
+What is read from a run directory (all optional but the metrics log):
+
+* ``metrics.csv`` (or ``metrics.jsonl``): one row per epoch with ``epoch, lr, train_loss,
+  train_acc, val_loss, val_acc, time``;
+* ``best.safetensors`` (else ``last.safetensors``, else any ``*.safetensors``): model size, and
+  the epoch it was saved at;
+* ``config.yaml``: dataset and model names;
+* ``eval.json`` (written by ``actionlab evaluate``): test top-1/5/10, confusion.
+
+The table has, per run: train / val / test top-1, the train loss at the best validation epoch,
+and the model size in MB (the bytes of all tensors in the checkpoint, 1 MB = 10^6 bytes).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import struct
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from actionlab.errors import InputError
+
+EVAL_FILE = "eval.json"
+
+
+@dataclass
+class RunSummary:
+    """One row of the results table (None where the run dir lacks the data)."""
+
+    name: str
+    path: str
+    dataset: str | None = None
+    model: str | None = None
+    best_epoch: int | None = None
+    epochs: int = 0
+    train_top1: float | None = None
+    val_top1: float | None = None
+    test_top1: float | None = None
+    test_top5: float | None = None
+    test_mean_class: float | None = None
+    train_loss: float | None = None
+    size_mb: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def _number(v: Any) -> Any:
+    if isinstance(v, (int, float)) or v is None:
+        return v
+    s = str(v).strip()
+    if s == "":
+        return None
+    try:
+        f = float(s)
+    except ValueError:
+        return s
+    return int(f) if f.is_integer() and "." not in s and "e" not in s.lower() else f
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The per-epoch rows of a run (``metrics.csv``, else ``metrics.jsonl``), numbers parsed.
+
+    Returns:
+        Rows sorted by epoch; an empty list when the run has no metrics log.
+    """
+    run_dir = Path(run_dir)
+    csv_path, jsonl_path = run_dir / "metrics.csv", run_dir / "metrics.jsonl"
+    rows: list[dict[str, Any]] = []
+    if csv_path.is_file():
+        with open(csv_path, encoding="utf-8", newline="") as f:
+            rows = [{k: _number(v) for k, v in r.items() if k} for r in csv.DictReader(f)]
+    elif jsonl_path.is_file():
+        for i, line in enumerate(jsonl_path.read_text(encoding="utf-8").splitlines()):
+            if not line.strip():
+                continue
+            try:
+                rows.append({k: _number(v) for k, v in json.loads(line).items()})
+            except json.JSONDecodeError:
+                raise InputError(f"{jsonl_path}:{i + 1}: not a JSON line") from None
+    rows = [r for r in rows if isinstance(r.get("epoch"), (int, float))]
+    return sorted(rows, key=lambda r: r["epoch"])
+
+
+def _finite(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+def best_row(rows: list[dict[str, Any]], by: str = "val_acc") -> dict[str, Any] | None:
+    """The epoch row with the best validation metric (highest accuracy, lowest loss).
+
+    The first best wins on ties, as the trainer keeps the first best checkpoint.
+    """
+    best, best_v = None, None
+    lower = by.endswith("loss")
+    for r in rows:
+        v = _finite(r.get(by))
+        if v is None:
+            continue
+        if best_v is None or (v < best_v if lower else v > best_v):
+            best, best_v = r, v
+    return best
+
+
+def tensor_bytes(path: str | Path) -> int:
+    """Sum of the tensor bytes in a safetensors file, read from its header alone."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(n))
+    except (OSError, struct.error, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a safetensors file ({exc})") from None
+    return sum(int(v["data_offsets"][1]) - int(v["data_offsets"][0])
+               for k, v in header.items() if k != "__metadata__")
+
+
+def find_checkpoint(run_dir: str | Path) -> Path | None:
+    """``best.safetensors``, else ``last.safetensors``, else the newest ``*.safetensors``."""
+    run_dir = Path(run_dir)
+    for name in ("best.safetensors", "last.safetensors"):
+        if (run_dir / name).is_file():
+            return run_dir / name
+    found = sorted(run_dir.glob("*.safetensors"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def read_config(run_dir: str | Path) -> dict[str, Any]:
+    """``config.yaml`` as a dict ({} when absent or unreadable)."""
+    import yaml
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_eval(run_dir: str | Path, name: str = EVAL_FILE) -> dict[str, Any] | None:
+    """A run's ``eval.json`` (None when absent)."""
+    path = Path(run_dir) / name
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc}); re-run actionlab evaluate") from None
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def summarize_run(run_dir: str | Path, best_by: str = "val_acc", name: str | None = None) -> RunSummary:
+    """One results-table row for a run directory.
+
+    Args:
+        run_dir: The run folder.
+        best_by: Metric that picks the best epoch: ``val_acc`` (as the trainer's
+            ``best.safetensors``) or ``val_loss`` (the study's "train loss at minimum
+            validation loss").
+        name: Row label; default the folder name.
+
+    Raises:
+        InputError: if ``run_dir`` is not a folder.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: not a run directory (expected a folder from actionlab train)")
+    s = RunSummary(name=name or run_dir.name, path=str(run_dir))
+    cfg = read_config(run_dir)
+    s.dataset = (cfg.get("data") or {}).get("dataset")
+    s.model = (cfg.get("model") or {}).get("name")
+    rows = read_metrics(run_dir)
+    s.epochs = len(rows)
+    best = best_row(rows, best_by)
+    if best is not None:
+        s.best_epoch = int(best["epoch"])
+        s.train_top1 = _finite(best.get("train_acc"))
+        s.val_top1 = _finite(best.get("val_acc"))
+        s.train_loss = _finite(best.get("train_loss"))
+    ckpt = find_checkpoint(run_dir)
+    if ckpt is not None:
+        s.size_mb = tensor_bytes(ckpt) / 1e6
+    ev = read_eval(run_dir)
+    if ev is not None:
+        m = ev.get("metrics") or {}
+        s.test_top1 = _finite(m.get("top1"))
+        s.test_top5 = _finite(m.get("top5"))
+        s.test_mean_class = _finite(m.get("mean_class_accuracy"))
+    return s
+
+
+def results_table(run_dirs: list[str | Path], best_by: str = "val_acc") -> list[RunSummary]:
+    """:func:`summarize_run` for each run, names made unique (parent/name) when folders clash."""
+    rows = [summarize_run(r, best_by) for r in run_dirs]
+    names = [r.name for r in rows]
+    for r in rows:
+        if names.count(r.name) > 1:
+            p = Path(r.path)
+            r.name = f"{p.parent.name}/{p.name}"
+    return rows
+
+
+COLUMNS = (
+    ("Run", "name"), ("Dataset", "dataset"), ("Model", "model"), ("Best epoch", "best_epoch"),
+    ("Top-1 train / val / test", None), ("Train loss", "train_loss"), ("Size (MB)", "size_mb"),
+)
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def table_cells(rows: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
+    """Header and string cells of the results table (shared by rich, Markdown and HTML)."""
+    header = [c[0] for c in COLUMNS]
+    body = []
+    for r in rows:
+        acc = " / ".join(_fmt(v) for v in (r.train_top1, r.val_top1, r.test_top1))
+        body.append([r.name, _fmt(r.dataset), _fmt(r.model), _fmt(r.best_epoch), acc,
+                     _fmt(r.train_loss), _fmt(r.size_mb, 1)])
+    return header, body
+
+
+def _md_escape(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(header: list[str], body: list[list[str]]) -> str:
+    """A GitHub Markdown table."""
+    lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in body]
+    return "\n".join(lines) + "\n"
+
+
+def rich_table(header: list[str], body: list[list[str]], title: str | None = None) -> Any:
+    """A :class:`rich.table.Table` (cells are not parsed as rich markup)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(title=title)
+    for i, h in enumerate(header):
+        t.add_column(h, justify="left" if i < 3 else "right", no_wrap=i > 0)
+    for row in body:
+        t.add_row(*(Text(c) for c in row))
+    return t
+
+
+# --------------------------------------------------------------------------- improvement
+
+
+def run_confusion(run_dir: str | Path) -> tuple[np.ndarray, list[str]]:
+    """The test confusion and class names from a run's ``eval.json``.
+
+    Raises:
+        InputError: when the run has not been evaluated.
+    """
+    ev = read_eval(run_dir)
+    if ev is None or "confusion" not in (ev.get("metrics") or {}):
+        raise InputError(
+            f"{Path(run_dir) / EVAL_FILE}: missing; run `actionlab evaluate "
+            f"{Path(run_dir) / 'best.safetensors'}` first"
+        )
+    cm = np.asarray(ev["metrics"]["confusion"], dtype=np.int64)
+    classes = list(ev.get("classes") or [str(i) for i in range(len(cm))])
+    return cm, classes
+
+
+def improvement_between(run_before: str | Path, run_after: str | Path) -> list[dict[str, Any]]:
+    """Per-class test accuracy change from one run to another, largest gain first.
+
+    Raises:
+        InputError: when a run lacks ``eval.json`` or the two class lists differ.
+    """
+    from actionlab.evaluate.metrics import per_class_improvement
+
+    cm_a, classes_a = run_confusion(run_before)
+    cm_b, classes_b = run_confusion(run_after)
+    if classes_a != classes_b:
+        raise InputError(
+            f"{run_before} and {run_after} were evaluated on different classes; compare runs "
+            "trained on the same dataset"
+        )
+    return per_class_improvement(cm_a, cm_b, classes_a)
+
+
+def improvement_cells(rows: list[dict[str, Any]], top: int | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the per-class improvement table (``top`` gains, all by default)."""
+    header = ["Class", "Before", "After", "Gain"]
+    sel = rows if top is None else rows[:top]
+    return header, [[r["class"], _fmt(r["before"]), _fmt(r["after"]), f"{r['gain']:+.3f}"]
+                    for r in sel]

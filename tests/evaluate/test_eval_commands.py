@@ -1,0 +1,79 @@
+"""``actionlab evaluate`` / ``compare`` / ``evaluate-timeline`` through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from eval_helpers import MeanLinear, colour_checkpoint, make_run, tiny_cache
+from typer.testing import CliRunner
+
+from actionlab.cli import app
+
+
+@pytest.fixture()
+def meanlinear(monkeypatch):
+    """``load_model`` builds our MeanLinear for the name ``meanlinear``."""
+    import actionlab.models as models
+
+    real = models.build_model
+    monkeypatch.setattr(models, "build_model",
+                        lambda name, **kw: MeanLinear(**kw) if name == "meanlinear" else real(name, **kw))
+
+
+def test_evaluate_multi_clip_multi_crop(tmp_path: Path, meanlinear) -> None:
+    cache = tiny_cache(tmp_path / "cache")
+    ckpt = colour_checkpoint(tmp_path / "run" / "best.safetensors", cache)
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path / "run"), "--clips", "2", "--crops", "3"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((ckpt.parent / "eval.json").read_text())
+    assert doc["num_clips"] == 2 and doc["crops"] == ["center", "top_left", "bottom_right"]
+    m = doc["metrics"]
+    assert m["num_samples"] == 6 and m["top1"] == 1.0 and "top5" not in m
+    assert m["confusion"] == [[2, 0, 0], [0, 2, 0], [0, 0, 2]]
+    p = doc["predictions"][0]
+    assert p["video"] == "jump__0" and p["label"] == 0 and sum(p["scores"]) == pytest.approx(1, abs=1e-4)
+
+
+def test_evaluate_errors_are_one_line(tmp_path: Path, meanlinear) -> None:
+    cache = tiny_cache(tmp_path / "cache")
+    ckpt = colour_checkpoint(tmp_path / "run" / "best.safetensors", cache, kind="frame")
+    from actionlab.errors import ActionlabError
+    from actionlab.evaluate.run_eval import evaluate_checkpoint
+
+    with pytest.raises(ActionlabError, match="clip model"):
+        evaluate_checkpoint(ckpt, num_clips=2)
+    with pytest.raises(ActionlabError, match="no prepared cache"):
+        evaluate_checkpoint(ckpt, cache_dir=tmp_path / "nowhere")
+    doc, path = evaluate_checkpoint(ckpt, split="test", crops=5, out=tmp_path / "e.json")
+    assert path.is_file() and doc["metrics"]["top1"] == 1.0
+
+
+def test_compare_rich_and_markdown(tmp_path: Path) -> None:
+    a = make_run(tmp_path, "frame", confusion=[[2, 1, 1], [0, 4, 0], [1, 1, 2]])
+    b = make_run(tmp_path, "lstm", confusion=[[4, 0, 0], [1, 3, 0], [0, 1, 3]])
+    runner = CliRunner()
+    res = runner.invoke(app, ["compare", str(a), str(b)])
+    assert res.exit_code == 0, res.output
+    assert "frame" in res.output and "0.600 / 0.700 / 0.667" in res.output
+    res = runner.invoke(app, ["compare", str(a), str(b), "--markdown", "--improvement"])
+    assert res.exit_code == 0, res.output
+    assert "| lstm | synth |" in res.output and "| jump | 0.500 | 1.000 | +0.500 |" in res.output
+    res = runner.invoke(app, ["compare", str(a), "--improvement"])
+    assert res.exit_code != 0
+
+
+def test_evaluate_timeline_cli(tmp_path: Path) -> None:
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"video": "v.mp4", "fps": 25, "duration": 10.0,
+                              "events": [{"label": "slipping", "start": 2.0, "end": 4.0}]}))
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps({"video": "v.mp4", "segments": [
+        {"label": "slipping", "start": 2.0, "end": 3.6, "score": 0.9}]}))
+    out = tmp_path / "scores.json"
+    res = CliRunner().invoke(app, ["evaluate-timeline", str(pred), str(gt), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "segment mAP@0.5: 1.000" in res.output and "segment mAP@0.7: 1.000" in res.output
+    s = json.loads(out.read_text())
+    assert s["frame"]["precision"] == 1.0 and s["frame"]["recall"] == pytest.approx(0.8)
