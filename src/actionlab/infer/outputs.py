@@ -52,7 +52,7 @@ def write_annotated_mp4(
                 if stream is None:
                     stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
                     stream.width, stream.height, stream.pix_fmt = tw, th, "yuv420p"
-                    stream.options = {"preset": "veryfast", "crf": "26"}
+                    stream.options = {"preset": "ultrafast", "crf": "26"}  # a preview: speed first
                 label, conf = caption(i)
                 frame = draw_caption(frame, f"{label} {conf:.0%}")
                 for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
