@@ -115,3 +115,13 @@ def test_write_video_round_trip(tmp_path):
     assert got.shape == frames.shape and fps == 12
     assert np.abs(got.astype(int) - frames).mean() < 8
     assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
+
+
+def test_workers_do_not_change_the_output(tmp_path):
+    kw = dict(classes=["smoking", "climbing"], clips_per_class=2, size=(32, 32), frames=5,
+              seed=9, progress=False)  # fmt: skip
+    one = generate_clips(tmp_path / "one", workers=1, **kw)
+    two = generate_clips(tmp_path / "two", workers=2, **kw)
+    assert (one / "annotations.json").read_text() == (two / "annotations.json").read_text()
+    for p in sorted(one.glob("*/*.mp4")):
+        assert p.read_bytes() == (two / p.relative_to(one)).read_bytes()

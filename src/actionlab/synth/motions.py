@@ -259,8 +259,8 @@ def _applauding(cls, T, fps, a, b, rng, app, p):
     f = rng.uniform(2.5, 4.0)
     clap = 0.5 + 0.5 * np.cos(2 * np.pi * f * (t - a) / fps)  # 1 = hands together
     for s in ("l", "r"):
-        p[f"sh_{s}"] = lerp(p[f"sh_{s}"], rng.uniform(45, 70), amp)
-        p[f"el_{s}"] = lerp(p[f"el_{s}"], 95.0, amp)
+        p[f"sh_{s}"] = lerp(p[f"sh_{s}"], rng.uniform(25, 45), amp)
+        p[f"el_{s}"] = lerp(p[f"el_{s}"], 100.0, amp)
         p[f"ab_{s}"] = lerp(p[f"ab_{s}"], lerp(25.0, -30.0, clap), amp)
     return Motion(p, params={"claps_per_s": float(f)})
 

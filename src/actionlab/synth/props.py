@@ -93,12 +93,12 @@ def _horse(cv: Canvas, prop: dict, i: int, yaw: float, lift: float) -> None:
     sx = abs(math.sin(math.radians(yaw)))
     for k in legs:
         shade = dark if k % 2 else col
-        cv.line(q[f"h{k}"], q[f"k{k}"], shade, 0.05)
-        cv.line(q[f"k{k}"], q[f"f{k}"], shade, 0.035)
+        cv.line(q[f"h{k}"], q[f"k{k}"], shade, 0.065)
+        cv.line(q[f"k{k}"], q[f"f{k}"], shade, 0.042)
     cv.line(q["rump"], q["tail"], dark, 0.035)
     mid = (q["rump"] + q["chest"]) / 2
-    _ellipse_fill(cv, mid, 0.34 * max(sx, 0.3), 0.12, col)
-    cv.line(q["wither"], q["poll"], col, 0.11)
+    _ellipse_fill(cv, mid, 0.38 * max(sx, 0.3), 0.15, col)
+    cv.line(q["wither"], q["poll"], col, 0.13)
     cv.line(q["poll"], q["muzzle"], col, 0.07)
     cv.line(q["wither"] + np.array([0, 0.04, 0]), q["poll"] + np.array([0, 0.03, 0]), dark, 0.02)
 
