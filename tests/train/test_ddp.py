@@ -21,7 +21,8 @@ def _run(tmp: Path, run: str) -> None:
     torch.manual_seed(0)
     model = TinyNet()
     data = tiny_data(24)
-    Trainer(model, loader(data, 8, True), loader(data, 8, False), cfg, tmp / run,
+    val = tiny_data(23, seed=1)  # odd: evaluation shards of unequal size
+    Trainer(model, loader(data, 8, True), loader(val, 8, False), cfg, tmp / run,
             meta={"model": {"name": "tiny", "kwargs": {}}}).fit()
 
 
@@ -42,5 +43,11 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     assert ddp.keys() == single.keys()
     for k in ddp:
         torch.testing.assert_close(ddp[k], single[k], rtol=1e-5, atol=1e-6)
-    # only rank 0 wrote: one metrics file with one row per epoch
-    assert len((tmp_path / "ddp" / "metrics.csv").read_text().splitlines()) == 3
+    # only rank 0 wrote: one metrics file with one row per epoch; evaluation saw every
+    # sample once, as one process does (no padding), so the validation loss agrees
+    rows = (tmp_path / "ddp" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 3
+    one = (tmp_path / "single" / "metrics.csv").read_text().splitlines()
+    val_loss = rows[0].split(",").index("val_loss")
+    for a, b in zip(rows[1:], one[1:]):
+        assert abs(float(a.split(",")[val_loss]) - float(b.split(",")[val_loss])) < 1e-5

@@ -51,6 +51,7 @@ def test_two_batch_run_writes_everything(tiny_cfg) -> None:
     assert meta["model"]["name"] == "tiny" and meta["classes"] == ["a", "b", "c"]
     assert meta["input"]["kind"] == "frame" and meta["config"]["optim"]["name"] == "adam"
     assert meta["epoch"] == 1 and "val_acc" in meta["metrics"]
+    assert meta["size"]["params"] == 8 * 16 + 16 + 16 * 3 + 3 and meta["size"]["size_mb"] > 0
 
 
 def _weights(run_dir: Path) -> dict[str, torch.Tensor]:

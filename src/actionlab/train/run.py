@@ -8,12 +8,13 @@ launched by torchrun, and hands everything to :class:`~actionlab.train.trainer.T
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset
 
 from actionlab.config import DataConfig, ExperimentConfig, load_config, save_config
 from actionlab.errors import DatasetError, InputError
@@ -100,13 +101,26 @@ def _carve(cache: Any, data: DataConfig, params: dict, train_ds: Any, seed: int)
     return Subset(train_ds, sorted(tr.tolist())), Subset(eval_ds, sorted(va.tolist()))
 
 
+class ShardSampler(Sampler):
+    """Indices ``rank, rank + world, ...``: an evaluation shard with no padding."""
+
+    def __init__(self, n: int, rank: int = 0, world_size: int = 1) -> None:
+        self.indices = list(range(rank, n, world_size))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
 def make_loader(ds: Dataset, batch_size: int, train: bool, seed: int, workers: int = 0,
                 drop_last: bool = False) -> DataLoader:
     """A loader sharded over the processes of the job (one process: the whole dataset).
 
     ``batch_size`` is global; each of N processes takes ``batch_size / N``. Training order comes
     from a DistributedSampler seeded with ``seed`` and the epoch, so one process and N processes
-    see the same global batches.
+    see the same global batches; evaluation visits every sample exactly once.
     """
     info = D.current()
     if batch_size % info.world_size:
@@ -115,8 +129,11 @@ def make_loader(ds: Dataset, batch_size: int, train: bool, seed: int, workers: i
         )
     if len(ds) == 0:
         raise DatasetError("an empty split: no samples to load")
-    sampler = DistributedSampler(ds, num_replicas=info.world_size, rank=info.rank,
-                                 shuffle=train, seed=seed, drop_last=False)
+    if train:
+        sampler: Sampler = DistributedSampler(ds, num_replicas=info.world_size, rank=info.rank,
+                                              shuffle=True, seed=seed, drop_last=False)
+    else:  # every sample exactly once over the processes (DistributedSampler would pad)
+        sampler = ShardSampler(len(ds), info.rank, info.world_size)
     return DataLoader(ds, batch_size=batch_size // info.world_size, sampler=sampler,
                       num_workers=workers, drop_last=drop_last,
                       persistent_workers=False, pin_memory=torch.cuda.is_available())

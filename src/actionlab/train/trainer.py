@@ -92,6 +92,7 @@ class Trainer:
         meta = dict(meta or {})
         meta.setdefault("model", {"name": type(model).__name__, "kwargs": {}})
         meta["config"] = to_dict(config)
+        meta["size"] = _model_size(model)
         self.meta = meta
 
         self.raw_model = model.to(self.device)
@@ -401,6 +402,16 @@ class Trainer:
 
 
 # ---------------------------------------------------------------------- small helpers
+
+
+def _model_size(model: nn.Module) -> dict[str, Any]:
+    """Parameters (all, trainable) and the size of parameters + buffers in MB (1e6 bytes)."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "size_mb": round(sum(t.numel() * t.element_size() for t in tensors) / 1e6, 3),
+    }
 
 
 def _device(name: str, info: D.DistInfo) -> torch.device:
