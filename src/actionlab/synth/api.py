@@ -169,7 +169,7 @@ def generate_long_videos(
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
-    """Write ``out_dir/long``: videos with a walking figure and timed ``slipping`` (and other) events.
+    """Write ``out_dir/long``: a walking figure with timed ``slipping`` (and other) events.
 
     Args:
         out_dir: Output folder; must be empty or absent unless ``overwrite``.

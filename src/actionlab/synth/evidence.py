@@ -80,8 +80,8 @@ def motion_features(frames: np.ndarray, boxes: np.ndarray, side: int = 16) -> np
     moving = d1[1:] + d1[:-1] > np.median(d1[1:] + d1[:-1])
     ratio = ratio[moving] if moving.any() else ratio
     q = [0.05, 0.1, 0.25, 0.5, 0.75]
-    feats = (list(np.array(lags) / scale) + list(np.quantile(d1, [0.25, 0.5, 0.75, 0.9, 1.0]) / scale)
-             + list(np.quantile(ratio, q)))  # fmt: skip
+    speed = np.quantile(d1, [0.25, 0.5, 0.75, 0.9, 1.0]) / scale
+    feats = list(np.array(lags) / scale) + list(speed) + list(np.quantile(ratio, q))
     return np.array(feats)[None]
 
 

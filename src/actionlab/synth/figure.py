@@ -141,7 +141,7 @@ _LIMBS = [
 
 
 class Canvas:
-    """Maps body coordinates to pixels: ``px = origin + scale * (X, -Y)`` at ``ss`` supersampling."""
+    """Maps body coordinates to (supersampled) pixels: ``px = origin + scale * (X, -Y)``."""
 
     SHIFT = 4  # cv2 fixed-point bits for sub-pixel drawing
 

@@ -18,7 +18,6 @@ only the order and rhythm differ (see ``MOTION_PAIRS`` and ``docs/synth.md``):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np

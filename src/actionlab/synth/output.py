@@ -136,7 +136,8 @@ def staged(out: str | Path, products: Sequence[str], overwrite: bool) -> Iterato
 
 
 def _staged_files(stage: Path, product: str) -> list[str]:
-    return sorted(p.relative_to(stage).as_posix() for p in (stage / product).rglob("*") if p.is_file())
+    files = (stage / product).rglob("*")
+    return sorted(p.relative_to(stage).as_posix() for p in files if p.is_file())
 
 
 def _check_clashes(stage: Path, out: Path, product: str) -> None:

@@ -81,7 +81,8 @@ def _horse(cv: Canvas, prop: dict, i: int, yaw: float, lift: float) -> None:
     g = -lift  # ground
     body_y = -0.17
     pts = {"rump": (-0.3, body_y), "chest": (0.28, body_y), "wither": (0.22, body_y + 0.06),
-           "poll": (0.5, body_y + 0.36), "muzzle": (0.66, body_y + 0.2), "tail": (-0.46, body_y - 0.2)}
+           "poll": (0.5, body_y + 0.36), "muzzle": (0.66, body_y + 0.2),
+           "tail": (-0.46, body_y - 0.2)}
     legs = []
     for k, (hx, off) in enumerate(((-0.26, 0.0), (-0.2, 0.6), (0.22, 2.0), (0.28, 2.6))):
         a = phi + off

@@ -104,7 +104,7 @@ def render(
     motion: Motion, app: Appearance, scene: Scene, size: tuple[int, int],
     rng: np.random.Generator, frames: range | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Render ``motion`` to ``(T, H, W, 3)`` uint8 RGB plus per-frame boxes ``(T, 4)`` (x0,y0,x1,y1 px)."""
+    """Render ``motion``: (T, H, W, 3) uint8 RGB frames and figure boxes (T, 4): x0, y0, x1, y1."""
     W, H = size
     T = len(next(iter(motion.pose.values())))
     idx = range(T) if frames is None else frames

@@ -39,7 +39,8 @@ def _xml(name: str, cls: str, box: list[float], size: tuple[int, int]) -> str:
     return (f"<annotation><filename>{name}</filename><object><action>{cls}</action>"
             f"<bndbox><xmax>{x1}</xmax><xmin>{x0}</xmin><ymax>{y1}</ymax><ymin>{y0}</ymin>"
             f"</bndbox><name>person</name></object><size><depth>3</depth>"
-            f"<height>{size[1]}</height><width>{size[0]}</width></size></annotation>\n")  # fmt: skip
+            f"<height>{size[1]}</height><width>{size[0]}</width></size>"
+            "</annotation>\n")  # fmt: skip
 
 
 def make_still(task: StillTask) -> dict:
@@ -57,10 +58,12 @@ def make_still(task: StillTask) -> dict:
                     [cv2.IMWRITE_JPEG_QUALITY, 92])  # fmt: skip
     box = np.clip(boxes[0], 0, [task.size[0] - 1, task.size[1] - 1] * 2).round(1).tolist()
     stem = task.name[:-4]
-    write_text_atomic(root / "XMLAnnotations" / f"{stem}.xml", _xml(task.name, task.cls, box, task.size))
+    xml = _xml(task.name, task.cls, box, task.size)
+    write_text_atomic(root / "XMLAnnotations" / f"{stem}.xml", xml)
     return {"image": task.name, "class": task.cls, "frame_of_motion": i, "bbox": box,
             "seed": [task.seed, 2, CLASSES.index(task.cls), task.index],
-            "yaw": float(motion.pose["yaw"][i]), "motion": motion.params, "_img": frames[0]}  # fmt: skip
+            "yaw": float(motion.pose["yaw"][i]), "motion": motion.params,
+            "_img": frames[0]}  # fmt: skip
 
 
 def write_stills(
