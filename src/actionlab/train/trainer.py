@@ -18,8 +18,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -33,6 +31,7 @@ from torch.utils.data import DataLoader
 from actionlab.config import ExperimentConfig, to_dict
 from actionlab.errors import ActionlabError, CheckpointError
 from actionlab.train import distributed as D
+from actionlab.train.console import DeferredInterrupt, progress_bar
 from actionlab.train.finetune import count_trainable, set_partial_bn, to_channels_last
 from actionlab.train.metrics_log import MetricsLog, topk_correct
 from actionlab.train.optim import build_optimizer, build_scheduler
@@ -252,8 +251,8 @@ class Trainer:
         skip, resume_rng = self.step, getattr(self, "_resume_rng", None)
         self._resume_rng = None
         total = self.steps_per_epoch
-        with _progress(self.dist.is_main and self.cfg.train.progress) as progress, \
-                _DeferredInterrupt() as ctrl_c:
+        with progress_bar(self.dist.is_main and self.cfg.train.progress) as progress, \
+                DeferredInterrupt() as ctrl_c:
             task = progress.add_task(f"epoch {self.epoch + 1}", total=total, completed=skip,
                                      stats="")
             for i, (name, batch) in enumerate(itertools.islice(self._batches(), total)):
@@ -456,56 +455,6 @@ def _params_channels_last(model: nn.Module) -> None:
             p.data = p.data.contiguous(memory_format=torch.channels_last)
         elif p.dim() == 5:
             p.data = p.data.contiguous(memory_format=torch.channels_last_3d)
-
-
-class _DeferredInterrupt:
-    """Turns the first Ctrl-C (SIGINT) into a flag the loop checks between steps, so the saved
-    state never holds half a step; a second Ctrl-C interrupts at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old: Any = None
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = True
-        signal.signal(signal.SIGINT, self._old)
-        log.warning("Ctrl-C: stopping after this step and saving a resumable checkpoint "
-                    "(press again to abort at once)")
-
-    def __enter__(self) -> _DeferredInterrupt:
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._old is not None and not self.requested:
-            signal.signal(signal.SIGINT, self._old)
-
-
-class _NoProgress:
-    def __enter__(self) -> _NoProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def add_task(self, *args: Any, **kwargs: Any) -> int:
-        return 0
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def _progress(enabled: bool) -> Any:
-    if not enabled:
-        return _NoProgress()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("{task.fields[stats]}"), transient=True,
-    )
 
 
 def train(config: ExperimentConfig, resume: str | Path | None = None) -> Path:
