@@ -229,6 +229,13 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
+def _fmt_mb(v: float | None) -> str:
+    """Megabytes as the study prints them (10.3), small models with 3 significant digits."""
+    if v is None:
+        return "-"
+    return f"{v:.1f}" if v >= 1 else f"{v:.3g}"
+
+
 def table_cells(rows: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
     """Header and string cells of the results table (shared by rich, Markdown and HTML)."""
     header = [c[0] for c in COLUMNS]
@@ -236,7 +243,7 @@ def table_cells(rows: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
     for r in rows:
         acc = " / ".join(_fmt(v) for v in (r.train_top1, r.val_top1, r.test_top1))
         body.append([r.name, _fmt(r.dataset), _fmt(r.model), _fmt(r.best_epoch), acc,
-                     _fmt(r.train_loss), _fmt(r.size_mb, 1)])
+                     _fmt(r.train_loss), _fmt_mb(r.size_mb)])
     return header, body
 
 

@@ -1,0 +1,297 @@
+"""``actionlab report``: one self-contained HTML page for a set of runs.
+
+Everything is inline: CSS in a ``<style>`` block, figures as base64 PNG (or GIF) data URIs, so
+the page can be mailed or archived as one file. Every piece of text taken from the run dirs
+(names, config, class names, labels) goes through :func:`html.escape`.
+
+What is read from each run dir: ``config.yaml``, ``metrics.csv``/``metrics.jsonl``, the
+checkpoint (size), ``eval.json`` (test metrics and confusion), images under ``explain/``
+(Grad-CAM GIFs and PNGs, any depth) and ``timeline/`` (``*.png`` as they are; ``*.json``
+timelines are plotted with their segments, ``evaluate-timeline`` scores are tabulated).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from actionlab import __version__
+from actionlab.evaluate import runs as R
+from actionlab.evaluate.metrics import per_class_improvement
+from actionlab.io import write_text_atomic
+from actionlab.report import plots as P
+
+log = logging.getLogger(__name__)
+
+MAX_IMAGE_BYTES = 8_000_000  # larger files are listed, not embedded
+_MIME = {b"\x89PNG": "image/png", b"GIF8": "image/gif", b"\xff\xd8\xff": "image/jpeg"}
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
+max-width:1200px;padding:0 1em;color:#222}
+h1{border-bottom:2px solid #ddd;padding-bottom:.3em}h2{margin-top:2em;border-bottom:1px solid #eee}
+table{border-collapse:collapse;margin:1em 0;font-size:.92em}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
+th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
+pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
+img{max-width:100%;height:auto;border:1px solid #eee;margin:.3em 0}
+figure{display:inline-block;margin:.5em;vertical-align:top}figcaption{font-size:.85em;color:#555}
+.note{color:#777;font-size:.9em}
+"""
+
+
+def esc(x: Any) -> str:
+    """HTML-escaped text of anything (None as a dash)."""
+    return "-" if x is None else html.escape(str(x), quote=True)
+
+
+def img_tag(data: bytes, alt: str, mime: str = "image/png") -> str:
+    """An ``<img>`` with the bytes inline as a base64 data URI."""
+    b64 = base64.b64encode(data).decode("ascii")
+    return f'<img alt="{esc(alt)}" src="data:{mime};base64,{b64}">'
+
+
+def figure_tag(data: bytes, caption: str, mime: str = "image/png") -> str:
+    return f"<figure>{img_tag(data, caption, mime)}<figcaption>{esc(caption)}</figcaption></figure>"
+
+
+def html_table(header: Sequence[str], body: Sequence[Sequence[Any]]) -> str:
+    """A ``<table>`` with every cell escaped."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    rows = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in body)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _mime_of(data: bytes) -> str | None:
+    for magic, mime in _MIME.items():
+        if data.startswith(magic):
+            return mime
+    return None
+
+
+def _image_files(folder: Path, patterns: Sequence[str]) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    found = {p for pat in patterns for p in folder.rglob(pat) if p.is_file()}
+    return sorted(found)
+
+
+def _embed_file(path: Path, caption: str) -> str:
+    size = path.stat().st_size
+    if size > MAX_IMAGE_BYTES:
+        return f'<p class="note">{esc(caption)}: {size / 1e6:.1f} MB, too large to embed</p>'
+    data = path.read_bytes()
+    mime = _mime_of(data)
+    if mime is None:
+        return f'<p class="note">{esc(caption)}: not a PNG, GIF or JPEG image</p>'
+    return figure_tag(data, caption, mime)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _results_section(summaries: list[R.RunSummary]) -> str:
+    header, body = R.table_cells(summaries)
+    parts = ["<h2>Results</h2>", html_table(header, body),
+             '<p class="note">Top-1 train and validation accuracy and the train loss are those of '
+             "the best validation epoch; test accuracy is from <code>eval.json</code> "
+             "(<code>actionlab evaluate</code>). Size: bytes of the checkpoint's tensors, "
+             "1 MB = 10<sup>6</sup> bytes.</p>"]
+    tested = [s for s in summaries if s.test_top1 is not None]
+    if len(tested) >= 2:
+        names = [_bar_name(s) for s in tested]
+        fig = P.bars_figure(names, [s.test_top1 for s in tested], "test top-1",
+                            "test top-1 per run (fusion comparison)")
+        parts.append(figure_tag(P.png_bytes(fig), "test top-1 per run"))
+    return "\n".join(parts)
+
+
+def _bar_name(s: R.RunSummary) -> str:
+    """A two-stream run is named by its fusion method (the study's comparison), else by run."""
+    cfg = R.read_config(s.path)
+    fusion = ((cfg.get("model") or {}).get("kwargs") or {}).get("fusion")
+    return f"{s.name} ({fusion})" if fusion else s.name
+
+
+def _improvement_section(run_dirs: list[Path], top: int = 10) -> str:
+    """Per-class gains from the first evaluated run to each later one with the same classes."""
+    evaluated = []
+    for d in run_dirs:
+        try:
+            evaluated.append((d, *R.run_confusion(d)))
+        except Exception:  # noqa: BLE001 - a run without eval.json simply has no gains section
+            continue
+    if len(evaluated) < 2:
+        return ""
+    base_dir, base_cm, base_cls = evaluated[0]
+    parts = ["<h2>Per-class improvement</h2>",
+             f'<p class="note">Change in per-class test accuracy from {esc(base_dir.name)} '
+             "to each other run over the same classes.</p>"]
+    for d, cm, cls in evaluated[1:]:
+        if cls != base_cls or cm.shape != base_cm.shape:
+            continue
+        rows = per_class_improvement(base_cm, cm, cls)
+        title = f"{base_dir.name} -> {d.name}"
+        parts.append(f"<h3>{esc(title)}</h3>")
+        parts.append(html_table(*R.improvement_cells(rows, top)))
+        parts.append(figure_tag(P.png_bytes(P.improvement_figure(rows, top, title)), title))
+    return "\n".join(parts)
+
+
+def _config_block(run_dir: Path) -> str:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return '<p class="note">no config.yaml</p>'
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return f"<details><summary>config.yaml</summary><pre>{esc(text)}</pre></details>"
+
+
+def _curves_block(run_dir: Path, summary: R.RunSummary) -> str:
+    rows = R.read_metrics(run_dir)
+    if not rows:
+        return '<p class="note">no metrics.csv / metrics.jsonl</p>'
+    parts = [figure_tag(P.png_bytes(P.training_curves_figure(rows, None, summary.best_epoch)),
+                        "training curves: train vs validation loss and accuracy")]
+    x, y, per = P.lr_series(rows)
+    if len(x):
+        parts.append(figure_tag(P.png_bytes(P.lr_figure(x, y, per)), f"learning rate per {per}"))
+    return "\n".join(parts)
+
+
+def _eval_block(run_dir: Path) -> str:
+    ev = R.read_eval(run_dir)
+    if ev is None:
+        return '<p class="note">not evaluated (run <code>actionlab evaluate</code> to add test metrics)</p>'
+    m = ev.get("metrics") or {}
+    keys = [k for k in m if k.startswith("top")] + ["mean_class_accuracy", "num_samples"]
+    cells = [[k, f"{m[k]:.3f}" if isinstance(m.get(k), float) else m.get(k)] for k in keys if k in m]
+    views = f"{ev.get('num_clips', 1)} clip(s) x {len(ev.get('crops') or ['center'])} crop(s)"
+    parts = [f"<h3>Test ({esc(ev.get('split', 'test'))}, {esc(views)})</h3>",
+             html_table(["metric", "value"], cells)]
+    if "confusion" in m:
+        classes = ev.get("classes") or [str(i) for i in range(len(m["confusion"]))]
+        fig = P.confusion_figure(m["confusion"], classes, True)
+        parts.append(figure_tag(P.png_bytes(fig), "confusion matrix (row-normalised)"))
+    return "\n".join(parts)
+
+
+def _explain_block(run_dir: Path, max_images: int) -> str:
+    files = _image_files(run_dir / "explain", ("*.gif", "*.png", "*.jpg"))
+    if not files:
+        return ""
+    parts = ["<h3>Explanations</h3>"]
+    for p in files[:max_images]:
+        parts.append(_embed_file(p, str(p.relative_to(run_dir))))
+    if len(files) > max_images:
+        parts.append(f'<p class="note">{len(files) - max_images} more image(s) under explain/ not shown</p>')
+    return "\n".join(parts)
+
+
+def _timeline_json_block(path: Path, run_dir: Path, has_png: bool) -> str:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return f'<p class="note">{esc(path.relative_to(run_dir))}: not readable JSON</p>'
+    if not isinstance(doc, dict):
+        return ""
+    rel = str(path.relative_to(run_dir))
+    parts = []
+    if "frame" in doc and "segment" in doc:  # evaluate-timeline scores
+        f, seg = doc["frame"], doc["segment"]
+        cells = [["frame precision", f"{f.get('precision', 0):.3f}"],
+                 ["frame recall", f"{f.get('recall', 0):.3f}"], ["frame F1", f"{f.get('f1', 0):.3f}"]]
+        cells += [[f"segment mAP@{t}", f"{v:.3f}"] for t, v in (seg.get("map") or {}).items()]
+        return f"<h4>{esc(rel)}</h4>" + html_table(["score", "value"], cells)
+    segs = doc.get("segments") or []
+    if {"times", "probs", "classes"} <= doc.keys() and not has_png:
+        fig = P.timeline_figure(doc["times"], doc["probs"], doc["classes"], segs,
+                                duration=doc.get("duration"), title=doc.get("video"))
+        parts.append(figure_tag(P.png_bytes(fig), rel))
+    if segs:
+        body = [[s.get("label"), f"{s.get('start', 0):.2f}", f"{s.get('end', 0):.2f}",
+                 f"{s.get('score', 0):.3f}"] for s in segs if isinstance(s, dict)]
+        parts.append(f"<h4>{esc(rel)}: segments</h4>" +
+                     html_table(["label", "start (s)", "end (s)", "score"], body))
+    return "\n".join(parts)
+
+
+def _timeline_block(run_dir: Path, max_images: int) -> str:
+    folder = run_dir / "timeline"
+    pngs = _image_files(folder, ("*.png",))
+    jsons = _image_files(folder, ("*.json",))
+    if not pngs and not jsons:
+        return ""
+    parts = ["<h3>Timelines</h3>"]
+    for p in pngs[:max_images]:
+        parts.append(_embed_file(p, str(p.relative_to(run_dir))))
+    png_stems = {(p.parent, p.stem) for p in pngs}
+    for j in jsons:
+        parts.append(_timeline_json_block(j, run_dir, (j.parent, j.stem) in png_stems))
+    return "\n".join(parts)
+
+
+def _run_section(run_dir: Path, summary: R.RunSummary, anchor: str, max_images: int) -> str:
+    title = summary.name + (f" - {summary.model}" if summary.model else "")
+    return "\n".join([
+        f'<h2 id="{esc(anchor)}">{esc(title)}</h2>',
+        f'<p class="note">{esc(run_dir)}</p>',
+        _config_block(run_dir),
+        _curves_block(run_dir, summary),
+        _eval_block(run_dir),
+        _explain_block(run_dir, max_images),
+        _timeline_block(run_dir, max_images),
+    ])
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def render_report(run_dirs: Sequence[str | Path], title: str = "actionlab report",
+                  best_by: str = "val_acc", max_images: int = 24) -> str:
+    """The report page as a string.
+
+    Args:
+        run_dirs: Run directories, in the order they are shown (the first is the baseline
+            of the per-class improvement section).
+        title: Page title.
+        best_by: ``val_acc`` or ``val_loss``: which epoch the table reports.
+        max_images: Most explanation / timeline images embedded per run.
+
+    Raises:
+        InputError: if a path is not a folder.
+    """
+    dirs = [Path(d) for d in run_dirs]
+    summaries = R.results_table(dirs, best_by)
+    anchors = [f"run-{i}" for i in range(len(dirs))]
+    toc = "".join(f'<li><a href="#{a}">{esc(s.name)}</a></li>' for a, s in zip(anchors, summaries))
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    body = [
+        f"<h1>{esc(title)}</h1>",
+        f'<p class="note">actionlab {esc(__version__)}, {esc(now)}, {len(dirs)} run(s)</p>',
+        f"<ul>{toc}</ul>",
+        _results_section(summaries),
+        _improvement_section(dirs),
+    ]
+    for d, s, a in zip(dirs, summaries, anchors):
+        log.info("report: %s", d)
+        body.append(_run_section(d, s, a, max_images))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>\n"
+            + "\n".join(b for b in body if b) + "\n</body></html>\n")
+
+
+def build_report(run_dirs: Sequence[str | Path], out: str | Path, title: str = "actionlab report",
+                 best_by: str = "val_acc", max_images: int = 24) -> Path:
+    """Write the self-contained report for ``run_dirs`` to ``out`` (atomically).
+
+    See :func:`render_report` for the arguments. Returns the path written.
+    """
+    out = Path(out)
+    write_text_atomic(out, render_report(run_dirs, title, best_by, max_images))
+    return out
