@@ -145,17 +145,18 @@ def test_imagenet_defaults_match_the_data_stage() -> None:
     assert pp.IMAGENET_MEAN == transforms.IMAGENET_MEAN and pp.IMAGENET_STD == transforms.IMAGENET_STD
 
 
-def test_fit_frames_centre_crops_like_eval_transform() -> None:
+def test_fit_frames_follows_the_cache_geometry() -> None:
     from actionlab.infer.preprocess import decode_size, fit_frames
 
     s = spec("frame", "rgb", size=[32, 32])
-    assert decode_size(s, 320, 240) == (43, 32)
-    assert decode_size({**s, "short_side": 40}, 320, 240) == (53, 40)
-    assert decode_size({**s, "crop": "resize"}, 320, 240) == (32, 32)
+    assert decode_size(s, 320, 240) == (32, 32)  # cache at the model size: squashed
+    assert decode_size({**s, "prepare": {"short_side": 40}}, 320, 240) == (53, 40)
+    assert decode_size({**s, "prepare": {"size": [40, 32]}}, 320, 240) == (40, 32)
     wide = np.zeros((1, 40, 80, 3), np.uint8)
     wide[:, :, 20:60] = 255  # the centre half is white
-    out = fit_frames(wide, s)
-    assert out.shape == (1, 32, 32, 3) and out.min() == 255
+    assert fit_frames(wide, s).shape == (1, 32, 32, 3) and fit_frames(wide, s).min() == 0
+    cropped = fit_frames(wide, {**s, "prepare": {"short_side": 32}})  # 64x32, centre 32x32
+    assert cropped.shape == (1, 32, 32, 3) and cropped.min() == 255
 
 
 def test_feature_sequence_models_get_a_clear_message() -> None:

@@ -142,8 +142,10 @@ def predict_frames(
     frames = decoded.frames
     n = len(frames)
     span = window_span(spec)
-    if any(s.get("kind") == "tsn" for s in stream_specs(spec)):
-        starts, length = [0], n  # TSN's segments already span the whole video: one window
+    if clips <= 1 or any(s.get("kind") == "tsn" for s in stream_specs(spec)):
+        # The whole video as one window: exactly the eval sample training computed (TSN's
+        # segments span the whole video anyway).
+        starts, length = [0], n
     else:
         starts, length = clip_starts(n, span, clips), span
     if flow is None and needs_flow(spec):
@@ -177,7 +179,8 @@ def predict_video(
         runner: From :func:`actionlab.infer.runner.load_runner`.
         path: The video.
         k: How many labels to return.
-        clips: Clips averaged, evenly spaced (TSN models: one, their segments cover the video).
+        clips: Clips averaged, evenly spaced; 1 samples the whole video as the eval datasets do
+            (TSN models: always one, their segments cover the video).
     """
     spec = input_spec(runner.meta)
     decoded = decode_video(path, spec)

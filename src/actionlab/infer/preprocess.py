@@ -105,6 +105,8 @@ def stream_specs(spec: dict[str, Any]) -> list[dict[str, Any]]:
         return [canonical_spec({**inherited, **sub}) for sub in spec["streams"]]
     base = {k: v for k, v in spec.items() if k not in ("kind", "modality", "mean", "std")}
     rgb_kind = "clip" if spec.get("rgb") == "clip" else "frame"
+    # Both streams centred on the window's middle frame, as the two-stream dataset pairs them.
+    base["centre"] = "middle"
     rgb = {**base, "kind": rgb_kind, "modality": "rgb"}
     if rgb_kind == "frame":
         rgb["frames"] = 1
@@ -237,7 +239,26 @@ def sample_indices(spec: dict[str, Any], length: int) -> np.ndarray:
         return sampling.tsn_segments(n, segments, snippet).reshape(segments, snippet)
     if kind == "frame" and modality == "rgb":
         return sampling.middle_frame(n)
+    if spec.get("centre") == "middle":
+        flow_idx = _clip_around_middle(max(1, length - 1), length // 2, t, s)
+        return flow_idx if modality != "rgb" else np.minimum(flow_idx, length - 1)
     return sampling.centered_clip(n, t, s)
+
+
+def _clip_around_middle(n: int, centre: int, t: int, s: int) -> np.ndarray:
+    """A centred clip over ``n`` entries shifted to centre on ``centre`` (clamped inside).
+
+    The two-stream dataset's pairing (``actionlab.data.datasets._clip_around``): the flow clip
+    sits around the RGB frame ``frames // 2``; a looped clip (short video) is not shifted.
+    """
+    from actionlab.data import sampling
+
+    base = sampling.centered_clip(n, t, s)
+    if len(base) > 1 and np.any(np.diff(base) <= 0):
+        return base
+    shift = min(centre, n - 1) - n // 2
+    lo, hi = -int(base[0]), n - 1 - int(base[-1])
+    return base + min(max(shift, lo), hi)
 
 
 def _gather(
@@ -332,25 +353,44 @@ def model_size(spec: dict[str, Any]) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-def decode_size(spec: dict[str, Any], width: int, height: int) -> tuple[int, int]:
-    """The (W, H) to decode a ``width`` x ``height`` video at, before :func:`fit_frames` crops.
+def _cache_geometry(spec: dict[str, Any]) -> tuple[tuple[int, int] | None, int | None]:
+    """The prepared cache's frame geometry: exact (W, H), or a short side, or neither."""
+    prep = spec.get("prepare") or {}
+    short = spec.get("short_side") or prep.get("short_side")
+    size = prep.get("size")
+    return (tuple(int(v) for v in size) if size and not short else None), (
+        int(short) if short else None)
 
-    ``crop="resize"`` in the spec squashes the frame to ``size``. Otherwise (the default, like
-    the data stage's eval transform) the frame is scaled to cover ``size`` and centre-cropped;
-    a spec ``short_side`` (the prepared cache's) scales the short side to that first.
+
+def decode_size(spec: dict[str, Any], width: int, height: int) -> tuple[int, int]:
+    """The (W, H) to decode a ``width`` x ``height`` video at: the prepared cache's geometry.
+
+    Training reads frames from a cache prepared at an exact size (``actionlab prepare
+    --size WxH``, the default) or with a short side (``--short-side S``). The spec names it in
+    ``prepare: {size: [W, H]}`` or ``prepare: {short_side: S}`` (or ``short_side``); without
+    either, the cache is taken to be at the model's ``size`` (the datasets' default).
     """
     h, w = model_size(spec)
-    if spec.get("crop") == "resize":
-        return w, h
-    short = spec.get("short_side")
-    scale = max(h / height, w / width)
+    exact, short = _cache_geometry(spec)
     if short:
-        scale = max(scale, float(short) / min(width, height))
-    return max(w, int(round(width * scale))), max(h, int(round(height * scale)))
+        f = short / min(width, height)
+        return max(1, int(round(width * f))), max(1, int(round(height * f)))
+    return exact or (w, h)
+
+
+def _fit(size_hw: tuple[int, int], frame_hw: tuple[int, int]) -> tuple[int, int]:
+    """``size_hw`` shrunk to fit inside a frame, keeping its aspect (the eval transform's crop)."""
+    (h, w), (fh, fw) = size_hw, frame_hw
+    f = min(1.0, fh / h, fw / w)
+    return max(1, int(h * f)), max(1, int(w * f))
 
 
 def fit_frames(frames: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
-    """Frames at the model's size: resized as :func:`decode_size` says, then centre-cropped.
+    """Frames as the data stage's eval transform makes them from its cache.
+
+    Resize to the cache geometry (:func:`decode_size`), centre-crop the largest region with
+    the model's aspect (at most the model's size), resize that to the model's size.
+    ``crop: resize`` in the spec skips the crop (the whole frame squashed to ``size``).
 
     Args:
         frames: (N, H0, W0, 3) uint8 at any size.
@@ -362,12 +402,19 @@ def fit_frames(frames: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     import cv2
 
     h, w = model_size(spec)
-    tw, th = decode_size(spec, frames.shape[2], frames.shape[1])
-    if frames.shape[1:3] != (th, tw):
-        interp = cv2.INTER_AREA if frames.shape[1] > th else cv2.INTER_LINEAR
-        frames = np.stack([cv2.resize(f, (tw, th), interpolation=interp) for f in frames])
-    top, left = (th - h) // 2, (tw - w) // 2
-    return np.ascontiguousarray(frames[:, top : top + h, left : left + w])
+
+    def resize(x: np.ndarray, tw: int, th: int) -> np.ndarray:
+        if x.shape[1:3] == (th, tw):
+            return x
+        interp = cv2.INTER_AREA if x.shape[1] > th else cv2.INTER_LINEAR
+        return np.stack([cv2.resize(f, (tw, th), interpolation=interp) for f in x])
+
+    if spec.get("crop") == "resize":
+        return resize(frames, w, h)
+    frames = resize(frames, *decode_size(spec, frames.shape[2], frames.shape[1]))
+    ch, cw = _fit((h, w), frames.shape[1:3])
+    top, left = (frames.shape[1] - ch) // 2, (frames.shape[2] - cw) // 2
+    return np.ascontiguousarray(resize(frames[:, top : top + ch, left : left + cw], w, h))
 
 
 def dummy_inputs(spec: dict[str, Any], batch: int = 1) -> tuple[np.ndarray, ...]:

@@ -1,0 +1,73 @@
+"""What predict feeds a model equals what the data stage's eval datasets feed it in training.
+
+A tiny dataset is prepared into a real cache (actionlab.data.prepare); each dataset kind's eval
+sample is compared with preprocess() on the same video, decoded by inference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _fakes import write_video
+
+from actionlab.infer.predict import decode_video
+from actionlab.infer.preprocess import preprocess
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from actionlab.data import load_manifest
+    from actionlab.data.prepare import PrepareConfig, prepare
+
+    root = tmp_path_factory.mktemp("ds")
+    (root / "a").mkdir()
+    video = write_video(root / "a" / "v.mp4", frames=30, size=(64, 48))
+    manifest = load_manifest("folder", root)
+    out = tmp_path_factory.mktemp("cache")
+    prepare(manifest, out, PrepareConfig(size=(40, 32), flow_method="farneback"), workers=1,
+            progress=False)
+    return out, video
+
+
+CASES = [
+    ("frame", {}, {"kind": "frame", "modality": "rgb"}),
+    ("clip", {"modality": "rgb", "length": 8, "stride": 2},
+     {"kind": "clip", "modality": "rgb", "frames": 8, "stride": 2}),
+    ("clip", {"modality": "flow", "length": 8, "stride": 2},
+     {"kind": "clip", "modality": "flow", "frames": 8, "stride": 2}),
+    ("tsn", {"modality": "flow", "num_segments": 3, "length": 5},
+     {"kind": "tsn", "modality": "flow", "segments": 3, "frames": 5}),
+    ("tsn", {"modality": "rgbdiff", "num_segments": 3, "length": 4},
+     {"kind": "tsn", "modality": "rgbdiff", "segments": 3, "frames": 4}),
+    ("two_stream", {"flow_length": 8, "flow_stride": 2},
+     {"kind": "two_stream", "modality": "rgb+flow", "frames": 8, "stride": 2}),
+    ("two_stream", {"flow_length": 6, "flow_stride": 1, "rgb": "clip", "flow_layout": "stack"},
+     {"kind": "two_stream", "modality": "rgb+flow", "frames": 6, "stride": 1,
+      "params": {"rgb": "clip", "flow_layout": "stack"}}),
+]
+
+
+@pytest.mark.parametrize(("kind", "params", "input_spec"), CASES)
+def test_inference_input_equals_eval_sample(cache: tuple[Path, Path], kind: str, params: dict,
+                                            input_spec: dict) -> None:
+    from actionlab.data import build_dataset
+
+    cache_dir, video = cache
+    ds = build_dataset(cache_dir, kind, "train", train=False, size=(32, 32), **params)
+    x, _ = ds[0]
+    expected = [t.numpy() for t in (x if isinstance(x, tuple) else (x,))]
+    spec = {"size": [32, 32], "flow": {"method": "farneback", "bound": 20.0},
+            "prepare": {"size": [40, 32]}, **input_spec}
+    decoded = decode_video(video, spec)
+    got = preprocess(decoded.frames, spec)  # the whole video as one window
+    assert [g.shape[1:] for g in got] == [e.shape for e in expected]
+    modalities = ["rgb", "flow"] if kind == "two_stream" else [input_spec["modality"]]
+    for g, e, modality in zip(got, expected, modalities, strict=True):
+        if modality == "flow":
+            # The cache computes flow on the uncropped frames, inference on the model-size
+            # crop, so borders differ by a few uint8 steps (1/127.5 each).
+            assert np.abs(g[0] - e).mean() < 2e-3, kind
+        else:
+            assert np.abs(g[0] - e).max() < 1e-6, kind  # frames and differences: identical
