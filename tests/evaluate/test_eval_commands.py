@@ -77,3 +77,40 @@ def test_evaluate_timeline_cli(tmp_path: Path) -> None:
     assert "segment mAP@0.5: 1.000" in res.output and "segment mAP@0.7: 1.000" in res.output
     s = json.loads(out.read_text())
     assert s["frame"]["precision"] == 1.0 and s["frame"]["recall"] == pytest.approx(0.8)
+
+
+def test_evaluate_lrcn_sequence_checkpoint(tmp_path: Path) -> None:
+    """An LSTM checkpoint over a features file (the frame -> LSTM comparison needs its eval.json)."""
+    import h5py
+    import numpy as np
+    import torch
+
+    from actionlab.evaluate.run_eval import evaluate_checkpoint
+    from actionlab.train.checkpoint import save_checkpoint
+    from actionlab.train.lrcn import SequenceClassifier
+
+    feats = tmp_path / "features.h5"
+    rng = np.random.default_rng(0)
+    with h5py.File(feats, "w") as f:
+        f["labels/test"] = np.array([0, 1, 1])
+        f["keys/test"] = np.array([b"a", b"b", b"c"])
+        for k, y in zip("abc", [0, 1, 1]):
+            x = rng.normal(size=(5 + y, 4)).astype(np.float32)
+            x[:, y] += 5.0
+            f[f"videos/test/{k}"] = x
+        f["mean"] = np.zeros(4, np.float32)
+        f["std"] = np.ones(4, np.float32)
+        f.attrs["classes"] = json.dumps(["x", "y"])
+        f.attrs["feature_dim"] = 4
+    torch.manual_seed(0)
+    kwargs = {"in_features": 4, "num_classes": 2, "hidden": 8}
+    model = SequenceClassifier(**kwargs)
+    meta = {"model": {"name": "lrcn", "kwargs": kwargs}, "classes": ["x", "y"],
+            "input": {"kind": "sequence", "modality": "features", "frames": 4,
+                      "features": str(feats), "windows": 2, "loss_weight": "linear"}}
+    ckpt = save_checkpoint(tmp_path / "run" / "best.safetensors", model, meta)
+    doc, path = evaluate_checkpoint(ckpt)
+    assert path == tmp_path / "run" / "eval.json"
+    assert doc["metrics"]["num_samples"] == 3 and len(doc["predictions"][0]["scores"]) == 2
+    assert [p["video"] for p in doc["predictions"]] == ["a", "b", "c"]
+    assert sum(sum(r) for r in doc["metrics"]["confusion"]) == 3

@@ -19,7 +19,10 @@ def _console():  # noqa: ANN202 - rich is imported only when a command runs
 
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="Checkpoint (.safetensors) or a run dir (best.safetensors)."),
-    cache: Path = typer.Option(None, "--cache", help="Prepared cache; default: the one in the checkpoint's config."),
+    cache: Path = typer.Option(
+        None, "--cache",
+        help="Prepared cache (or an LRCN checkpoint's features .h5); default: the checkpoint's own.",
+    ),
     split: str = typer.Option("test", "--split", help="test, val, train or all."),
     clips: int = typer.Option(1, "--clips", min=1, help="Clips per video (clip models), scores averaged."),
     crops: int = typer.Option(1, "--crops", help="Crops per clip: 1 (centre), 3 or 5 (corners + centre)."),
@@ -61,19 +64,19 @@ def compare(
     if best_by not in ("val_acc", "val_loss"):
         raise InputError(f"--best-by must be val_acc or val_loss, got {best_by!r}")
     header, body = R.table_cells(R.results_table(list(runs), best_by))
-    tables = [("Results", header, body)]
+    tables = [("Results", header, body, 3)]
     if improvement:
         if len(runs) != 2:
             raise InputError("--improvement compares exactly two runs: BEFORE AFTER")
         rows = R.improvement_between(runs[0], runs[1])
         h, b = R.improvement_cells(rows, top)
-        tables.append((f"Per-class gains, {runs[0].name} -> {runs[1].name}", h, b))
+        tables.append((f"Per-class gains, {runs[0].name} -> {runs[1].name}", h, b, 1))
     console = _console()
-    for title, h, b in tables:
+    for title, h, b, text_columns in tables:
         if markdown:
             typer.echo(f"**{title}**\n\n" + R.markdown_table(h, b))
         else:
-            console.print(R.rich_table(h, b, title))
+            console.print(R.rich_table(h, b, title, text_columns))
 
 
 def evaluate_timeline_cmd(

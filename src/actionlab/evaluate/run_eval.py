@@ -119,8 +119,13 @@ def evaluate_checkpoint(
     Returns:
         ``(eval document, path written)``.
     """
-    from actionlab.train.checkpoint import load_model
+    from actionlab.train.checkpoint import load_model, read_meta
 
+    if (read_meta(checkpoint).get("input") or {}).get("kind") == "sequence":
+        doc = evaluate_sequence_checkpoint(checkpoint, cache_dir, split)
+        path = Path(out) if out else Path(checkpoint).parent / eval_filename(split)
+        write_json_atomic(path, doc)
+        return doc, path
     model, meta = load_model(checkpoint)
     positions = crop_positions(crops)
     datasets, stacked = _datasets(meta, cache_dir, split, num_clips, positions)
@@ -134,3 +139,35 @@ def evaluate_checkpoint(
     path = Path(out) if out else Path(checkpoint).parent / eval_filename(split)
     write_json_atomic(path, doc)
     return doc, path
+
+
+def evaluate_sequence_checkpoint(
+    checkpoint: str | Path, features: str | Path | None = None, split: str = "test"
+) -> dict[str, Any]:
+    """The ``eval.json`` document of an LRCN (feature-sequence) checkpoint.
+
+    The video's score is the step-weighted softmax of the LSTM over its whole sequence, or
+    averaged over the evenly spread windows the checkpoint was validated with (``windows``).
+
+    Args:
+        checkpoint: A sequence checkpoint (``input.kind == "sequence"``).
+        features: The features HDF5 (``actionlab extract-features``); default the one the
+            checkpoint was trained on.
+        split: The split of the features file.
+    """
+    from actionlab.train.lrcn import SequenceDataset, load_sequence_model, predict_sequence
+
+    model, meta = load_sequence_model(checkpoint)
+    spec = meta.get("input") or {}
+    path = features or spec.get("features")
+    if not path:
+        raise InputError(f"{checkpoint}: pass the features file (--cache features.h5)")
+    length, windows = int(spec.get("frames") or 0), int(spec.get("windows") or 0)
+    ds = SequenceDataset(path, split, max(1, length))
+    how = spec.get("loss_weight") or "linear"
+    scores = np.stack([predict_sequence(model, ds[i][0], length, windows, how).numpy()
+                       for i in range(len(ds))])
+    classes = list(meta.get("classes") or ds.classes)
+    return eval_document(scores, np.asarray(ds.labels), classes, list(ds.keys),
+                         checkpoint=str(checkpoint), split=split, num_clips=max(1, windows),
+                         crops=["center"], epoch=meta.get("epoch"))

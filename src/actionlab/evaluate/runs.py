@@ -259,14 +259,22 @@ def markdown_table(header: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rich_table(header: list[str], body: list[list[str]], title: str | None = None) -> Any:
-    """A :class:`rich.table.Table` (cells are not parsed as rich markup)."""
+def rich_table(header: list[str], body: list[list[str]], title: str | None = None,
+               text_columns: int = 3) -> Any:
+    """A :class:`rich.table.Table` (cells are not parsed as rich markup).
+
+    Args:
+        header: Column names.
+        body: Rows of string cells.
+        title: Table title.
+        text_columns: How many leading columns are text (left-aligned); the rest are numbers.
+    """
     from rich.table import Table
     from rich.text import Text
 
     t = Table(title=title)
     for i, h in enumerate(header):
-        t.add_column(h, justify="left" if i < 3 else "right", no_wrap=i > 0)
+        t.add_column(h, justify="left" if i < text_columns else "right", no_wrap=i > 0)
     for row in body:
         t.add_row(*(Text(c) for c in row))
     return t
