@@ -188,10 +188,10 @@ class ExperimentConfig:
     sequence: SequenceConfig = field(default_factory=SequenceConfig)
     joint: JointConfig = field(default_factory=JointConfig)
 
-    def second_data(self) -> DataConfig:
+    def second_data(self, source: str = "config") -> DataConfig:
         """The joint-training dataset: ``data`` with ``joint.second`` applied."""
         raw = {**to_dict(self.data), **self.joint.second}
-        return _build(DataConfig, raw, "joint.second", "config")
+        return _validate_data(_build(DataConfig, raw, "joint.second", source), "joint.second", source)
 
 
 # --------------------------------------------------------------------------- building
@@ -277,10 +277,22 @@ def _check_choice(value: str, choices: Sequence[str], where: str, source: str) -
         raise InputError(f"{source}: {where}={value!r} is not one of {', '.join(choices)}")
 
 
+def _validate_data(d: DataConfig, where: str, source: str) -> DataConfig:
+    _check_choice(d.kind, KINDS, f"{where}.kind", source)
+    _check_choice(d.modality, MODALITIES, f"{where}.modality", source)
+    if len(d.size) != 2:
+        raise InputError(f"{source}: {where}.size must be [H, W], got {d.size}")
+    for key in ("batch_size", "frames", "stride", "segments"):
+        if getattr(d, key) <= 0:
+            raise InputError(f"{source}: {where}.{key} must be > 0, got {getattr(d, key)}")
+    if not 0.0 <= d.val_fraction < 1.0:
+        raise InputError(f"{source}: {where}.val_fraction must be in [0, 1), got {d.val_fraction}")
+    return d
+
+
 def validate(cfg: ExperimentConfig, source: str = "config") -> ExperimentConfig:
     """Check values that types alone do not catch (choices, ranges); return ``cfg``."""
-    _check_choice(cfg.data.kind, KINDS, "data.kind", source)
-    _check_choice(cfg.data.modality, MODALITIES, "data.modality", source)
+    _validate_data(cfg.data, "data", source)
     _check_choice(cfg.model.init.format, INIT_FORMATS, "model.init.format", source)
     _check_choice(cfg.optim.name, OPTIMIZERS, "optim.name", source)
     _check_choice(cfg.schedule.name, SCHEDULES, "schedule.name", source)
@@ -288,13 +300,7 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> ExperimentConfig:
     _check_choice(cfg.sequence.loss_weight, SEQ_LOSS_WEIGHTS, "sequence.loss_weight", source)
     for fmt in cfg.train.log:
         _check_choice(fmt, LOG_FORMATS, "train.log[]", source)
-    if len(cfg.data.size) != 2:
-        raise InputError(f"{source}: data.size must be [H, W], got {cfg.data.size}")
     positive = {
-        "data.batch_size": cfg.data.batch_size,
-        "data.frames": cfg.data.frames,
-        "data.stride": cfg.data.stride,
-        "data.segments": cfg.data.segments,
         "train.epochs": cfg.train.epochs,
         "train.val_every": cfg.train.val_every,
         "sequence.length": cfg.sequence.length,
@@ -303,12 +309,10 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> ExperimentConfig:
     for where, value in positive.items():
         if value <= 0:
             raise InputError(f"{source}: {where} must be > 0, got {value}")
-    if not 0.0 <= cfg.data.val_fraction < 1.0:
-        raise InputError(f"{source}: data.val_fraction must be in [0, 1), got {cfg.data.val_fraction}")
     if cfg.schedule.name == "cyclic" and cfg.schedule.max_lr < cfg.schedule.base_lr:
         raise InputError(f"{source}: schedule.max_lr must be >= schedule.base_lr")
     if cfg.joint.enabled:
-        cfg.second_data()  # unknown keys in joint.second are errors too
+        cfg.second_data(source)  # unknown keys and bad values in joint.second are errors too
     return cfg
 
 
