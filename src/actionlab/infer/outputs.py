@@ -1,4 +1,5 @@
-"""What ``timeline`` writes: the JSON, a probability plot with segments shaded, an annotated MP4."""
+"""What ``timeline`` writes: the JSON, a probability plot with segments shaded (the report
+stage's timeline figure), and an annotated MP4."""
 
 from __future__ import annotations
 
@@ -81,67 +82,21 @@ def draw_caption(frame: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
-def plot_timeline(
-    tl: Timeline, path: str | Path, max_classes: int = 8, title: str | None = None
-) -> Path:
-    """PNG of class probabilities over time, the segments shaded in their class colour.
+def plot_timeline(tl: Timeline, path: str | Path, title: str | None = None) -> Path:
+    """PNG of class probabilities over time with the segments shaded
+    (:func:`actionlab.report.plots.plot_timeline`).
 
     Args:
         tl: The timeline.
-        path: The PNG to write.
-        max_classes: Classes drawn (the most probable at any time, plus segment labels).
+        path: The PNG to write (atomically).
         title: Plot title; default the video's file name.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from actionlab.report.plots import plot_timeline as report_timeline
 
     path = Path(path)
-    probs = np.asarray(tl.probs)
-    # Plot the classes that matter: the most probable ones at any time, plus segment labels.
-    peak = probs.max(axis=0)
-    keep = list(np.argsort(-peak)[:max_classes])
-    for seg in tl.segments:
-        j = tl.classes.index(seg["label"]) if seg["label"] in tl.classes else None
-        if j is not None and j not in keep:
-            keep.append(j)
-    cmap = plt.get_cmap("tab10" if len(tl.classes) <= 10 else "tab20")
-    colour = {j: cmap(j % cmap.N) for j in range(len(tl.classes))}
-    # One lane per class that has segments, under the curves (classes may overlap in time).
-    lanes = list(dict.fromkeys(seg["label"] for seg in tl.segments))
-    heights = [4, max(0.6, 0.45 * len(lanes))] if lanes else [4]
-    fig, axes = plt.subplots(len(heights), 1, sharex=True, figsize=(9, 3.2 + 0.3 * len(lanes)),
-                             dpi=100, gridspec_kw={"height_ratios": heights}, squeeze=False)
-    ax = axes[0, 0]
-    for seg in tl.segments:
-        j = tl.classes.index(seg["label"]) if seg["label"] in tl.classes else 0
-        ax.axvspan(seg["start"], seg["end"], color=colour[j], alpha=0.12, lw=0)
-    for j in keep:
-        ax.plot(tl.times, probs[:, j], color=colour[j], lw=1.5, label=tl.classes[j],
-                marker="o" if len(tl.times) < 3 else None)
-    ax.set_xlim(0, max(tl.duration, tl.times[-1] if tl.times else 0))
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("probability")
-    ax.set_title(title or Path(tl.video).name, fontsize=9)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    if lanes:
-        lane_ax = axes[1, 0]
-        for row, label in enumerate(lanes):
-            j = tl.classes.index(label) if label in tl.classes else 0
-            for seg in (sg for sg in tl.segments if sg["label"] == label):
-                lane_ax.barh(row, seg["end"] - seg["start"], left=seg["start"], height=0.7,
-                             color=colour[j], alpha=0.85)
-                lane_ax.text(seg["start"], row, f" {seg['score']:.2f}", va="center", fontsize=7,
-                             color="white", clip_on=True)
-        lane_ax.set_yticks(range(len(lanes)), lanes, fontsize=8)
-        lane_ax.set_ylim(len(lanes) - 0.5, -0.5)
-        lane_ax.set_ylabel("segments", fontsize=8)
-    axes[-1, 0].set_xlabel("time (s)")
-    fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
+        report_timeline(tl.times, tl.probs, tl.classes, tmp, segments=tl.segments,
+                        duration=tl.duration, title=title or Path(tl.video).name)
     return path
 
 
