@@ -203,3 +203,13 @@ def test_joint_checkpoint_rebuilds(tmp_path: Path) -> None:
     again, _ = load_joint_model(path)
     x = torch.randn(1, 3, 16, 16)
     torch.testing.assert_close(again(x, task="hmdb51"), model(x, task="hmdb51"))
+
+
+def test_bad_device_is_clear(tiny_cfg) -> None:
+    from actionlab.errors import InputError
+
+    with pytest.raises(InputError, match="train.device"):
+        _trainer(tiny_cfg("train.device=gpu0"))
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA is not available"):
+            _trainer(tiny_cfg("train.device=cuda"))

@@ -29,7 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from actionlab.config import ExperimentConfig, to_dict
-from actionlab.errors import ActionlabError, CheckpointError
+from actionlab.errors import ActionlabError, CheckpointError, InputError
 from actionlab.train import distributed as D
 from actionlab.train.console import DeferredInterrupt, progress_bar
 from actionlab.train.finetune import count_trainable, set_partial_bn, to_channels_last
@@ -418,7 +418,13 @@ def _device(name: str, info: D.DistInfo) -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda", info.local_rank)
         return torch.device("cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"train.device={name!r} is not a device (auto, cpu, cuda, cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"train.device={name!r} but CUDA is not available; use train.device=auto")
+    return device
 
 
 def _as_dict(loaders: Loaders) -> dict[str, DataLoader]:
