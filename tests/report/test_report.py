@@ -50,3 +50,16 @@ def test_report_bad_path_is_one_line(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["report", str(tmp_path / "missing"), "-o", str(tmp_path / "r.html")])
     assert res.exit_code != 0
     assert "not a run directory" in str(res.exception)
+
+
+def test_timeline_with_ground_truth_is_scored(tmp_path: Path) -> None:
+    import json
+
+    run = fake_run(tmp_path, "tl")
+    (run / "timeline" / "long_000.gt.json").write_text(json.dumps(
+        {"video": "long_000.mp4", "fps": 25, "events": [{"label": "run", "start": 1.0, "end": 3.0}]}))
+    (run / "timeline" / "long_000.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 16)
+    page = render_report([run])
+    assert "long_000.json with ground truth" in page
+    assert "scored against" in page and "<td>1.000 / 1.000 / 1.000</td>" in page
+    assert "<td>segment mAP@0.5</td><td>1.000</td>" in page

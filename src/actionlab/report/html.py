@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from actionlab import __version__
+from actionlab.errors import ActionlabError
 from actionlab.evaluate import runs as R
+from actionlab.evaluate.timeline import evaluate_timeline, normalise_document
 from actionlab.evaluate.metrics import per_class_improvement
 from actionlab.io import write_text_atomic
 from actionlab.report import plots as P
@@ -209,16 +211,51 @@ def _timeline_json_block(path: Path, run_dir: Path, has_png: bool) -> str:
         cells += [[f"segment mAP@{t}", f"{v:.3f}"] for t, v in (seg.get("map") or {}).items()]
         return f"<h4>{esc(rel)}</h4>" + html_table(["score", "value"], cells)
     segs = doc.get("segments") or []
-    if {"times", "probs", "classes"} <= doc.keys() and not has_png:
+    gt = _ground_truth_for(doc, path)
+    if {"times", "probs", "classes"} <= doc.keys() and (not has_png or gt is not None):
         fig = P.timeline_figure(doc["times"], doc["probs"], doc["classes"], segs,
-                                duration=doc.get("duration"), title=doc.get("video"))
-        parts.append(figure_tag(P.png_bytes(fig), rel))
+                                gt["segments"] if gt else None, duration=doc.get("duration"),
+                                title=doc.get("video"))
+        parts.append(figure_tag(P.png_bytes(fig), rel + (" with ground truth" if gt else "")))
+    if gt is not None and isinstance(segs, list):
+        try:
+            scores = evaluate_timeline(doc, gt)
+        except ActionlabError as exc:
+            parts.append(f'<p class="note">{esc(rel)}: not scored ({esc(exc)})</p>')
+        else:
+            f = scores["frame"]
+            cells = [["frame precision / recall / F1",
+                      f"{f['precision']:.3f} / {f['recall']:.3f} / {f['f1']:.3f}"]]
+            cells += [[f"segment mAP@{t}", f"{v:.3f}"] for t, v in scores["segment"]["map"].items()]
+            parts.append(f"<h4>{esc(rel)}: scored against {esc(gt['path'])}</h4>"
+                         + html_table(["score", "value"], cells))
     if segs:
         body = [[s.get("label"), f"{s.get('start', 0):.2f}", f"{s.get('end', 0):.2f}",
                  f"{s.get('score', 0):.3f}"] for s in segs if isinstance(s, dict)]
         parts.append(f"<h4>{esc(rel)}: segments</h4>" +
                      html_table(["label", "start (s)", "end (s)", "score"], body))
     return "\n".join(parts)
+
+
+def _ground_truth_for(doc: dict[str, Any], path: Path) -> dict[str, Any] | None:
+    """The annotation of a timeline's video, when one lies beside the video or the timeline.
+
+    The synthetic long videos ship ``long_000.mp4`` with ``long_000.json`` (``events``); a
+    ``<timeline stem>.gt.json`` next to the timeline JSON is used too.
+    """
+    candidates = [path.with_name(path.stem + ".gt.json")]
+    video = doc.get("video")
+    if isinstance(video, str) and video:
+        ann = Path(video).with_suffix(".json")
+        candidates += [ann] if ann.is_absolute() else [path.parent / ann, ann]
+    for c in candidates:
+        try:
+            if c.is_file() and c.resolve() != path.resolve():
+                gt = normalise_document(json.loads(c.read_text(encoding="utf-8")), str(c))
+                return {**gt, "path": str(c)}
+        except (OSError, ValueError, ActionlabError):
+            continue
+    return None
 
 
 def _timeline_block(run_dir: Path, max_images: int) -> str:
@@ -232,6 +269,8 @@ def _timeline_block(run_dir: Path, max_images: int) -> str:
         parts.append(_embed_file(p, str(p.relative_to(run_dir))))
     png_stems = {(p.parent, p.stem) for p in pngs}
     for j in jsons:
+        if j.name.endswith(".gt.json"):
+            continue
         parts.append(_timeline_json_block(j, run_dir, (j.parent, j.stem) in png_stems))
     return "\n".join(parts)
 
