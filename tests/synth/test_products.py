@@ -47,7 +47,8 @@ def test_clips_decode_to_requested_size_fps_and_length(tiny_set):
 
 
 def test_same_seed_same_clips_other_seed_differs(tmp_path):
-    kw = dict(classes=["drinking", "waving"], clips_per_class=1, size=(32, 32), frames=6,
+    # 112x112: libx264's default rate control was not repeatable at this size (see video_writer)
+    kw = dict(classes=["drinking", "waving"], clips_per_class=1, size=(112, 112), frames=8,
               workers=1, progress=False)  # fmt: skip
     a, b, c = (generate_clips(tmp_path / n, seed=s, **kw) for n, s in (("a", 5), ("b", 5), ("c", 6)))
     ja, jb, jc = (json.loads((d / "annotations.json").read_text()) for d in (a, b, c))

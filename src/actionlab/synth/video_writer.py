@@ -18,8 +18,8 @@ def write_video(
     """Encode ``frames`` to ``path`` as H.264 in an mp4 container.
 
     The file appears only when complete (written to a temporary file next to ``path``, then
-    renamed). Encoding is single-threaded and uses fixed settings, so the same frames give the
-    same file.
+    renamed). Encoding is single-threaded with fixed settings, explicit timestamps, zeroed row
+    padding and x264's macroblock-tree rate control off, so the same frames give the same file.
 
     Args:
         path: Destination ``.mp4`` file.
@@ -51,10 +51,12 @@ def write_video(
             stream = container.add_stream("libx264", rate=rate)
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.thread_count = 1
-            stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
+            # mbtree off: with it on, libx264 gave different bytes (and pixels) for the same
+            # frames from one call to the next; without it the output is repeatable
+            stream.options = {"crf": str(crf), "preset": preset, "threads": "1",
+                              "x264-params": "mbtree=0"}  # fmt: skip
             for i, img in enumerate(frames):
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
-                frame = frame.reformat(format="yuv420p")
+                frame = _yuv_frame(img)
                 # explicit timestamps and "no forced picture type": left unset, x264 was seen to
                 # receive stray frame types and encode the same frames differently run to run
                 frame.pts, frame.time_base = i, 1 / rate
@@ -64,3 +66,23 @@ def write_video(
             for packet in stream.encode():
                 container.mux(packet)
     return path
+
+
+def _yuv_frame(img: np.ndarray) -> av.VideoFrame:
+    """A yuv420p frame whose row padding is zero, not left-over memory.
+
+    libx264 reads a little past the visible width of each row; with garbage there the same
+    frames encoded differently from run to run, so every plane is written in full.
+    """
+    yuv = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+    yuv = yuv.reformat(format="yuv420p").to_ndarray()  # (H * 3 / 2, W)
+    h, w = img.shape[:2]
+    planes = (yuv[:h], yuv[h : h + h // 4].reshape(h // 2, w // 2),
+              yuv[h + h // 4 :].reshape(h // 2, w // 2))  # fmt: skip
+    frame = av.VideoFrame(w, h, "yuv420p")
+    for plane, data in zip(frame.planes, planes):
+        rows = plane.buffer_size // plane.line_size
+        full = np.zeros((rows, plane.line_size), np.uint8)
+        full[: data.shape[0], : data.shape[1]] = data
+        plane.update(full.tobytes())
+    return frame
