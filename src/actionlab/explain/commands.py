@@ -85,7 +85,9 @@ def explain(
     checkpoint: Path = typer.Argument(..., help="Checkpoint (.safetensors)."),
     videos: list[Path] = typer.Argument(..., help="Videos to explain."),
     out: Path = typer.Option(Path("explain_out"), "--out", "-o", help="Output folder."),
-    target: str | None = typer.Option(None, "--target", help="Class to explain (default: predicted)."),
+    target: str | None = typer.Option(
+        None, "--target", help="Class to explain (default: predicted)."
+    ),
     no_tsne: bool = typer.Option(False, "--no-tsne", help="Skip the t-SNE plot."),
 ) -> None:
     """Where the model looks: Grad-CAM, activation maps, guided backprop, flow, t-SNE."""

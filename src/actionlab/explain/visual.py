@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from actionlab.explain.cam import activation_maps, gradient_image, grad_cam, guided_backprop, overlay
+from actionlab.explain.cam import (
+    activation_maps,
+    grad_cam,
+    gradient_image,
+    guided_backprop,
+    overlay,
+)
 from actionlab.infer.predict import Decoded
 from actionlab.infer.preprocess import preprocess, sample_indices, stream_specs, window_span
 from actionlab.infer.runner import classes_of, input_spec, softmax
@@ -168,7 +174,8 @@ def _guided_images(g: np.ndarray, sub: dict[str, Any], count: int,
     imgs = [gradient_image(p) for p in per]
     if len(imgs) != count:
         imgs = [imgs[min(i * len(imgs) // count, len(imgs) - 1)] for i in range(count)]
-    return [cv2.resize(im, (size_hw[1], size_hw[0]), interpolation=cv2.INTER_NEAREST) for im in imgs]
+    h, w = size_hw
+    return [cv2.resize(im, (w, h), interpolation=cv2.INTER_NEAREST) for im in imgs]
 
 
 def save_gif(images: list[np.ndarray], path: str | Path, fps: float = 4.0) -> Path:
@@ -198,7 +205,8 @@ def _sheet(rows: list[list[np.ndarray]], max_cols: int = 8) -> np.ndarray:
     h, w = rows[0][0].shape[:2]
     out_rows = []
     for row in rows:
-        pick = [row[min(i * len(row) // max_cols, len(row) - 1)] for i in range(min(len(row), max_cols))]
+        cols = min(len(row), max_cols)
+        pick = [row[min(i * len(row) // max_cols, len(row) - 1)] for i in range(cols)]
         pick = [im if im.shape[:2] == (h, w) else _resize(im, h, w) for im in pick]
         pick += [np.zeros_like(pick[0])] * (min(max(len(r) for r in rows), max_cols) - len(pick))
         out_rows.append(np.concatenate(pick, axis=1))

@@ -19,7 +19,8 @@ def predict(
     onnx: Path | None = typer.Option(None, "--onnx", help="Run this ONNX model with onnxruntime."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     fast: bool = typer.Option(
-        False, "--fast/--no-fast", help="Run a PyTorch checkpoint with onnxruntime (worth it for many videos)."
+        False, "--fast/--no-fast",
+        help="Run a PyTorch checkpoint with onnxruntime (worth it for many videos).",
     ),
 ) -> None:
     """Top-k action labels for each video."""
@@ -55,7 +56,8 @@ def timeline(
     video: Path = typer.Argument(..., help="The video to label over time."),
     out: Path = typer.Option(Path("timeline_out"), "--out", "-o", help="Output folder."),
     window: str | None = typer.Option(
-        None, "--window", help="Window length: frames ('16') or seconds ('0.64s'); default the model's."
+        None, "--window",
+        help="Window length: frames ('16') or seconds ('0.64s'); default the model's.",
     ),
     step: str | None = typer.Option(
         None, "--step", help="Step between windows, frames or seconds; default half the window."

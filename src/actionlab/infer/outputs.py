@@ -51,7 +51,8 @@ def write_annotated_mp4(
                 if (tw, th) != (w, h):
                     frame = cv2.resize(frame, (tw, th), interpolation=cv2.INTER_AREA)
                 if stream is None:
-                    stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+                    rate = Fraction(fps).limit_denominator(1001)
+                    stream = container.add_stream("libx264", rate=rate)
                     stream.width, stream.height, stream.pix_fmt = tw, th, "yuv420p"
                     stream.options = {"preset": "ultrafast", "crf": "26"}  # a preview: speed first
                 label, conf = caption(i)

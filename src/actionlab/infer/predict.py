@@ -86,7 +86,8 @@ def decode_video(path: str | Path, spec: dict[str, Any], keep_native: bool = Fal
         native = np.asarray(read_frames(path))
         frames = fit_frames(native, spec) if len(native) else native
     else:
-        frames = fit_frames(np.asarray(read_frames(path, size=decode_size(spec, width, height))), spec)
+        raw = np.asarray(read_frames(path, size=decode_size(spec, width, height)))
+        frames = fit_frames(raw, spec)
     if len(frames) == 0:
         raise VideoError(path, "no decodable frames; re-encode it (e.g. ffmpeg -i IN OUT.mp4)")
     if needs_flow(spec) and len(frames) < 2:

@@ -202,7 +202,8 @@ def needed_flow(spec: dict[str, Any], num_frames: int, starts: Sequence[int],
             continue
         for st in starts:
             st = min(max(int(st), 0), num_frames - 1)
-            parts.append(st + np.asarray(sample_indices(sub, min(length, num_frames - st))).reshape(-1))
+            idx = np.asarray(sample_indices(sub, min(length, num_frames - st))).reshape(-1)
+            parts.append(st + idx)
     return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
 

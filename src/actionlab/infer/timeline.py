@@ -53,8 +53,8 @@ def parse_length(value: str | int | float | None, fps: float, default: int) -> i
 
 
 def window_starts(num_frames: int, length: int, step: int) -> list[int]:
-    """Starts of sliding windows covering the video (:func:`actionlab.data.sampling.sliding_windows`):
-    every ``step`` frames, plus one ending at the last frame; ``[0]`` for a shorter video."""
+    """Starts of sliding windows covering the video: every ``step`` frames, plus one ending at
+    the last frame (:func:`actionlab.data.sampling.sliding_windows`); ``[0]`` when shorter."""
     from actionlab.data.sampling import sliding_windows
 
     if num_frames <= length:

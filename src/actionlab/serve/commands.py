@@ -9,9 +9,13 @@ import typer
 
 def serve(
     checkpoint: Path = typer.Argument(..., help="Checkpoint (.safetensors), or an .onnx file."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (local only by default)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to listen on (local only by default)."
+    ),
     port: int = typer.Option(8000, "--port", help="Port."),
-    max_upload_mb: float = typer.Option(200.0, "--max-upload-mb", min=0.001, help="Upload size limit."),
+    max_upload_mb: float = typer.Option(
+        200.0, "--max-upload-mb", min=0.001, help="Upload size limit."
+    ),
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="Labels shown."),
     window: str | None = typer.Option(None, "--window", help="Timeline window: frames or '0.5s'."),
     step: str | None = typer.Option(None, "--step", help="Timeline step: frames or seconds."),

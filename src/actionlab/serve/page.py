@@ -95,7 +95,8 @@ $("upload-form").addEventListener("submit", async (ev) => {
   }
 });
 function show(data) {
-  $("top-label").textContent = data.top[0].label + " (" + (100 * data.top[0].prob).toFixed(1) + "%)";
+  const best = data.top[0];
+  $("top-label").textContent = best.label + " (" + (100 * best.prob).toFixed(1) + "%)";
   const tb = $("topk").querySelector("tbody"); tb.replaceChildren();
   for (const t of data.top) {
     const row = tb.insertRow(); cell(row, t.label); cell(row, t.prob.toFixed(3));
