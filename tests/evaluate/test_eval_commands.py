@@ -114,3 +114,35 @@ def test_evaluate_lrcn_sequence_checkpoint(tmp_path: Path) -> None:
     assert doc["metrics"]["num_samples"] == 3 and len(doc["predictions"][0]["scores"]) == 2
     assert [p["video"] for p in doc["predictions"]] == ["a", "b", "c"]
     assert sum(sum(r) for r in doc["metrics"]["confusion"]) == 3
+
+
+def test_evaluate_two_stream_views(tmp_path: Path, monkeypatch) -> None:
+    """Two-input samples ((rgb, flow), label) become paired views; the model sees both."""
+    import torch
+
+    import actionlab.models as models
+    from actionlab.evaluate.run_eval import evaluate_checkpoint
+
+    seen = []
+
+    class Two(torch.nn.Module):
+        def __init__(self, num_classes: int = 3) -> None:
+            super().__init__()
+            self.rgb = MeanLinear(num_classes)
+
+        def forward(self, rgb: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+            seen.append((rgb.shape[0], flow.shape[0]))
+            return self.rgb(rgb)
+
+    monkeypatch.setattr(models, "build_model", lambda name, **kw: Two(**kw))
+    cache = tiny_cache(tmp_path / "cache")
+    ckpt = colour_checkpoint(tmp_path / "run" / "best.safetensors", cache, kind="two_stream")
+    from actionlab.train.checkpoint import load_checkpoint, save_checkpoint
+
+    state, meta = load_checkpoint(ckpt)
+    two = Two(3)
+    two.load_state_dict({f"rgb.{k}": v for k, v in state.items()})
+    save_checkpoint(ckpt, two, meta)
+    doc, _ = evaluate_checkpoint(ckpt, crops=3)
+    assert seen and all(s == (3, 3) for s in seen)  # 3 crops of both streams per call
+    assert doc["metrics"]["top1"] == 1.0
