@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from actionlab.errors import InputError
-from actionlab.synth import generate_clips, synth
+from actionlab.synth import generate_clips, generate_stills, synth
 from actionlab.synth import clips as clips_mod
 from actionlab.synth.output import MANIFEST
 
@@ -62,8 +62,13 @@ def test_occupied_output_refused_and_overwrite_keeps_other_files(tmp_path):
     generate_clips(out, classes=["waving", "running"], overwrite=True, **SMALL)
     fresh = tmp_path / "fresh"
     generate_clips(fresh, classes=["waving"], **SMALL)
-    with pytest.raises(InputError, match="earlier synthetic set"):
+    with pytest.raises(InputError, match="earlier synthetic clips"):
         generate_clips(fresh, classes=["waving"], **SMALL)
+    # another product may join an earlier one without --overwrite
+    generate_stills(fresh, classes=["waving"], stills_per_class=1, size=(32, 32), workers=1,
+                    progress=False)  # fmt: skip
+    files = json.loads((fresh / MANIFEST).read_text())["files"]
+    assert sorted(files) == ["clips", "stills"] and (fresh / "clips" / "classInd.txt").is_file()
     # a smaller set replaces ours (running/ disappears) and leaves notes.txt alone
     generate_clips(out, classes=["waving"], overwrite=True, **SMALL)
     assert (out / "notes.txt").read_text() == "mine"

@@ -97,17 +97,21 @@ def _existing(out: Path) -> set[str]:
     return {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() or p.is_symlink()}
 
 
-def check_out_dir(out: str | Path, overwrite: bool) -> Path:
-    """Refuse an ``out`` that is a file, or holds anything unless ``overwrite``."""
+def check_out_dir(out: str | Path, overwrite: bool, products: Sequence[str] = ()) -> Path:
+    """Refuse an ``out`` that is a file, or, unless ``overwrite``, that holds files other than
+    this tool's or an earlier copy of one of ``products`` (adding another product is fine)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; choose another output folder")
     if out.is_dir() and not overwrite:
         have = _existing(out)
-        if have:
-            ours = {f for fs in _read_manifest(out)["files"].values() for f in fs} | {MANIFEST}
-            n = len(have - ours)
-            what = "an earlier synthetic set" if n == 0 else f"{n} other file{'s' * (n > 1)}"
+        listed = _read_manifest(out)["files"]
+        ours = {f for fs in listed.values() for f in fs} | {MANIFEST}
+        n = len(have - ours)
+        again = [p for p in products if listed.get(p)]
+        if n or again:
+            what = (f"{n} other file{'s' * (n > 1)}" if n
+                    else f"an earlier synthetic {', '.join(again)}")  # fmt: skip
             raise InputError(f"{out}: already holds {what}; pass --overwrite to replace "
                              "(only files this tool wrote are removed) or choose an empty folder")
     return out
@@ -120,7 +124,7 @@ def staged(out: str | Path, products: Sequence[str], overwrite: bool) -> Iterato
     The staging folder sits next to ``out`` (same file system, so moves are renames) and is
     removed whatever happens; ``out`` is touched only after every product is complete.
     """
-    out = check_out_dir(out, overwrite)
+    out = check_out_dir(out, overwrite, products)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.synth-", dir=out.parent))
     try:
