@@ -18,16 +18,25 @@ def _console():  # noqa: ANN202 - rich is imported only when a command runs
 
 
 def evaluate(
-    checkpoint: Path = typer.Argument(..., help="Checkpoint (.safetensors) or a run dir (best.safetensors)."),
+    checkpoint: Path = typer.Argument(
+        ..., help="Checkpoint (.safetensors) or a run dir (best.safetensors)."
+    ),
     cache: Path = typer.Option(
         None, "--cache",
-        help="Prepared cache (or an LRCN checkpoint's features .h5); default: the checkpoint's own.",
+        help="Prepared cache (or an LRCN checkpoint's features .h5); default: the "
+        "checkpoint's own.",
     ),
     split: str = typer.Option("test", "--split", help="test, val, train or all."),
-    clips: int = typer.Option(1, "--clips", min=1, help="Clips per video (clip models), scores averaged."),
-    crops: int = typer.Option(1, "--crops", help="Crops per clip: 1 (centre), 3 or 5 (corners + centre)."),
+    clips: int = typer.Option(
+        1, "--clips", min=1, help="Clips per video (clip models), scores averaged."
+    ),
+    crops: int = typer.Option(
+        1, "--crops", help="Crops per clip: 1 (centre), 3 or 5 (corners + centre)."
+    ),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Views per model call."),
-    out: Path = typer.Option(None, "--out", "-o", help="Output JSON; default RUN/eval.json (eval_<split>.json)."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Output JSON; default RUN/eval.json (eval_<split>.json)."
+    ),
 ) -> None:
     """Score a checkpoint on a cache split (multi-clip x multi-crop) and write eval.json."""
     from actionlab.evaluate.run_eval import evaluate_checkpoint
@@ -44,7 +53,8 @@ def evaluate(
                                     progress=True)
     m = doc["metrics"]
     tops = "  ".join(f"{k} {v:.3f}" for k, v in m.items() if k.startswith("top"))
-    typer.echo(f"{split}: {m['num_samples']} videos  {tops}  mean class {m['mean_class_accuracy']:.3f}")
+    mca = m["mean_class_accuracy"]
+    typer.echo(f"{split}: {m['num_samples']} videos  {tops}  mean class {mca:.3f}")
     typer.echo(f"wrote {path}")
 
 
@@ -53,7 +63,8 @@ def compare(
     markdown: bool = typer.Option(False, "--markdown", help="Print Markdown (for the README)."),
     best_by: str = typer.Option("val_acc", "--best-by", help="Best epoch by val_acc or val_loss."),
     improvement: bool = typer.Option(
-        False, "--improvement", help="Also per-class test accuracy gains from the first run to the second."
+        False, "--improvement",
+        help="Also per-class test accuracy gains from the first run to the second.",
     ),
     top: int = typer.Option(10, "--top", min=1, help="Rows of the improvement table."),
 ) -> None:
@@ -80,10 +91,17 @@ def compare(
 
 
 def evaluate_timeline_cmd(
-    pred: Path = typer.Argument(..., help="Predicted segments JSON (actionlab timeline's timeline.json)."),
+    pred: Path = typer.Argument(
+        ..., help="Predicted segments JSON (actionlab timeline's timeline.json)."
+    ),
     gt: Path = typer.Argument(..., help="Ground truth JSON ('events' or 'segments')."),
-    resolution: float = typer.Option(None, "--resolution", help="Frame-level bin in seconds; default 1/fps of the ground truth, else 0.04."),
-    tiou: list[float] = typer.Option([0.3, 0.5, 0.7], "--tiou", help="Temporal IoU thresholds (repeatable)."),
+    resolution: float = typer.Option(
+        None, "--resolution",
+        help="Frame-level bin in seconds; default 1/fps of the ground truth, else 0.04.",
+    ),
+    tiou: list[float] = typer.Option(
+        [0.3, 0.5, 0.7], "--tiou", help="Temporal IoU thresholds (repeatable)."
+    ),
     out: Path = typer.Option(None, "--out", "-o", help="Also write the scores as JSON here."),
 ) -> None:
     """Frame-level P/R/F1 and segment AP at temporal IoU thresholds."""
@@ -92,7 +110,8 @@ def evaluate_timeline_cmd(
 
     res = evaluate_timeline(load_segments(pred), load_segments(gt), tiou, resolution)
     f = res["frame"]
-    typer.echo(f"{res['num_videos']} video(s), {res['num_pred']} predicted / {res['num_gt']} true segments")
+    typer.echo(f"{res['num_videos']} video(s), {res['num_pred']} predicted / "
+               f"{res['num_gt']} true segments")
     typer.echo(f"frame-level ({f['resolution']:g} s bins): precision {f['precision']:.3f}  "
                f"recall {f['recall']:.3f}  F1 {f['f1']:.3f}")
     for t, v in res["segment"]["map"].items():

@@ -51,7 +51,9 @@ def num_views(views: Views) -> int:
     parts = _as_tuple(views)
     counts = {int(p.shape[0]) for p in parts}
     if len(counts) != 1:
-        raise InputError(f"the inputs of one video disagree on the number of views: {sorted(counts)}")
+        raise InputError(
+            f"the inputs of one video disagree on the number of views: {sorted(counts)}"
+        )
     return counts.pop()
 
 

@@ -80,7 +80,9 @@ def _datasets(meta: dict[str, Any], cache_dir: str | Path | None, split: str, nu
     params = dataset_params(data)
     stacked = data.kind == "clip" and num_clips > 1
     if num_clips > 1 and data.kind != "clip":
-        raise InputError(f"--clips {num_clips} needs a clip model; this one reads {data.kind!r} samples")
+        raise InputError(
+            f"--clips {num_clips} needs a clip model; this one reads {data.kind!r} samples"
+        )
     if stacked:
         params["num_clips"] = num_clips
     opened = Cache(cache)

@@ -164,7 +164,9 @@ def read_eval(run_dir: str | Path, name: str = EVAL_FILE) -> dict[str, Any] | No
 # --------------------------------------------------------------------------- the table
 
 
-def summarize_run(run_dir: str | Path, best_by: str = "val_acc", name: str | None = None) -> RunSummary:
+def summarize_run(
+    run_dir: str | Path, best_by: str = "val_acc", name: str | None = None
+) -> RunSummary:
     """One results-table row for a run directory.
 
     Args:
@@ -318,7 +320,9 @@ def improvement_between(run_before: str | Path, run_after: str | Path) -> list[d
     return per_class_improvement(cm_a, cm_b, classes_a)
 
 
-def improvement_cells(rows: list[dict[str, Any]], top: int | None = None) -> tuple[list[str], list[list[str]]]:
+def improvement_cells(
+    rows: list[dict[str, Any]], top: int | None = None
+) -> tuple[list[str], list[list[str]]]:
     """Header and cells of the per-class improvement table (``top`` gains, all by default)."""
     header = ["Class", "Before", "After", "Gain"]
     sel = rows if top is None else rows[:top]

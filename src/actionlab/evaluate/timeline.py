@@ -30,7 +30,7 @@ DEFAULT_TIOUS = (0.3, 0.5, 0.7)
 DEFAULT_RESOLUTION = 0.04  # seconds: one frame at 25 fps
 
 
-# --------------------------------------------------------------------------- probabilities -> segments
+# ------------------------------------------------------------- probabilities -> segments
 
 
 def smooth_signal(x: np.ndarray, width: int, method: str = "mean") -> np.ndarray:
@@ -341,7 +341,8 @@ def frame_scores(
         total = max([gd.get("duration") or 0.0, pd.get("duration") or 0.0] + ends)
         n = int(np.ceil(total / res - 1e-9))
         for lab in labels:
-            pm, gm = _grid_masks(pd["segments"], lab, n, res), _grid_masks(gd["segments"], lab, n, res)
+            pm = _grid_masks(pd["segments"], lab, n, res)
+            gm = _grid_masks(gd["segments"], lab, n, res)
             c = counts[lab]
             c[0] += int((pm & gm).sum())
             c[1] += int((pm & ~gm).sum())

@@ -8,13 +8,17 @@ import typer
 
 
 def report(
-    runs: list[Path] = typer.Argument(..., help="Run directories (the first is the improvement baseline)."),
+    runs: list[Path] = typer.Argument(
+        ..., help="Run directories (the first is the improvement baseline)."
+    ),
     out: Path = typer.Option(Path("report.html"), "--out", "-o", help="The HTML file to write."),
     title: str = typer.Option("actionlab report", "--title", help="Page title."),
     best_by: str = typer.Option("val_acc", "--best-by", help="Best epoch by val_acc or val_loss."),
-    max_images: int = typer.Option(24, "--max-images", min=0, help="Most explain/timeline images per run."),
+    max_images: int = typer.Option(
+        24, "--max-images", min=0, help="Most explain/timeline images per run."
+    ),
 ) -> None:
-    """One self-contained HTML page: configs, results table, curves, confusions, Grad-CAM, timelines."""
+    """One self-contained HTML page: configs, results, curves, confusions, Grad-CAM, timelines."""
     from actionlab.errors import InputError
     from actionlab.report.html import build_report
 

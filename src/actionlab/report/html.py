@@ -169,10 +169,11 @@ def _curves_block(run_dir: Path, summary: R.RunSummary) -> str:
 def _eval_block(run_dir: Path) -> str:
     ev = R.read_eval(run_dir)
     if ev is None:
-        return '<p class="note">not evaluated (run <code>actionlab evaluate</code> to add test metrics)</p>'
+        return ('<p class="note">not evaluated (run <code>actionlab evaluate</code> to add '
+                "test metrics)</p>")
     m = ev.get("metrics") or {}
     keys = [k for k in m if k.startswith("top")] + ["mean_class_accuracy", "num_samples"]
-    cells = [[k, f"{m[k]:.3f}" if isinstance(m.get(k), float) else m.get(k)] for k in keys if k in m]
+    cells = [[k, f"{m[k]:.3f}" if isinstance(m[k], float) else m[k]] for k in keys if k in m]
     views = f"{ev.get('num_clips', 1)} clip(s) x {len(ev.get('crops') or ['center'])} crop(s)"
     parts = [f"<h3>Test ({esc(ev.get('split', 'test'))}, {esc(views)})</h3>",
              html_table(["metric", "value"], cells)]
@@ -191,7 +192,8 @@ def _explain_block(run_dir: Path, max_images: int) -> str:
     for p in files[:max_images]:
         parts.append(_embed_file(p, str(p.relative_to(run_dir))))
     if len(files) > max_images:
-        parts.append(f'<p class="note">{len(files) - max_images} more image(s) under explain/ not shown</p>')
+        more = len(files) - max_images
+        parts.append(f'<p class="note">{more} more image(s) under explain/ not shown</p>')
     return "\n".join(parts)
 
 
@@ -206,8 +208,7 @@ def _timeline_json_block(path: Path, run_dir: Path, has_png: bool) -> str:
     parts = []
     if "frame" in doc and "segment" in doc:  # evaluate-timeline scores
         f, seg = doc["frame"], doc["segment"]
-        cells = [["frame precision", f"{f.get('precision', 0):.3f}"],
-                 ["frame recall", f"{f.get('recall', 0):.3f}"], ["frame F1", f"{f.get('f1', 0):.3f}"]]
+        cells = [[f"frame {k}", f"{f.get(k, 0):.3f}"] for k in ("precision", "recall", "f1")]
         cells += [[f"segment mAP@{t}", f"{v:.3f}"] for t, v in (seg.get("map") or {}).items()]
         return f"<h4>{esc(rel)}</h4>" + html_table(["score", "value"], cells)
     segs = doc.get("segments") or []

@@ -43,7 +43,8 @@ def _column(rows: Sequence[dict[str, Any]], key: str) -> tuple[np.ndarray, np.nd
     xs, ys = [], []
     for r in rows:
         v = r.get(key)
-        if isinstance(v, (int, float)) and np.isfinite(v) and isinstance(r.get("epoch"), (int, float)):
+        epoch = r.get("epoch")
+        if isinstance(v, (int, float)) and np.isfinite(v) and isinstance(epoch, (int, float)):
             xs.append(r["epoch"])
             ys.append(v)
     return np.asarray(xs, float), np.asarray(ys, float)
@@ -254,10 +255,12 @@ def bars_figure(names: Sequence[str], values: Sequence[float | None], ylabel: st
     heights = [0.0 if v is None else float(v) for v in values]
     bars = ax.bar(range(len(names)), heights, color="tab:blue")
     for b, v in zip(bars, values):
-        ax.annotate("n/a" if v is None else f"{v:.3f}", (b.get_x() + b.get_width() / 2, b.get_height()),
+        xy = (b.get_x() + b.get_width() / 2, b.get_height())
+        ax.annotate("n/a" if v is None else f"{v:.3f}", xy,
                     ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
+    many = len(names) > 4
+    ax.set_xticklabels(names, rotation=30 if many else 0, ha="right" if many else "center")
     top = max([h for h in heights] + [0.0])
     ax.set_ylim(0, 1.0 if top <= 1.0 else top * 1.15)
     ax.set_ylabel(ylabel)
@@ -311,7 +314,7 @@ def timeline_figure(
         title: Figure title.
     """
     t = np.asarray(times, float)
-    p = np.asarray(probs, float).reshape(len(t), len(classes)) if len(t) else np.zeros((0, len(classes)))
+    p = np.asarray(probs, float).reshape(len(t), len(classes))
     segments, ground_truth = list(segments or []), list(ground_truth or [])
     wanted = {s["label"] for s in segments + ground_truth}
     peak = p.max(0) if len(p) else np.zeros(len(classes))
@@ -323,7 +326,8 @@ def timeline_figure(
 
     lanes = [("predicted", segments)] + ([("ground truth", ground_truth)] if ground_truth else [])
     fig = Figure(figsize=(10, 4.2 + 0.3 * len(lanes)))
-    ax, lane_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [4, 0.5 * len(lanes) + 0.3]})
+    ratios = [4, 0.5 * len(lanes) + 0.3]
+    ax, lane_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": ratios})
     for k, i in enumerate(keep):
         ax.plot(t, p[:, i], color=palette[k], lw=1.5, label=classes[i])
     for s in segments:
@@ -335,7 +339,8 @@ def timeline_figure(
         ax.legend(fontsize=8, loc="upper right", ncol=min(4, len(keep)))
     _lanes(lane_ax, lanes, colour)
     lane_ax.set_xlabel("time (s)")
-    end = duration or max([float(t[-1]) if len(t) else 0.0] + [s["end"] for s in segments + ground_truth])
+    ends = [float(t[-1]) if len(t) else 0.0] + [s["end"] for s in segments + ground_truth]
+    end = duration or max(ends)
     lane_ax.set_xlim(0, max(end, 1e-3))
     if title:
         fig.suptitle(title)
@@ -344,7 +349,8 @@ def timeline_figure(
 
 
 def plot_timeline(times: Sequence[float], probs: Any, classes: Sequence[str], path: str | Path,
-                  segments: Sequence[dict] | None = None, ground_truth: Sequence[dict] | None = None,
+                  segments: Sequence[dict] | None = None,
+                  ground_truth: Sequence[dict] | None = None,
                   duration: float | None = None, title: str | None = None) -> Path:
     """Write :func:`timeline_figure` to a PNG."""
     return save_png(timeline_figure(times, probs, classes, segments, ground_truth, duration,
