@@ -89,3 +89,22 @@ def test_no_path_from_the_client(client: TestClient, good_clip: Path, work: Path
     assert client.get("/api/results/" + "0" * 32 + "/timeline.png").status_code == 404
     rid = res.json()["id"]
     assert client.get(f"/api/results/{rid}/secret.txt").status_code == 404
+
+
+def test_serve_command_builds_the_app_on_localhost(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    """`actionlab serve CKPT --port N` hands uvicorn the app on 127.0.0.1 (uvicorn stubbed)."""
+    import uvicorn
+    from _fakes import registry_checkpoint
+    from typer.testing import CliRunner
+
+    from actionlab.cli import app
+
+    seen: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda a, **kw: seen.update(app=a, **kw))
+    ckpt = registry_checkpoint(tmp_path / "m.safetensors")
+    res = CliRunner().invoke(app, ["serve", str(ckpt), "--port", "8765", "--max-upload-mb", "5"])
+    assert res.exit_code == 0, res.output
+    assert seen["host"] == "127.0.0.1" and seen["port"] == 8765
+    with TestClient(seen["app"]) as c:
+        assert c.get("/api/info").json()["max_upload_mb"] == 5
