@@ -107,5 +107,9 @@ def test_load_segments_accepts_events_and_lists(tmp_path) -> None:
     bad.write_text(json.dumps({"segments": [{"label": "a", "start": 2, "end": 1}]}))
     with pytest.raises(InputError, match="ends"):
         TL.load_segments(bad)
+    synth = tmp_path / "long_000.json"  # the synthetic annotation: events + background segments
+    synth.write_text(json.dumps({"events": [{"label": "slipping", "start": 5.2, "end": 9.0}],
+                                 "segments": [{"kind": "walk", "start": 0.0, "end": 1.1}]}))
+    assert TL.load_segments(synth)[0]["segments"][0]["label"] == "slipping"
     with pytest.raises(InputError, match="no such file"):
         TL.load_segments(tmp_path / "missing.json")

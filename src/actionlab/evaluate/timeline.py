@@ -182,7 +182,7 @@ def probs_to_segments(
 
 
 def normalise_document(doc: Any, where: str = "segments") -> dict[str, Any]:
-    """A segment document with its list under ``segments`` (``events`` accepted), scores filled.
+    """A segment document with its list under ``segments`` (``events`` preferred), scores filled.
 
     Args:
         doc: A parsed JSON object.
@@ -193,7 +193,9 @@ def normalise_document(doc: Any, where: str = "segments") -> dict[str, Any]:
     """
     if not isinstance(doc, dict):
         raise InputError(f"{where}: expected a JSON object with a 'segments' or 'events' list")
-    raw = doc.get("segments", doc.get("events"))
+    # the synthetic annotations carry both: ``events`` (the actions) and ``segments`` (the
+    # background motion, keyed by ``kind``), so ``events`` wins when present
+    raw = doc["events"] if "events" in doc else doc.get("segments")
     if not isinstance(raw, list):
         raise InputError(f"{where}: no 'segments' or 'events' list")
     segs = []

@@ -284,6 +284,8 @@ def _lanes(ax: Any, rows: list[tuple[str, list[dict]]], colour: dict[str, Any]) 
         for s in segs:
             ax.broken_barh([(s["start"], max(s["end"] - s["start"], 1e-3))], (i - 0.4, 0.8),
                            color=colour.get(s["label"], "grey"), alpha=0.8)
+            ax.text((s["start"] + s["end"]) / 2, i, s["label"], ha="center", va="center",
+                    fontsize=7, color="white", clip_on=True)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([r[0] for r in rows], fontsize=8)
     ax.set_ylim(-0.6, len(rows) - 0.4)
