@@ -34,6 +34,7 @@ def evaluate(
         1, "--crops", help="Crops per clip: 1 (centre), 3 or 5 (corners + centre)."
     ),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Views per model call."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     out: Path = typer.Option(
         None, "--out", "-o", help="Output JSON; default RUN/eval.json (eval_<split>.json)."
     ),
@@ -50,7 +51,7 @@ def evaluate(
             raise InputError(f"{checkpoint}: no .safetensors checkpoint in this run dir")
         checkpoint = found
     doc, path = evaluate_checkpoint(checkpoint, cache, split, clips, crops, batch_size, out,
-                                    progress=True)
+                                    progress=True, device=device)
     m = doc["metrics"]
     tops = "  ".join(f"{k} {v:.3f}" for k, v in m.items() if k.startswith("top"))
     mca = m["mean_class_accuracy"]

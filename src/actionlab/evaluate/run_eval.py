@@ -104,6 +104,7 @@ def evaluate_checkpoint(
     batch_size: int | None = 32,
     out: str | Path | None = None,
     progress: bool = False,
+    device: str = "cpu",
 ) -> tuple[dict[str, Any], Path]:
     """Evaluate a checkpoint on a split of a prepared cache with multi-clip x multi-crop views.
 
@@ -117,6 +118,7 @@ def evaluate_checkpoint(
         out: Where to write; default ``<checkpoint folder>/eval.json`` (``eval_<split>.json``
             for other splits).
         progress: Show a progress bar.
+        device: Where the model runs (``cpu``, ``cuda``, ``cuda:1``).
 
     Returns:
         ``(eval document, path written)``.
@@ -128,7 +130,7 @@ def evaluate_checkpoint(
         path = Path(out) if out else Path(checkpoint).parent / eval_filename(split)
         write_json_atomic(path, doc)
         return doc, path
-    model, meta = load_model(checkpoint)
+    model, meta = load_model(checkpoint, map_location=device)
     positions = crop_positions(crops)
     datasets, stacked = _datasets(meta, cache_dir, split, num_clips, positions)
     classes = list(meta.get("classes") or datasets[0].classes)
