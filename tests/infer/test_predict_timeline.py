@@ -148,3 +148,9 @@ def test_segments_come_from_evaluate_timeline(runners: dict, clip_mp4: Path) -> 
     assert {s["label"] for s in tl.segments} <= set(CLASSES)
     tl2, _ = run_timeline(runners["two_stream"], clip_mp4, segment_kw={"threshold": 1.01})
     assert tl2.segments == []
+
+
+def test_tsn_timeline_windows_default_to_two_seconds(runners: dict, clip_mp4: Path) -> None:
+    tl, _ = run_timeline(runners["tsn"], clip_mp4)
+    assert tl.window == 50 and tl.step == 25  # 2 s at 25 fps; the clip is 1.6 s: one window
+    assert len(tl.times) == 1

@@ -22,12 +22,14 @@ from actionlab.infer.preprocess import (
     needed_flow,
     needs_flow,
     preprocess,
+    stream_specs,
     window_span,
 )
 from actionlab.infer.runner import Runner, classes_of, input_spec, softmax
 
 log = logging.getLogger(__name__)
 
+TSN_WINDOW_S = 2.0
 _LEN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|f)?\s*$")
 
 
@@ -160,7 +162,8 @@ def run_timeline(
     Args:
         runner: From :func:`actionlab.infer.runner.load_runner`.
         video: A path, or an already decoded video.
-        window: Window length, frames (``16``) or seconds (``"0.64s"``); default: the model's.
+        window: Window length, frames (``16``) or seconds (``"0.64s"``); default: the model's
+            (:func:`window_span`; 2 s for TSN models).
         step: Step between windows, same units; default half the window.
         batch_size: Windows per model call.
         segment_kw: Passed to :func:`actionlab.evaluate.timeline.probs_to_segments`
@@ -178,6 +181,10 @@ def run_timeline(
     )
     fps = decoded.fps
     natural = window_span(spec)
+    if any(s.get("kind") == "tsn" for s in stream_specs(spec)):
+        # TSN spreads its segments over whatever it is given; a few frames would make every
+        # segment nearly the same frame, so its default window is TSN_WINDOW_S seconds.
+        natural = max(natural, int(round(TSN_WINDOW_S * fps)))
     win = parse_length(window, fps, natural)
     stp = parse_length(step, fps, max(1, win // 2))
     n = len(decoded.frames)
