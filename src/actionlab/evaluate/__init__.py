@@ -1,7 +1,10 @@
 """Evaluation: metrics, multi-clip x multi-crop testing, result tables, timeline scoring.
 
 Metrics are pure functions of (scores or preds, labels, num_classes) in
-:mod:`actionlab.evaluate.metrics`; segment helpers in :mod:`actionlab.evaluate.timeline`.
+:mod:`actionlab.evaluate.metrics`; segment helpers in :mod:`actionlab.evaluate.timeline`;
+multi-view scoring (torch) in :mod:`actionlab.evaluate.multiview`; run dirs and the results
+table in :mod:`actionlab.evaluate.runs`; ``eval.json`` in :mod:`actionlab.evaluate.run_eval`.
+Importing this package loads numpy only.
 """
 
 from actionlab.evaluate.metrics import (
@@ -16,16 +19,20 @@ from actionlab.evaluate.metrics import (
     topk_accuracy,
     topk_correct,
 )
+from actionlab.evaluate.timeline import evaluate_timeline, load_segments, probs_to_segments
 
 __all__ = [
     "DEFAULT_KS",
     "classification_metrics",
     "confusion_matrix",
     "effective_ks",
+    "evaluate_timeline",
+    "load_segments",
     "mean_class_accuracy",
     "normalize_confusion",
     "per_class_accuracy",
     "per_class_improvement",
+    "probs_to_segments",
     "topk_accuracy",
     "topk_correct",
 ]
