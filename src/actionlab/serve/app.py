@@ -111,24 +111,25 @@ class Analyzer:
         from actionlab.data.video import probe
         from actionlab.infer.outputs import plot_timeline
         from actionlab.infer.predict import decode_video, predict_frames
-        from actionlab.infer.preprocess import flow_for_video, needs_flow
+        from actionlab.infer.preprocess import flow_for_video, needs_flow, window_span
         from actionlab.infer.timeline import parse_length, run_timeline
-        from actionlab.infer.preprocess import window_span
 
         info = probe(video)  # the content check: counts frames by decoding, VideoError if none
         if info.fps <= 0:
             raise VideoError(video, "a still image, not a video")
-        window = parse_length(self.window, info.fps, window_span(self.spec))
-        if info.frames < window:
+        # One model window at least (the configured timeline window when one is set).
+        need = parse_length(self.window, info.fps, window_span(self.spec))
+        if info.frames < need:
             raise VideoError(
-                video, f"too short: {info.frames} frames, the model's window is {window} frames "
-                f"({window / info.fps:.2f} s at {info.fps:g} fps)"
+                video, f"too short: {info.frames} frames, the model's window is {need} frames "
+                f"({need / info.fps:.2f} s at {info.fps:g} fps)"
             )
         with self._lock:
             decoded = decode_video(video, self.spec)
             flow = flow_for_video(decoded.frames, self.spec) if needs_flow(self.spec) else None
             pred = predict_frames(self.runner, decoded, k=self.top_k, flow=flow)
-            tl, _ = run_timeline(self.runner, decoded, window=window, step=self.step, flow=flow)
+            tl, _ = run_timeline(self.runner, decoded, window=self.window, step=self.step,
+                                 flow=flow)
             rid = uuid.uuid4().hex
             out = self.results / rid
             out.mkdir()
