@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -120,8 +121,19 @@ def evaluate_timeline_cmd(
     for label, aps in res["segment"]["ap"].items():
         typer.echo(f"  {label}: " + "  ".join(f"AP@{t} {v:.3f}" for t, v in aps.items()))
     if out:
-        write_json_atomic(out, json.loads(json.dumps(res, default=float)))
+        write_json_atomic(out, _json_safe(res))
         typer.echo(f"wrote {out}")
+
+
+def _json_safe(obj: Any) -> Any:
+    """NaN (no ground truth for a class) becomes null, so the file is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def register(app: typer.Typer) -> None:
