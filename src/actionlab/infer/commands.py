@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -31,7 +32,12 @@ def predict(
     runner = load_runner(checkpoint, onnx=onnx)
     if fast:
         runner = accelerate(runner)
-    preds = [predict_video(runner, v, k=top_k, clips=clips) for v in videos]
+    with _progress("predict") as bar:
+        task = bar.add_task("videos", total=len(videos))
+        preds = []
+        for v in videos:
+            preds.append(predict_video(runner, v, k=top_k, clips=clips))
+            bar.advance(task)
     if as_json:
         typer.echo(json.dumps([p.to_dict() for p in preds], indent=2))
         return
@@ -97,9 +103,17 @@ def timeline(
         runner = accelerate(runner)
     kw = segment_options(threshold=threshold, smooth=smooth, min_duration=min_duration,
                          merge_gap=merge_gap, background=background)
-    tl, decoded = run_timeline(runner, video, window=window, step=step, batch_size=batch_size,
-                               segment_kw=kw, keep_native=not no_video)
-    paths = save_timeline(tl, out, frames=decoded.native, video=not no_video)
+    with _progress("timeline") as bar:
+        task = bar.add_task("decode and flow", total=None)
+
+        def windows(done: int, total: int) -> None:
+            bar.update(task, description="windows", completed=done, total=total)
+
+        tl, decoded = run_timeline(runner, video, window=window, step=step,
+                                   batch_size=batch_size, segment_kw=kw,
+                                   keep_native=not no_video, progress=windows)
+        bar.update(task, description="writing outputs")
+        paths = save_timeline(tl, out, frames=decoded.native, video=not no_video)
     for seg in tl.segments:
         typer.echo(f"{seg['start']:8.2f}s {seg['end']:8.2f}s  {seg['label']}  {seg['score']:.3f}")
     if not tl.segments:
@@ -126,6 +140,17 @@ def export(
     res = export_onnx(model, meta, onnx, opset=opset, tolerance=tolerance)
     typer.echo(f"wrote {res.path} (inputs: {', '.join(res.inputs)}); "
                f"max abs difference vs PyTorch: {res.max_abs_diff:.2e}")
+
+
+def _progress(name: str) -> Any:
+    """A transient rich progress bar on a terminal's stderr (off when stderr is not a tty)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    return Progress(TextColumn(f"{name}: {{task.description}}"), BarColumn(),
+                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                    console=console, transient=True, disable=not console.is_terminal)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,7 @@ def timeline_probs(
     step: int,
     batch_size: int = 16,
     flow: np.ndarray | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-window times (window centres, seconds) and class probabilities.
 
@@ -128,6 +130,7 @@ def timeline_probs(
         step: Step between window starts in frames.
         batch_size: Windows per model call.
         flow: Precomputed flow for ``decoded.frames`` (computed here when needed and absent).
+        progress: Called with (windows done, windows in all) after every batch.
     """
     spec = input_spec(runner.meta)
     frames = decoded.frames
@@ -138,6 +141,8 @@ def timeline_probs(
     for i in range(0, len(starts), batch_size):
         inputs = preprocess(frames, spec, flow, starts=starts[i : i + batch_size], length=window)
         chunks.append(softmax(runner.logits(inputs)))
+        if progress is not None:
+            progress(min(i + batch_size, len(starts)), len(starts))
     probs = np.concatenate(chunks)
     centre = min(window, len(frames)) / 2
     times = (np.asarray(starts, np.float64) + centre) / decoded.fps
@@ -153,6 +158,7 @@ def run_timeline(
     segment_kw: dict[str, Any] | None = None,
     keep_native: bool = False,
     flow: np.ndarray | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Timeline, Decoded]:
     """Probabilities over time and action segments for one video.
 
@@ -171,6 +177,7 @@ def run_timeline(
             ``hysteresis``, ``background``); ``duration`` is the video's.
         keep_native: Keep full-size frames in the returned :class:`Decoded` (for drawing).
         flow: The video's flow when already computed (:func:`flow_for_video`).
+        progress: Called with (windows done, windows in all) as batches finish.
 
     Returns:
         ``(timeline, decoded)``.
@@ -194,7 +201,8 @@ def run_timeline(
             "%s: %d frames is shorter than one window (%d); sampled with looping",
             decoded.path, n, win,
         )
-    times, probs = timeline_probs(runner, decoded, win, stp, batch_size, flow=flow)
+    times, probs = timeline_probs(runner, decoded, win, stp, batch_size, flow=flow,
+                                  progress=progress)
     classes = classes_of(runner.meta)
     segments = _segments(times, probs, classes, **{"duration": n / fps, **(segment_kw or {})})
     tl = Timeline(
