@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from actionlab.errors import ActionlabError
 from actionlab.explain.cam import (
     activation_maps,
     grad_cam,
@@ -179,14 +180,27 @@ def _guided_images(g: np.ndarray, sub: dict[str, Any], count: int,
 
 
 def save_gif(images: list[np.ndarray], path: str | Path, fps: float = 4.0) -> Path:
-    """An animated GIF with Pillow (installed with matplotlib)."""
-    from PIL import Image
+    """An animated GIF with Pillow (installed with matplotlib), else imageio.
 
+    Raises:
+        ActionlabError: neither is installed.
+    """
     path = Path(path)
-    frames = [Image.fromarray(im) for im in images]
     with atomic_path(path) as tmp:
-        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
-                       duration=int(1000 / fps), loop=0)
+        try:
+            from PIL import Image
+        except ImportError:
+            try:
+                import imageio.v2 as imageio
+            except ImportError:
+                raise ActionlabError(
+                    f"{path}: writing a GIF needs Pillow or imageio (pip install pillow)"
+                ) from None
+            imageio.mimsave(tmp, images, format="GIF", duration=1 / fps, loop=0)
+        else:
+            frames = [Image.fromarray(im) for im in images]
+            frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                           duration=int(1000 / fps), loop=0)
     return path
 
 
