@@ -142,6 +142,9 @@ def explain_window(
         images = [_grow(im) for im in _display_images(decoded, flow, sub, idx)]
         hw = images[0].shape[:2]
         st = StreamExplanation(name=sub.get("modality", "rgb"), images=images)
+        if i < len(cams) and cams[i].ndim >= 3 and not cams[i][0].any():
+            log.warning("Grad-CAM: no positive evidence for %r in the %s stream (all-zero map; "
+                        "common for weakly trained models)", classes[j], st.name)
         if i < len(cams) and cams[i].ndim >= 3:  # (B, H', W') at least
             st.gradcam = [overlay(im, m) for im, m in
                           zip(images, _per_image_maps(cams[i][0], len(images), hw), strict=True)]
