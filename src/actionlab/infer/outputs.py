@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 
@@ -122,9 +123,13 @@ def save_timeline(
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "timeline.json", "plot": out_dir / "timeline.png"}
     write_json_atomic(paths["json"], tl.to_dict())
-    plot_timeline(tl, paths["plot"])
-    if video and frames is not None:
-        paths["video"] = write_annotated_mp4(
-            frames, tl.fps, lambda i: label_at(tl, (i + 0.5) / tl.fps), out_dir / "annotated.mp4"
-        )
+    with ThreadPoolExecutor(1) as pool:
+        # The encoder releases the GIL: the MP4 is written while matplotlib draws the plot.
+        mp4 = None
+        if video and frames is not None:
+            mp4 = pool.submit(write_annotated_mp4, frames, tl.fps,
+                              lambda i: label_at(tl, (i + 0.5) / tl.fps), out_dir / "annotated.mp4")
+        plot_timeline(tl, paths["plot"])
+        if mp4 is not None:
+            paths["video"] = mp4.result()
     return paths
