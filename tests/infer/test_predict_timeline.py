@@ -154,3 +154,15 @@ def test_tsn_timeline_windows_default_to_two_seconds(runners: dict, clip_mp4: Pa
     tl, _ = run_timeline(runners["tsn"], clip_mp4)
     assert tl.window == 50 and tl.step == 25  # 2 s at 25 fps; the clip is 1.6 s: one window
     assert len(tl.times) == 1
+
+
+def test_long_videos_keep_reduced_frames_for_drawing(clip_mp4: Path) -> None:
+    from actionlab.infer.predict import decode_video, video_header
+
+    head = video_header(clip_mp4)
+    assert (head.fps, head.width, head.height) == (25.0, 64, 48) and head.frames in (39, 40)
+    s = spec("frame", "rgb")
+    full = decode_video(clip_mp4, s, keep_native=True)
+    small = decode_video(clip_mp4, s, keep_native=True, native_budget=40 * 64 * 48 * 3 // 4)
+    assert full.native.shape == (40, 48, 64, 3)
+    assert small.native.shape == (40, 24, 32, 3) and small.frames.shape == (40, 32, 32, 3)

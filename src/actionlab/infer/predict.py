@@ -44,12 +44,27 @@ class Decoded:
         return len(self.frames) / self.fps
 
 
-def video_header(path: str | Path) -> tuple[float, int, int]:
-    """(fps, width, height) from the container header, without decoding.
+# Full-size frames kept for the annotated video are capped at this many bytes in all; a longer
+# or larger video keeps them at a reduced size (the drawing does not need full resolution).
+NATIVE_BUDGET_BYTES = 1 << 30
+
+
+@dataclass
+class Header:
+    """What the container header says (no decoding): rate, size, an estimated frame count."""
+
+    fps: float
+    width: int
+    height: int
+    frames: int  # estimate: the stream's count, else duration x fps; 0 when unknown
+
+
+def video_header(path: str | Path) -> Header:
+    """Rate, size and estimated length from the container header, without decoding.
 
     :func:`actionlab.data.probe` counts frames by decoding the whole video, a second decode
     inference does not need: the frame count is whatever :func:`read_frames` returns. A
-    header without a rate gives 25 fps; an unreadable one (0, 0) size, and the decode that
+    header without a rate gives 25 fps; an unreadable one a (0, 0) size, and the decode that
     follows raises the data stage's :class:`VideoError`.
     """
     import av
@@ -58,21 +73,38 @@ def video_header(path: str | Path) -> tuple[float, int, int]:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-            return (float(rate) if rate else 25.0), stream.width, stream.height
+            fps = float(rate) if rate else 25.0
+            frames = int(stream.frames or 0)
+            if not frames and container.duration:
+                frames = int(container.duration / av.time_base * fps)
+            return Header(fps, stream.width, stream.height, frames)
     except (av.error.FFmpegError, IndexError, OSError):
-        return 25.0, 0, 0
+        return Header(25.0, 0, 0, 0)
 
 
-def decode_video(path: str | Path, spec: dict[str, Any], keep_native: bool = False) -> Decoded:
+def _display_size(head: Header, budget: int) -> tuple[int, int] | None:
+    """A reduced (W, H) for kept frames when full size would pass ``budget`` bytes."""
+    full = head.frames * head.width * head.height * 3
+    if not head.frames or full <= budget:
+        return None
+    f = (budget / full) ** 0.5
+    return max(2, int(head.width * f) // 2 * 2), max(2, int(head.height * f) // 2 * 2)
+
+
+def decode_video(path: str | Path, spec: dict[str, Any], keep_native: bool = False,
+                 native_budget: int = NATIVE_BUDGET_BYTES) -> Decoded:
     """Decode every frame of ``path`` once (with :func:`actionlab.data.read_frames`).
 
-    Frames are decoded straight to the size :func:`decode_size` gives, then centre-cropped
-    to the model's size, as the data stage's eval transform does.
+    Frames are decoded straight to the prepared cache's geometry (:func:`decode_size`), then
+    cropped and resized to the model's size, as the data stage's eval transform does.
 
     Args:
         path: Any container PyAV reads.
         spec: The input spec (its ``size`` is the model's frame size).
-        keep_native: Also keep full-size frames (for the annotated video).
+        keep_native: Also keep full-size frames (for the annotated video). When they would
+            take more than ``native_budget`` bytes (a long video), they are kept at a reduced
+            size and the model's frames are made from those (logged).
+        native_budget: See ``keep_native``.
 
     Raises:
         VideoError: the file is missing, not a video, or has no decodable frame.
@@ -80,19 +112,23 @@ def decode_video(path: str | Path, spec: dict[str, Any], keep_native: bool = Fal
     from actionlab.data.video import read_frames
 
     path = Path(path)
-    fps, width, height = video_header(path)
+    head = video_header(path)
     native = None
-    if keep_native or not (width and height):
-        native = np.asarray(read_frames(path))
+    if keep_native or not (head.width and head.height):
+        shrink = _display_size(head, native_budget) if keep_native else None
+        if shrink:
+            log.warning("%s: long video; annotating at %dx%d to stay within %.1f GB", path,
+                        *shrink, native_budget / 2**30)
+        native = np.asarray(read_frames(path, size=shrink))
         frames = fit_frames(native, spec) if len(native) else native
     else:
-        raw = np.asarray(read_frames(path, size=decode_size(spec, width, height)))
+        raw = np.asarray(read_frames(path, size=decode_size(spec, head.width, head.height)))
         frames = fit_frames(raw, spec)
     if len(frames) == 0:
         raise VideoError(path, "no decodable frames; re-encode it (e.g. ffmpeg -i IN OUT.mp4)")
     if needs_flow(spec) and len(frames) < 2:
         raise VideoError(path, f"only {len(frames)} frame decodes; a flow model needs at least 2")
-    return Decoded(path=path, frames=frames, fps=fps, native=native if keep_native else None)
+    return Decoded(path=path, frames=frames, fps=head.fps, native=native if keep_native else None)
 
 
 @dataclass
