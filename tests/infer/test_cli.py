@@ -117,7 +117,7 @@ def test_onnx_prediction_needs_no_torch(onnx_model: Path, clip_mp4: Path) -> Non
 def test_explain_command(monkeypatch, capsys, checkpoint: Path, clip_mp4: Path, clip_avi: Path,
                          tmp_path: Path) -> None:
     code, out, err = cli(monkeypatch, capsys, "explain", checkpoint, clip_mp4, clip_avi,
-                         "--out", tmp_path)
+                         "--out", tmp_path, "--color-by", "folder")
     assert code == 0, err
     for stem in ("clip", "clip_avi"):
         for name in ("gradcam.gif", "gradcam.png", "activation.png", "guided.png", "flow.png"):
@@ -126,3 +126,5 @@ def test_explain_command(monkeypatch, capsys, checkpoint: Path, clip_mp4: Path, 
     code, _, err = cli(monkeypatch, capsys, "explain", checkpoint, clip_mp4, "--target", "dance",
                        "--out", tmp_path)
     assert code == 2 and "dance" in err
+    code, _, err = cli(monkeypatch, capsys, "explain", checkpoint, clip_mp4, "--color-by", "x")
+    assert code == 2 and "--color-by" in err

@@ -19,6 +19,7 @@ def explain_videos(
     out: str | Path,
     target: str | None = None,
     tsne: bool = True,
+    color_by: str = "predicted",
 ) -> dict[str, Any]:
     """Explain each video's centre window and embed every window of every video with t-SNE.
 
@@ -32,6 +33,8 @@ def explain_videos(
         out: Output folder.
         target: Class name to explain instead of the predicted one.
         tsne: Also write the t-SNE plot.
+        color_by: Colour t-SNE points by the ``predicted`` class or by each video's ``folder``
+            (its parent folder's name: the true class in UCF101/HMDB51 layouts).
 
     Returns:
         ``{"videos": {path: {"label", "prob", "files"}}, "tsne": path or None}``.
@@ -49,6 +52,8 @@ def explain_videos(
     model, meta = load_model(checkpoint)
     spec = input_spec(meta, str(checkpoint))
     classes = classes_of(meta)
+    if color_by not in ("predicted", "folder"):
+        raise InputError(f"--color-by {color_by!r}: use 'predicted' or 'folder'")
     if target is not None and target not in classes:
         raise InputError(f"--target {target!r}: not a class of this model ({', '.join(classes)})")
     out = Path(out)
@@ -73,10 +78,14 @@ def explain_videos(
             x = preprocess(decoded.frames, spec, flow, starts=starts, length=span)
             f, logits = penultimate_features(model, x, with_logits=True)
             feats.append(f)
-            labels += [classes[int(j)] for j in np.argmax(logits, 1)]
+            if color_by == "folder":
+                labels += [Path(video).parent.name] * len(f)
+            else:
+                labels += [classes[int(j)] for j in np.argmax(logits, 1)]
     if tsne and feats:
+        how = "predicted class" if color_by == "predicted" else "folder"
         path = plot_tsne(np.concatenate(feats), labels, out / "tsne.png",
-                         title="t-SNE of penultimate features (colour: predicted class)")
+                         title=f"t-SNE of penultimate features (colour: {how})")
         result["tsne"] = str(path) if path else None
     return result
 
@@ -89,9 +98,13 @@ def explain(
         None, "--target", help="Class to explain (default: predicted)."
     ),
     no_tsne: bool = typer.Option(False, "--no-tsne", help="Skip the t-SNE plot."),
+    color_by: str = typer.Option(
+        "predicted", "--color-by", help="t-SNE colours: 'predicted' class or parent 'folder'."
+    ),
 ) -> None:
     """Where the model looks: Grad-CAM, activation maps, guided backprop, flow, t-SNE."""
-    res = explain_videos(checkpoint, videos, out, target=target, tsne=not no_tsne)
+    res = explain_videos(checkpoint, videos, out, target=target, tsne=not no_tsne,
+                         color_by=color_by)
     for video, info in res["videos"].items():
         typer.echo(f"{video}: {info['label']} ({info['prob']:.3f}) -> "
                    f"{Path(info['files']['gradcam_gif']).parent}")
