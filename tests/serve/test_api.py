@@ -108,3 +108,15 @@ def test_serve_command_builds_the_app_on_localhost(monkeypatch: pytest.MonkeyPat
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8765
     with TestClient(seen["app"]) as c:
         assert c.get("/api/info").json()["max_upload_mb"] == 5
+
+
+def test_onnx_model_page_has_labels_but_no_gradcam(runner, good_clip: Path) -> None:
+    from actionlab.infer.export import accelerate
+    from actionlab.infer.runner import OnnxRunner
+
+    onnx_runner = accelerate(runner)
+    assert isinstance(onnx_runner, OnnxRunner)
+    with TestClient(create_app(onnx_runner)) as c:
+        assert c.get("/api/info").json()["gradcam"] is False
+        data = _post(c, good_clip).json()
+        assert data["top"][0]["label"] in CLASSES and "gradcam" not in data["files"]
