@@ -1,0 +1,250 @@
+"""``actionlab demo``: the study, end to end, on the built-in synthetic benchmark.
+
+The chain follows the Stanford40 -> HMDB51 study (``../shared/study/000_*``), each step an
+experiment config from ``configs/`` (its ``-synth`` twin) run by the one trainer:
+
+1. ``synth``: clips (UCF101 layout), stills (Stanford40 layout) and long videos;
+2. ``prepare``: one cache of frames + DIS flow for the clips, one of frames for the stills;
+3. stills pretraining of the compact ResNet-like model, and the cyclical-LR variant;
+4. middle-frame fine-tuning of that model on the clips (last layers only);
+5. the compact (2+1)D network on optical-flow stacks;
+6. two-stream fusion of 4. and 5.: average, max, min, concatenation, 1x1-conv mid fusion;
+7. evaluation of every run on the test split, the results table, the fusion table, the
+   motion-only pairs table (how often each pair is confused, per stream);
+8. the slip-detector study on the long videos (timeline scored against ground truth);
+9. one HTML report with everything.
+
+Demo sizes (64x64 frames, width-0.5 models, a few epochs) are chosen to finish in minutes on
+2 CPU cores; the real-data configs in ``configs/`` use the study's sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+
+from actionlab.io import write_json_atomic, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@dataclass
+class DemoSettings:
+    """Sizes of the demo; ``quick`` shrinks everything for a smoke run."""
+
+    clips_per_class: int = 24
+    stills_per_class: int = 40
+    long_videos: int = 6
+    size: int = 64  # working side of frames and flow
+    width: float = 0.5  # channel multiplier of both compact models
+    flow_frames: int = 8
+    flow_stride: int = 4
+    flow_bound: float = 4.0  # px; sub-pixel motion at 64x64 needs a tight quantisation bound
+    stills_epochs: int = 8
+    frame_epochs: int = 8
+    flow_epochs: int = 12
+    fusion_epochs: int = 4
+    fusions: tuple[str, ...] = ("average", "max", "min", "concat", "mid")
+    slip: bool = True
+    seed: int = 0
+    workers: int = 2
+
+    @classmethod
+    def quick(cls) -> "DemoSettings":
+        return cls(clips_per_class=4, stills_per_class=6, long_videos=2, size=32, width=0.25,
+                   stills_epochs=1, frame_epochs=1, flow_epochs=1, fusion_epochs=1,
+                   fusions=("average", "concat"))
+
+
+@dataclass
+class DemoResult:
+    out: Path
+    runs: dict[str, Path] = field(default_factory=dict)
+    results_md: str = ""
+    fusion_md: str = ""
+    pairs_md: str = ""
+    slip: dict[str, Any] | None = None
+    report: Path | None = None
+    seconds: float = 0.0
+
+
+def _train(config: str, out: Path, name: str, overrides: list[str]) -> Path:
+    from actionlab.train.run import train
+
+    run_dir = out / "runs" / name
+    if (run_dir / "best.safetensors").is_file() and (run_dir / "eval.json").is_file():
+        log.info("demo: %s already trained, reusing %s", name, run_dir)
+        return run_dir
+    if run_dir.exists():  # an unfinished earlier attempt: start it again cleanly
+        import shutil
+
+        shutil.rmtree(run_dir)
+    return train(CONFIGS / config, overrides=[f"train.out_dir={out / 'runs'}",
+                                               f"train.run_name={name}", *overrides])
+
+
+def _prepare(dataset: str, root: Path, cache: Path, s: DemoSettings, inputs: tuple[str, ...],
+             val_fraction: float) -> None:
+    from actionlab.data.adapters import load_manifest
+    from actionlab.data.prepare import PrepareConfig, prepare
+
+    manifest = load_manifest(dataset, root, val_fraction=val_fraction, seed=s.seed)
+    cfg = PrepareConfig(size=(s.size, s.size), inputs=inputs, flow_method="dis",
+                        flow_bound=s.flow_bound)
+    result = prepare(manifest, cache, cfg, workers=s.workers)
+    if result.skipped:
+        log.warning("demo: %d videos skipped while preparing %s", len(result.skipped), root)
+
+
+def pair_confusion(eval_doc: dict[str, Any], pairs: list[tuple[str, str]]) -> dict[str, float]:
+    """For each motion-only pair, the share of its test clips predicted as the partner class.
+
+    Args:
+        eval_doc: An ``eval.json`` document (``classes`` and ``confusion``).
+        pairs: Class-name pairs.
+
+    Returns:
+        ``{"a/b": rate}``: 0 means the model never mixes the two up; about 0.5 means it cannot
+        tell them apart.
+    """
+    classes = list(eval_doc["classes"])
+    cm = np.asarray(eval_doc["metrics"]["confusion"] if "metrics" in eval_doc
+                    else eval_doc["confusion"], dtype=float)
+    out = {}
+    for a, b in pairs:
+        i, j = classes.index(a), classes.index(b)
+        total = cm[i].sum() + cm[j].sum()
+        out[f"{a}/{b}"] = float((cm[i, j] + cm[j, i]) / total) if total else float("nan")
+    return out
+
+
+def _eval(run: Path) -> dict[str, Any]:
+    from actionlab.evaluate.run_eval import evaluate_checkpoint
+
+    doc, _ = evaluate_checkpoint(run / "best.safetensors", split="test")
+    return doc
+
+
+def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
+    """Run the whole study on the synthetic benchmark; see the module docstring."""
+    from actionlab.evaluate.runs import markdown_table, results_table, table_cells
+    from actionlab.report.html import build_report
+    from actionlab.synth import MOTION_PAIRS
+    from actionlab.synth.api import synth
+
+    s = settings or DemoSettings()
+    t0 = time.perf_counter()
+    out = Path(out)
+    res = DemoResult(out)
+    data = out / "data"
+    if not (data / "synth_manifest.json").is_file():
+        synth(data, clips_per_class=s.clips_per_class, stills_per_class=s.stills_per_class,
+              long_videos=s.long_videos, seed=s.seed, workers=s.workers)
+    _prepare("ucf101", data / "clips", out / "cache" / "clips", s, ("rgb", "flow"), 0.2)
+    _prepare("stanford40", data / "stills", out / "cache" / "stills", s, ("rgb",), 0.2)
+
+    size = f"data.size=[{s.size},{s.size}]"
+    clips = [f"data.root={data / 'clips'}", f"data.cache_dir={out / 'cache' / 'clips'}", size,
+             "data.batch_size=16", f"data.flow_bound={s.flow_bound}", "data.flow_method=dis",
+             f"train.seed={s.seed}"]
+    stills = [f"data.root={data / 'stills'}", f"data.cache_dir={out / 'cache' / 'stills'}", size,
+              "data.batch_size=16", f"model.kwargs.width={s.width}", f"train.seed={s.seed}"]
+    flow_shape = [f"data.frames={s.flow_frames}", f"data.stride={s.flow_stride}"]
+    runs = res.runs
+    runs["stills"] = _train("resnetlike_frame_adam50e_stanford40-rgb-synth.yaml", out, "stills",
+                            [*stills, f"train.epochs={s.stills_epochs}", "optim.lr=1e-3"])
+    runs["stills-clr"] = _train("resnetlike_frame_clr50e_stanford40-rgb-synth.yaml", out,
+                                "stills-clr", [*stills, f"train.epochs={s.stills_epochs}"])
+    runs["frame"] = _train("resnetlike_midframe_adam_hmdb12-rgb-synth.yaml", out, "frame",
+                           [*clips, f"model.kwargs.width={s.width}",
+                            f"model.init.path={runs['stills']}", "optim.lr=1e-4",
+                            f"train.epochs={s.frame_epochs}"])
+    runs["flow"] = _train("r2plus1d_flow16_adam_hmdb12-flow-synth.yaml", out, "flow",
+                          [*clips, *flow_shape, f"model.kwargs.width={s.width}",
+                           f"train.epochs={s.flow_epochs}"])
+    for fusion in s.fusions:
+        runs[f"fusion-{fusion}"] = _train(
+            "twostream_avg_adam_hmdb12-rgbflow-synth.yaml", out, f"fusion-{fusion}",
+            [*clips, *flow_shape, f"model.kwargs.fusion={fusion}",
+             f"model.kwargs.rgb.width={s.width}", f"model.kwargs.flow.width={s.width}",
+             f"model.init.streams.rgb={runs['frame']}", f"model.init.streams.flow={runs['flow']}",
+             f"train.epochs={s.fusion_epochs}"])
+    evals = {name: _eval(run) for name, run in runs.items()}
+
+    main = ["stills", "stills-clr", "frame", "flow", "fusion-average"]
+    header, body = table_cells(results_table([runs[k] for k in main if k in runs]))
+    res.results_md = markdown_table(header, body)
+    fusions = [k for k in runs if k.startswith("fusion-")]
+    header, body = table_cells(results_table([runs[k] for k in fusions]))
+    res.fusion_md = markdown_table(header, body)
+
+    pairs = [tuple(p) for p in MOTION_PAIRS]
+    rows = []
+    for name in ("frame", "flow", *fusions):
+        rates = pair_confusion(evals[name], pairs)
+        rows.append([name, *(f"{v:.2f}" for v in rates.values())])
+    res.pairs_md = markdown_table(["Run", *(f"{a}/{b} confused" for a, b in pairs)], rows)
+
+    if s.slip:
+        try:
+            from actionlab.studies.slip import run_slip_study
+        except ModuleNotFoundError:
+            log.warning("demo: the slip-detector study is not available in this version")
+        else:
+            res.slip = run_slip_study(out, seed=s.seed, workers=s.workers,
+                                      long_dir=data / "long")
+
+    summary = [
+        "# actionlab demo results\n",
+        "## Results (the study's table 1)\n", res.results_md,
+        "## Fusion (the study's table 3)\n", res.fusion_md,
+        "## Motion-only pairs: share of the pair's test clips given the partner's label\n",
+        res.pairs_md,
+    ]
+    if res.slip:
+        summary += ["## Slip detector on the long videos\n",
+                    "```json\n" + json.dumps(res.slip, indent=2, default=str) + "\n```\n"]
+    write_text_atomic(out / "results.md", "\n".join(summary))
+    write_json_atomic(out / "results.json", {
+        "runs": {k: str(v) for k, v in runs.items()},
+        "test_top1": {k: float(v["metrics"]["top1"]) if "metrics" in v and "top1" in v["metrics"]
+                      else v.get("top1") for k, v in evals.items()},
+        "pairs": {r[0]: r[1:] for r in rows}, "slip": res.slip,
+    })
+    res.report = build_report(list(runs.values()), out / "report.html",
+                              title="actionlab demo: the study on the synthetic benchmark")
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``demo`` command."""
+
+    @app.command("demo")
+    def demo_cmd(
+        out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Where everything goes."),
+        quick: bool = typer.Option(False, "--quick", help="Tiny sizes: a smoke run in a minute."),
+        seed: int = typer.Option(0, help="Seed of the data and of every run."),
+        workers: int = typer.Option(2, help="Processes for synthesis and preparation."),
+        slip: bool = typer.Option(True, help="Also run the slip-detector timeline study."),
+    ) -> None:
+        """Run the study on the synthetic benchmark: results, fusion and pair tables, report."""
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        s = DemoSettings.quick() if quick else DemoSettings()
+        s.seed, s.workers, s.slip = seed, workers, slip
+        res = run_demo(out, s)
+        console = Console()
+        console.print(Markdown((out / "results.md").read_text()))
+        console.print(f"report: {res.report}")
+        console.print(f"demo finished in {res.seconds / 60:.1f} min")
