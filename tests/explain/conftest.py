@@ -1,4 +1,4 @@
-"""The explain tests share the inference tests' helpers (tests/infer/_fakes.py)."""
+"""The explain tests share the inference tests' helpers (tests/infer/_infer_fakes.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "infer"))
 
-import _fakes  # noqa: E402
+import _infer_fakes  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def explain_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _fakes.write_video(tmp_path_factory.mktemp("explain") / "clip.mp4", frames=24)
+    return _infer_fakes.write_video(tmp_path_factory.mktemp("explain") / "clip.mp4", frames=24)

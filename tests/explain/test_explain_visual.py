@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _fakes import TinyClipNet, TinyFrameNet, TinyTSN, TinyTwoStream, meta, spec
+from _infer_fakes import TinyClipNet, TinyFrameNet, TinyTSN, TinyTwoStream, meta, spec
 from PIL import Image
 
 from actionlab.explain.visual import (

@@ -1,4 +1,4 @@
-"""Fixtures for the inference tests: synthetic videos and tiny models (see _fakes.py)."""
+"""Fixtures for the inference tests: synthetic videos and tiny models (see _infer_fakes.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import _fakes  # noqa: E402
+import _infer_fakes  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -20,19 +20,19 @@ def video_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def clip_mp4(video_dir: Path) -> Path:
     """40 frames, 64x48, 25 fps, H.264."""
-    return _fakes.write_video(video_dir / "clip.mp4")
+    return _infer_fakes.write_video(video_dir / "clip.mp4")
 
 
 @pytest.fixture(scope="session")
 def clip_avi(video_dir: Path) -> Path:
     """30 frames, 48x40, 30 fps, MPEG-4 part 2 in AVI."""
-    return _fakes.write_video(video_dir / "clip.avi", frames=30, size=(48, 40), fps=30)
+    return _infer_fakes.write_video(video_dir / "clip.avi", frames=30, size=(48, 40), fps=30)
 
 
 @pytest.fixture(scope="session")
 def short_mp4(video_dir: Path) -> Path:
     """2 frames only: shorter than any clip window."""
-    return _fakes.write_video(video_dir / "short.mp4", frames=2)
+    return _infer_fakes.write_video(video_dir / "short.mp4", frames=2)
 
 
 @pytest.fixture(scope="session")
@@ -45,4 +45,4 @@ def not_a_video(video_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real checkpoint: the registry's two_stream model (small widths, random weights)."""
-    return _fakes.registry_checkpoint(tmp_path_factory.mktemp("ckpt") / "two_stream.safetensors")
+    return _infer_fakes.registry_checkpoint(tmp_path_factory.mktemp("ckpt") / "two_stream.safetensors")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _fakes import CLASSES, TinyTwoStream, meta, spec
+from _infer_fakes import CLASSES, TinyTwoStream, meta, spec
 
 from actionlab.infer.export import export_onnx
 

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from _fakes import TinyClipNet, TinyTwoStream, meta, spec
+from _infer_fakes import TinyClipNet, TinyTwoStream, meta, spec
 
 from actionlab.errors import CheckpointError, ModelError
 from actionlab.infer.export import export_onnx

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _fakes import write_video
+from _infer_fakes import write_video
 
 from actionlab.infer.predict import decode_video
 from actionlab.infer.preprocess import preprocess

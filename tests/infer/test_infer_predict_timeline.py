@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from _fakes import CLASSES, TinyClipNet, TinyFrameNet, TinyTSN, TinyTwoStream, meta, spec
+from _infer_fakes import CLASSES, TinyClipNet, TinyFrameNet, TinyTSN, TinyTwoStream, meta, spec
 
 from actionlab.errors import InputError, VideoError
 from actionlab.infer.outputs import save_timeline, write_annotated_mp4

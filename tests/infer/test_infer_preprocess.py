@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _fakes import spec
+from _infer_fakes import spec
 
 from actionlab.errors import CheckpointError
 from actionlab.infer.preprocess import (

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "infer"))
 
-import _fakes  # noqa: E402
+import _infer_fakes  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -17,7 +17,7 @@ def runner(tmp_path_factory: pytest.TempPathFactory):
     """The registry's two_stream model from a real checkpoint (small widths, random weights)."""
     from actionlab.infer.runner import load_runner
 
-    path = _fakes.registry_checkpoint(tmp_path_factory.mktemp("ckpt") / "two_stream.safetensors")
+    path = _infer_fakes.registry_checkpoint(tmp_path_factory.mktemp("ckpt") / "two_stream.safetensors")
     return load_runner(path)
 
 
@@ -28,4 +28,4 @@ def upload_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def good_clip(upload_dir: Path) -> Path:
-    return _fakes.write_video(upload_dir / "jump.mp4", frames=30)
+    return _infer_fakes.write_video(upload_dir / "jump.mp4", frames=30)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _fakes import CLASSES, write_video
+from _infer_fakes import CLASSES, write_video
 from fastapi.testclient import TestClient
 
 from actionlab.serve.app import create_app
@@ -95,7 +95,7 @@ def test_serve_command_builds_the_app_on_localhost(monkeypatch: pytest.MonkeyPat
                                                    tmp_path: Path) -> None:
     """`actionlab serve CKPT --port N` hands uvicorn the app on 127.0.0.1 (uvicorn stubbed)."""
     import uvicorn
-    from _fakes import registry_checkpoint
+    from _infer_fakes import registry_checkpoint
     from typer.testing import CliRunner
 
     from actionlab.cli import app

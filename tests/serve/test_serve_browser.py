@@ -91,7 +91,7 @@ def test_upload_in_chromium(server: str, browser, good_clip: Path, tmp_path: Pat
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from _fakes import CLASSES
+    from _infer_fakes import CLASSES
 
     browser.get(server + "/")
     WebDriverWait(browser, 20).until(
