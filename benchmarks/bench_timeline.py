@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-# The default two-stream model: the demo trains the synthetic twin of the study's two-stream
-# experiment; the study's own full-size setting is measured beside it.
+# The default two-stream model is what `actionlab demo` trains: the synthetic twin of the
+# study's two-stream experiment with the demo's settings (see demo_overrides); the study's own
+# full-size setting is measured beside it.
 CONFIGS = {
     "demo": "configs/twostream_avg_adam_hmdb12-rgbflow-synth.yaml",
     "study": "configs/twostream_avg_adam_hmdb12-rgbflow.yaml",
@@ -56,13 +57,25 @@ def synthetic_video(path: Path, seconds: float, fps: int = 25,
     return path
 
 
-def model_from_config(config: str | Path) -> tuple[Any, dict[str, Any]]:
+def demo_overrides() -> list[str]:
+    """The config overrides `actionlab demo` trains its average-fusion two-stream model with."""
+    from actionlab.demo import DemoSettings
+
+    d = DemoSettings()
+    return [f"data.size=[{d.size},{d.size}]", f"data.frames={d.flow_frames}",
+            f"data.stride={d.flow_stride}", f"data.flow_bound={d.flow_bound}",
+            "data.flow_method=dis", "model.kwargs.fusion=average",
+            f"model.kwargs.rgb.width={d.width}", f"model.kwargs.flow.width={d.width}"]
+
+
+def model_from_config(config: str | Path, overrides: list[str] = ()) -> tuple[Any, dict[str, Any]]:
     """The config's model from the registry (random weights) and the meta a run would save."""
     from actionlab.config import load_config
     from actionlab.train.run import build_model_from_config, input_spec
 
-    cfg = load_config(REPO / config if not Path(config).is_absolute() else config)
+    cfg = load_config(REPO / config if not Path(config).is_absolute() else config, overrides)
     cfg.model.init.path = ""
+    cfg.model.init.streams = {}
     model, spec = build_model_from_config(cfg, NUM_CLASSES)
     meta = {"model": spec, "classes": [f"class_{i}" for i in range(NUM_CLASSES)],
             "input": input_spec(cfg.data)}
@@ -102,7 +115,7 @@ def bench_config(name: str, config: str, video: Path, tmp: Path, baseline: bool,
     from actionlab.infer.export import accelerate
     from actionlab.infer.runner import OnnxRunner, TorchRunner
 
-    model, meta = model_from_config(config)
+    model, meta = model_from_config(config, demo_overrides() if name == "demo" else [])
     t0 = time.perf_counter()
     runner = TorchRunner(model, meta)
     if backend == "onnxruntime":
