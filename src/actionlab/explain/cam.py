@@ -21,6 +21,12 @@ def _as_list(feats: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]
     return [feats] if isinstance(feats, torch.Tensor) else [f for f in feats]
 
 
+def _axes(channel_axes: Sequence[int] | None, count: int) -> list[int]:
+    """One channel axis per feature tensor: those given, then 1 for the rest."""
+    given = list(channel_axes or [])[:count]
+    return given + [1] * (count - len(given))
+
+
 def _normalise(cam: torch.Tensor) -> torch.Tensor:
     """Scale each sample's map to [0, 1] (all-zero maps stay zero)."""
     flat = cam.flatten(1)
@@ -54,7 +60,8 @@ def grad_cam(
         model: Any model with ``forward_features`` and ``forward_head``.
         inputs: The model's input tensors (with a batch axis).
         target: Class index (or one per sample) to explain; default the predicted class.
-        channel_axes: The channel axis of each feature tensor (default 1 for all).
+        channel_axes: The channel axis of each feature tensor (default 1; extra entries are
+            ignored, missing ones are 1).
 
     Returns:
         ``(maps, logits)``: one array per feature tensor, the feature shape without its
@@ -70,7 +77,7 @@ def grad_cam(
         idx = _target_index(logits, target)
         score = logits.gather(1, idx[:, None]).sum()
         grads = torch.autograd.grad(score, tensors, allow_unused=True)
-    axes = list(channel_axes) if channel_axes is not None else [1] * len(tensors)
+    axes = _axes(channel_axes, len(tensors))
     maps = []
     for act, grad, ax in zip(tensors, grads, axes, strict=True):
         if grad is None:  # this stream does not reach the target (e.g. frozen by fusion)
@@ -95,7 +102,7 @@ def activation_maps(
     model.eval()
     with torch.no_grad():
         feats = _as_list(model.forward_features(*inputs))
-    axes = list(channel_axes) if channel_axes is not None else [1] * len(feats)
+    axes = _axes(channel_axes, len(feats))
     return [_normalise(f.abs().mean(dim=ax)).numpy() for f, ax in zip(feats, axes, strict=True)]
 
 

@@ -125,8 +125,8 @@ def explain_window(
     per_item = [s.get("kind") in ("tsn", "sequence") for s in subs]
     axes = [2 if (t and a.dim() == 5) else 1 for t, a in zip(per_item, inputs, strict=True)]
     try:
-        cams, logits = grad_cam(model, inputs, target, channel_axes=axes[: _n_feats(model, inputs)])
-        acts = activation_maps(model, inputs, channel_axes=axes[: len(cams)])
+        cams, logits = grad_cam(model, inputs, target, channel_axes=axes)
+        acts = activation_maps(model, inputs, channel_axes=axes)
     except Exception as exc:  # noqa: BLE001 - a model without spatial features
         log.warning("Grad-CAM not available for this model (%s)", exc)
         cams, acts = [], []
@@ -153,12 +153,6 @@ def explain_window(
         st.guided = _guided_images(guided[i][0], sub, len(images), hw)
         streams.append(st)
     return Explanation(label=classes[j], prob=float(probs[j]), start=int(start), streams=streams)
-
-
-def _n_feats(model: torch.nn.Module, inputs: list[torch.Tensor]) -> int:
-    with torch.no_grad():
-        f = model.forward_features(*inputs)
-    return 1 if isinstance(f, torch.Tensor) else len(f)
 
 
 def _guided_images(g: np.ndarray, sub: dict[str, Any], count: int,
