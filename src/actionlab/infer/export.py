@@ -43,7 +43,6 @@ class ExportResult:
     path: Path
     max_abs_diff: float
     inputs: list[str]
-    ok: bool
 
 
 def onnx_bytes(model: Any, meta: dict[str, Any], opset: int = 17) -> bytes:
@@ -126,7 +125,7 @@ def export_onnx(
             "the model uses an operator that does not export faithfully"
         )
     write_bytes_atomic(out, data)
-    return ExportResult(path=out, max_abs_diff=diff, inputs=input_names(spec), ok=True)
+    return ExportResult(path=out, max_abs_diff=diff, inputs=input_names(spec))
 
 
 def accelerate(runner: Runner, threads: int | None = None,
