@@ -166,3 +166,28 @@ def test_long_videos_keep_reduced_frames_for_drawing(clip_mp4: Path) -> None:
     small = decode_video(clip_mp4, s, keep_native=True, native_budget=40 * 64 * 48 * 3 // 4)
     assert full.native.shape == (40, 48, 64, 3)
     assert small.native.shape == (40, 24, 32, 3) and small.frames.shape == (40, 32, 32, 3)
+
+
+def test_timeline_decodes_once_and_computes_each_flow_pair_once(
+        runners: dict, clip_mp4: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import actionlab.data.flow as flowlib
+    import actionlab.data.video as videolib
+
+    reads, pairs = [], []
+    real_read, real_flow = videolib.read_frames, flowlib.compute_flow
+
+    def read(*a, **kw):
+        reads.append(a)
+        return real_read(*a, **kw)
+
+    def flow(frames, method="dis"):
+        pairs.append(len(frames) - 1)
+        return real_flow(frames, method)
+
+    monkeypatch.setattr(videolib, "read_frames", read)
+    monkeypatch.setattr(flowlib, "compute_flow", flow)
+    # Overlapping windows (step 2 < window 8): windows share flow fields.
+    tl, _ = run_timeline(runners["two_stream"], clip_mp4, window=8, step=2, keep_native=True)
+    assert len(tl.times) > 10
+    assert len(reads) == 1  # one decode for the model, the plot and the annotated video
+    assert sum(pairs) <= 39  # at most every consecutive pair of 40 frames, each once
