@@ -163,7 +163,8 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
     runs["stills"] = _train("resnetlike_frame_adam50e_stanford40-rgb-synth.yaml", out, "stills",
                             [*stills, f"train.epochs={s.stills_epochs}", "optim.lr=1e-3"])
     runs["stills-clr"] = _train("resnetlike_frame_clr50e_stanford40-rgb-synth.yaml", out,
-                                "stills-clr", [*stills, f"train.epochs={s.stills_epochs}"])
+                                "stills-clr", [*stills, f"train.epochs={s.stills_epochs}",
+                                               "schedule.max_lr=3e-3"])
     runs["frame"] = _train("resnetlike_midframe_adam_hmdb12-rgb-synth.yaml", out, "frame",
                            [*clips, f"model.kwargs.width={s.width}",
                             f"model.init.path={runs['stills']}", "optim.lr=1e-4",
