@@ -20,7 +20,6 @@ def test_pair_confusion_counts_both_directions() -> None:
 
 def test_quick_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     s = DemoSettings.quick()
-    s.slip = False
     res = run_demo(tmp_path, s)
     expected = {"stills", "stills-clr", "frame", "flow", "fusion-average", "fusion-concat"}
     assert set(res.runs) == expected

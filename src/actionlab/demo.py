@@ -11,8 +11,7 @@ experiment config from ``configs/`` (its ``-synth`` twin) run by the one trainer
 6. two-stream fusion of 4. and 5.: average, max, min, concatenation, 1x1-conv mid fusion;
 7. evaluation of every run on the test split, the results table, the fusion table, the
    motion-only pairs table (how often each pair is confused, per stream);
-8. the slip-detector study on the long videos (timeline scored against ground truth);
-9. one HTML report with everything.
+8. one HTML report with everything.
 
 Demo sizes (64x64 frames, width-0.5 models, a few epochs) are chosen to finish in minutes on
 2 CPU cores; the real-data configs in ``configs/`` use the study's sizes.
@@ -54,7 +53,6 @@ class DemoSettings:
     flow_epochs: int = 12
     fusion_epochs: int = 4
     fusions: tuple[str, ...] = ("average", "max", "min", "concat", "mid")
-    slip: bool = True
     seed: int = 0
     workers: int = 2
 
@@ -72,7 +70,6 @@ class DemoResult:
     results_md: str = ""
     fusion_md: str = ""
     pairs_md: str = ""
-    slip: dict[str, Any] | None = None
     report: Path | None = None
     seconds: float = 0.0
 
@@ -195,15 +192,6 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
         rows.append([name, *(f"{v:.2f}" for v in rates.values())])
     res.pairs_md = markdown_table(["Run", *(f"{a}/{b} confused" for a, b in pairs)], rows)
 
-    if s.slip:
-        try:
-            from actionlab.studies.slip import run_slip_study
-        except ModuleNotFoundError:
-            log.warning("demo: the slip-detector study is not available in this version")
-        else:
-            res.slip = run_slip_study(out, seed=s.seed, workers=s.workers,
-                                      long_dir=data / "long")
-
     summary = [
         "# actionlab demo results\n",
         "## Results (the study's table 1)\n", res.results_md,
@@ -211,15 +199,12 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
         "## Motion-only pairs: share of the pair's test clips given the partner's label\n",
         res.pairs_md,
     ]
-    if res.slip:
-        summary += ["## Slip detector on the long videos\n",
-                    "```json\n" + json.dumps(res.slip, indent=2, default=str) + "\n```\n"]
     write_text_atomic(out / "results.md", "\n".join(summary))
     write_json_atomic(out / "results.json", {
         "runs": {k: str(v) for k, v in runs.items()},
         "test_top1": {k: float(v["metrics"]["top1"]) if "metrics" in v and "top1" in v["metrics"]
                       else v.get("top1") for k, v in evals.items()},
-        "pairs": {r[0]: r[1:] for r in rows}, "slip": res.slip,
+        "pairs": {r[0]: r[1:] for r in rows},
     })
     res.report = build_report(list(runs.values()), out / "report.html",
                               title="actionlab demo: the study on the synthetic benchmark")
@@ -236,14 +221,13 @@ def register(app: typer.Typer) -> None:
         quick: bool = typer.Option(False, "--quick", help="Tiny sizes: a smoke run in a minute."),
         seed: int = typer.Option(0, help="Seed of the data and of every run."),
         workers: int = typer.Option(2, help="Processes for synthesis and preparation."),
-        slip: bool = typer.Option(True, help="Also run the slip-detector timeline study."),
     ) -> None:
         """Run the study on the synthetic benchmark: results, fusion and pair tables, report."""
         from rich.console import Console
         from rich.markdown import Markdown
 
         s = DemoSettings.quick() if quick else DemoSettings()
-        s.seed, s.workers, s.slip = seed, workers, slip
+        s.seed, s.workers = seed, workers
         res = run_demo(out, s)
         console = Console()
         console.print(Markdown((out / "results.md").read_text()))
