@@ -21,3 +21,13 @@ def test_models_command_prints_the_table() -> None:
     out = CliRunner().invoke(app, ["models", "--num-classes", "12"])
     assert out.exit_code == 0, out.output
     assert "resnet_like" in out.output and "r2plus1d_flow" in out.output
+
+
+def test_command_module_imports_no_torch() -> None:
+    """The CLI starts fast: the models command module (and its package) import torch lazily."""
+    import subprocess
+    import sys
+
+    code = "import sys, actionlab.models.commands; assert 'torch' not in sys.modules, 'torch imported'"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from typing import Any, TypeVar
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from actionlab.errors import ModelError
 
-F = TypeVar("F", bound=Callable[..., nn.Module])
+if TYPE_CHECKING:
+    from torch import nn
+
+F = TypeVar("F", bound=Callable[..., "nn.Module"])
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
+# The modules whose import registers the built-in models (the package imports nothing eagerly).
+FAMILIES = ("resnet2d", "video", "i3d", "c3d", "compact", "recognizers", "fusion")
+
+
+def load_families() -> None:
+    """Import the built-in model modules, registering their models (a no-op after the first call)."""
+    for name in FAMILIES:
+        importlib.import_module(f"actionlab.models.{name}")
 
 
 def register_model(fn: F) -> F:
@@ -24,6 +34,7 @@ def register_model(fn: F) -> F:
 
 def list_models() -> list[str]:
     """Every registered model name, sorted."""
+    load_families()
     return sorted(_MODELS)
 
 
@@ -33,6 +44,7 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
     Raises:
         ModelError: ``name`` is not registered (the message lists the valid names).
     """
+    load_families()
     if name not in _MODELS:
         raise ModelError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
     return _MODELS[name](**kwargs)
