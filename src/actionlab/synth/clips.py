@@ -12,7 +12,7 @@ from actionlab.io import write_json_atomic, write_text_atomic
 from actionlab.synth.contact import contact_sheet
 from actionlab.synth.output import Writer
 from actionlab.synth.figure import sample_appearance
-from actionlab.synth.motions import CLASSES, MOTION_PAIRS, active_window, make_motion
+from actionlab.synth.motions import CLASSES, MOTION_PAIRS, active_window, make_motion, roll_motion
 from actionlab.synth.scene import make_scene, render
 from actionlab.synth.video_writer import write_video
 
@@ -50,12 +50,28 @@ class ClipTask:
         return f"{self.cls}/v_{self.cls}_g{self.group:02d}_c{self.clip:02d}.mp4"
 
 
-def render_clip(task: ClipTask) -> tuple[np.ndarray, np.ndarray, tuple, object, object, object]:
-    """Frames ``(T, H, W, 3)``, boxes, action window, motion, appearance, scene of one clip."""
+_PAIRED = {c for pair in MOTION_PAIRS for c in pair}
+
+
+def clip_motion(task: ClipTask) -> tuple[np.random.Generator, object, tuple[int, int], object]:
+    """The random source (positioned for the scene), actor, action window and motion of a clip."""
     rng = rng_for(task.seed, "clips", CLASSES.index(task.cls), task.index)
     app = actor(task.seed, task.cls, task.group)
     window = active_window(task.frames, rng, task.difficulty)
     motion = make_motion(task.cls, task.frames, task.fps, window, rng, app)
+    if task.cls in _PAIRED:
+        # A uniform rotation in time: no frame index (the middle one included) tells the pair
+        # apart; the action may then wrap round the clip's end (action_end > frames).
+        shift = int(rng.integers(task.frames))
+        motion = roll_motion(motion, shift)
+        start = (window[0] + shift) % task.frames
+        window = (start, start + window[1] - window[0])
+    return rng, app, window, motion
+
+
+def render_clip(task: ClipTask) -> tuple[np.ndarray, np.ndarray, tuple, object, object, object]:
+    """Frames ``(T, H, W, 3)``, boxes, action window, motion, appearance, scene of one clip."""
+    rng, app, window, motion = clip_motion(task)
     scene = make_scene(rng, task.frames, task.size, task.difficulty, motion.extent)
     frames, boxes = render(motion, app, scene, task.size, rng)
     return frames, boxes, window, motion, app, scene

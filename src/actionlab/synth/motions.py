@@ -388,6 +388,21 @@ def sample_yaw(cls: str, rng: np.random.Generator) -> float:
     return sign * float(rng.uniform(55, 90))
 
 
+def roll_motion(m: Motion, shift: int) -> Motion:
+    """``m`` with every per-frame track rotated ``shift`` frames later (wrapping round).
+
+    The motion-pair builders start and end at the idle stance, so the wrap is seamless. Rotating
+    by a uniform random shift makes the pose at *every* frame index (the middle frame included)
+    follow the clip's overall pose distribution, which both members of a pair share by
+    construction; order and rhythm, the motion cue, are kept.
+    """
+    pose = {k: np.roll(v, shift) for k, v in m.pose.items()}
+    prop = {k: (np.roll(v, shift, axis=0) if k.startswith("t_") else v) for k, v in m.prop.items()}
+    return Motion(pose, prop, ground=m.ground, hip_height=m.hip_height, extent=m.extent,
+                  x=None if m.x is None else np.roll(m.x, shift),
+                  params={**m.params, "roll": int(shift)})
+
+
 def make_motion(
     cls: str, T: int, fps: float, window: tuple[int, int], rng: np.random.Generator,
     app: Appearance,
