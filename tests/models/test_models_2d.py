@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -105,3 +107,30 @@ def test_exportable_adaptive_pool_equals_torch(shape: tuple, size: tuple) -> Non
     x = torch.randn(*shape)
     ref = (torch.nn.functional.adaptive_avg_pool2d if len(size) == 2 else torch.nn.functional.adaptive_avg_pool3d)
     assert torch.allclose(adaptive_avg_pool(x, size), ref(x, size), atol=1e-6)
+
+
+def test_compact_models_start_near_chance_loss() -> None:
+    # the classifier starts small: the first loss is close to ln(12), not ~10 (He-initialised head)
+    torch.manual_seed(0)
+    for name, x in (("resnetlike", torch.randn(8, 3, 64, 64)),
+                    ("r2plus1d_flow", torch.randn(8, 2, 8, 64, 64))):
+        m = build_model(name, num_classes=12, width=0.5).eval()
+        loss = torch.nn.functional.cross_entropy(m(x), torch.randint(0, 12, (8,)))
+        assert abs(loss.item() - math.log(12)) < 0.5, (name, loss.item())
+
+
+def test_flow_model_trains_in_bf16_on_cpu() -> None:
+    # PyTorch 2.13's CPU bf16 weight gradient of a (3,1,1) conv on a 2-step input is non-finite;
+    # the flow net's TemporalConv works around it (8 frames reach T=2 at the third block)
+    torch.manual_seed(0)
+    m = build_model("r2plus1d_flow", num_classes=12, width=0.5)
+    opt = torch.optim.Adam(m.parameters(), 1e-3)
+    x, y = torch.randn(8, 2, 8, 32, 32), torch.randint(0, 12, (8,))
+    for _ in range(3):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = torch.nn.functional.cross_entropy(m(x), y)
+        opt.zero_grad()
+        loss.backward()
+        assert all(torch.isfinite(p.grad).all() for p in m.parameters())
+        opt.step()
+    assert torch.isfinite(loss)

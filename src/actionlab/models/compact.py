@@ -22,18 +22,24 @@ from actionlab.models.base import ActionModel, adaptive_avg_pool, scaled
 from actionlab.models.registry import register_model
 
 
-def he_init(model: nn.Module) -> None:
-    """He (fan-in, ReLU) weights and zero biases for every conv and linear layer.
+def he_init(model: nn.Module, head: nn.Module | None = None) -> None:
+    """He (fan-in, ReLU) weights and zero biases for every conv and linear layer; a small head.
 
     Without batch norm, PyTorch's default initialisation shrinks activations at every layer and
     these nets barely train: on the synthetic stills at 64x64, 8 epochs of Adam reached 0.19
-    train accuracy with the default and 0.99 with He init.
+    train accuracy with the default and 0.99 with He init. The classifier ``head`` gets weights
+    of standard deviation 0.01 / sqrt(fan-in) instead, so the first loss is about ln(classes):
+    with He weights there, the residual sums made logits of standard deviation 5-10 on
+    unit-variance inputs and a first loss of 10-14 for 12 classes (ln 12 = 2.5), which Adam
+    spent its first steps undoing.
     """
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear)):
             nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+    if isinstance(head, nn.Linear):
+        nn.init.normal_(head.weight, std=0.01 / head.in_features ** 0.5)
 
 
 class PlainBottleneck(nn.Module):
@@ -89,7 +95,7 @@ class ResNetLike(ActionModel):
         self.head_grid = head_grid
         self.num_features = cin * head_grid * head_grid
         self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-        he_init(self)
+        he_init(self, self.fc)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
@@ -103,6 +109,22 @@ class ResNetLike(ActionModel):
         return x if pre_logits else self.fc(x)
 
 
+class TemporalConv(nn.Conv3d):
+    """A (kt, 1, 1) convolution that sidesteps a CPU bf16 bug in PyTorch 2.13.
+
+    Under CPU bf16 autocast, the weight gradient of a (3, 1, 1) Conv3d on an input two steps
+    long comes out non-finite (measured at 16, 24, 48 and 64 channels; not at T = 1, 3, 4, 8,
+    nor for 3x3x3 kernels), which made bf16 training of the flow net NaN at its second step.
+    Those inputs (deep in the net, a few KB) are convolved in float32 instead.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.shape[2] == 2 and torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False):
+                return super().forward(x.float())
+        return super().forward(x)
+
+
 class Conv2Plus1D(nn.Sequential):
     """A (1, k, k) spatial convolution, ReLU, then a (kt, 1, 1) temporal one ('same' padding)."""
 
@@ -111,7 +133,7 @@ class Conv2Plus1D(nn.Sequential):
         super().__init__(
             nn.Conv3d(cin, cout, (1, kh, kw), padding=(0, kh // 2, kw // 2)),
             nn.ReLU(inplace=True),
-            nn.Conv3d(cout, cout, (kt, 1, 1), padding=(kt // 2, 0, 0)),
+            TemporalConv(cout, cout, (kt, 1, 1), padding=(kt // 2, 0, 0)),
         )
 
 
@@ -170,7 +192,7 @@ class R2Plus1DFlow(ActionModel):
         self.fc1 = nn.Linear(cin * self.head_grid[0] * self.head_grid[1] * self.head_grid[2], hidden)
         self.num_features = hidden
         self.fc = nn.Linear(hidden, num_classes) if num_classes > 0 else nn.Identity()
-        he_init(self)
+        he_init(self, self.fc)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
