@@ -10,24 +10,32 @@ import pytest
 from actionlab.demo import DemoSettings, pair_confusion, run_demo
 
 
-def test_pair_confusion_counts_both_directions() -> None:
-    # rows: true class, columns: predicted; a<->b mixed 3 + 1 times out of 10 clips of a and b
+def test_pair_confusion_is_the_error_within_the_pair() -> None:
+    # rows: true class, columns: predicted; of the 10 a/b clips given a or b, 3 + 1 swapped;
+    # the 4 given c do not count
     doc = {"classes": ["a", "b", "c"],
-           "metrics": {"confusion": [[4, 3, 0], [1, 2, 0], [0, 0, 5]]}}
+           "metrics": {"confusion": [[4, 3, 2], [1, 2, 2], [0, 0, 5]]}}
     assert pair_confusion(doc, [("a", "b")]) == {"a/b": pytest.approx(0.4)}
-    assert pair_confusion(doc, [("a", "c")]) == {"a/c": pytest.approx(0.0)}
+    assert pair_confusion(doc, [("a", "c")]) == {"a/c": pytest.approx(2 / 11)}
 
 
 def test_quick_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     s = DemoSettings.quick()
     res = run_demo(tmp_path, s)
-    expected = {"stills", "stills-clr", "frame", "flow", "fusion-average", "fusion-concat"}
+    expected = {"stills", "stills-clr", "frame", "flow", "fusion-average", "fusion-concat", "slip"}
     assert set(res.runs) == expected
-    for run in res.runs.values():
-        assert (run / "best.safetensors").is_file() and (run / "eval.json").is_file()
+    for name, run in res.runs.items():  # the slip detector is scored on timelines instead
+        assert name == "slip" or (run / "best.safetensors").is_file() and (run / "eval.json").is_file()
     results = json.loads((tmp_path / "results.json").read_text())
     assert all(0.0 <= v <= 1.0 for v in results["test_top1"].values())
     assert "fusion-concat" in res.fusion_md and "drinking/smoking" in res.pairs_md
     html = res.report.read_text()
     assert html.startswith("<!DOCTYPE html>") or "<html" in html[:200]
     assert "fusion-average" in html and "data:image/png;base64" in html
+    # Grad-CAM of both streams on one test clip per class, and the slip timelines, are in it
+    for name in ("frame", "flow"):
+        assert len(list((res.runs[name] / "explain").glob("*/gradcam.gif"))) == 12
+        assert (res.runs[name] / "explain" / "tsne.png").is_file()
+    assert "data:image/gif;base64" in html
+    assert "Frame precision" in res.slip_md and "slipping" in (tmp_path / "results.md").read_text()
+    assert list((res.runs["slip"] / "timeline").glob("*/timeline.png"))
