@@ -29,8 +29,17 @@ def test_train_from_config(tmp_path: Path, cache: Path, registry) -> None:
     assert meta["classes"] == ["jump", "run", "wave"]
     assert meta["input"]["kind"] == "frame" and meta["input"]["size"] == [16, 16]
     assert meta["model"]["kwargs"]["num_classes"] == 3
+    torch.rand(7)  # whatever ran before in the process must not change the run
     again = train(cfg)  # a second run gets its own directory
     assert again.name == "tiny-2"
+    a, b = _weights(run / "best.safetensors"), _weights(again / "best.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
 
 
 @pytest.mark.parametrize("kind", ["clip", "tsn", "two_stream"])

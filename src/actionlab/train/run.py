@@ -20,6 +20,7 @@ from actionlab.config import DataConfig, ExperimentConfig, load_config, save_con
 from actionlab.errors import DatasetError, InputError
 from actionlab.train import distributed as D
 from actionlab.train.finetune import apply_freeze
+from actionlab.train.state import seed_everything
 from actionlab.train.transfer import initialise
 
 log = logging.getLogger(__name__)
@@ -246,6 +247,8 @@ def _train(cfg: ExperimentConfig, resume: Path | None) -> Path:
         from actionlab.train.joint import train_joint
 
         return train_joint(cfg, resume=resume)
+    # the weights' initialisation must not depend on what ran before in this process
+    seed_everything(cfg.train.seed)
     train_ds, val_ds, classes = build_datasets(cfg.data, cfg.train.seed)
     model, spec = build_model_from_config(cfg, len(classes))
     initialise(model, cfg.model.init, classes, cfg.optim.head_names)
