@@ -84,3 +84,18 @@ def test_errors(prepared: Path, tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="run `actionlab prepare`"):
         Cache(tmp_path)
     assert set(KINDS) == {"frame", "tsn", "clip", "two_stream"}
+
+
+def test_tensors_from_the_cache_are_planar_and_exact() -> None:
+    # channels-last strided float tensors made the resize 1.8x and the normalisation 9x slower
+    from actionlab.data.datasets import flow_tensor, rgb_tensor
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (3, 5, 7, 3), dtype=np.uint8)
+    x = rgb_tensor(frames)
+    assert x.shape == (3, 3, 5, 7) and x.is_contiguous()
+    assert torch.equal(x[1, 2], torch.from_numpy(frames[1, :, :, 2]).float() / 255.0)
+    q = rng.integers(0, 256, (2, 4, 6, 2), dtype=np.uint8)
+    f = flow_tensor(q)
+    assert f.shape == (2, 2, 4, 6) and f.is_contiguous()
+    assert torch.allclose(f[0, 1], torch.from_numpy(q[0, :, :, 1]).float() / 127.5 - 1.0)

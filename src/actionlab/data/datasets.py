@@ -39,14 +39,23 @@ from actionlab.errors import InputError
 Transform = Callable[..., torch.Tensor]
 
 
+def _planar(a: np.ndarray) -> torch.Tensor:
+    """uint8 (T, H, W, C) -> contiguous uint8 (T, C, H, W).
+
+    The copy is made while the values are one byte each; a merely permuted (channels-last
+    strided) float tensor made the antialiased resize 1.8x and the normalisation 9x slower.
+    """
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))
+
+
 def rgb_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 (T, H, W, 3) -> float (T, 3, H, W) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+    return _planar(frames).float().div_(255.0)
 
 
 def flow_tensor(q: np.ndarray) -> torch.Tensor:
     """Quantised uint8 (T, H, W, 2) -> float (T, 2, H, W) in [-1, 1] (pixels / bound)."""
-    return torch.from_numpy(np.ascontiguousarray(q)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    return _planar(q).float().div_(127.5).sub_(1.0)
 
 
 class CacheDataset(Dataset):

@@ -180,7 +180,7 @@ def normalize(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Seque
     """(x - mean) / std per channel of (T, C, H, W)."""
     m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
-    return (x - m) / s
+    return (x - m).div_(s)  # one new tensor, not two: fresh allocations cost page faults
 
 
 @dataclass
