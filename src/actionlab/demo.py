@@ -48,7 +48,7 @@ class DemoSettings:
     clips_per_class: int = 32
     stills_per_class: int = 100  # single frames train fast; the frame stream needs them
     long_videos: int = 6
-    difficulty: str = "easy"  # medium's camera shake and pan swamp 64x64 flow (see docs/training.md)
+    difficulty: str = "easy"  # medium's camera shake and pan swamp 64x64 flow (docs/training.md)
     size: int = 64  # working side of frames and flow
     width: float = 0.5  # channel multiplier of both compact models
     flow_frames: int = 16  # every 4th frame: the stack spans a whole 64-frame clip (its rhythm)
@@ -65,7 +65,7 @@ class DemoSettings:
     bf16: bool = True  # bf16 autocast + channels-last for the flow and fusion runs (3.4x faster)
     fusion_epochs: int = 4
     fusions: tuple[str, ...] = ("average", "max", "min", "concat", "mid")
-    slip: bool = True  # run the slip-detector study (about 3 min)
+    slip: bool = True  # run the slip-detector study (about 70 s)
     seed: int = 0
     workers: int = 2
 
@@ -189,7 +189,8 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
     clips = [f"data.root={data / 'clips'}", f"data.cache_dir={out / 'cache' / 'clips'}", size,
              "data.batch_size=16", f"data.flow_bound={s.flow_bound}", "data.flow_method=dis",
              f"train.seed={s.seed}"]
-    frame_model = [f"model.kwargs.width={s.width}", *(f"model.kwargs.{kv}" for kv in s.frame_kwargs),
+    frame_model = [f"model.kwargs.width={s.width}",
+                   *(f"model.kwargs.{kv}" for kv in s.frame_kwargs),
                    f"data.params.transform_kw.crop={s.frame_crop}"]
     stills = [f"data.root={data / 'stills'}", f"data.cache_dir={out / 'cache' / 'stills'}", size,
               "data.batch_size=16", *frame_model, f"train.seed={s.seed}"]

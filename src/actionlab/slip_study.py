@@ -143,7 +143,8 @@ def long_videos(data: Path, out: Path, s: SlipSettings) -> list[Path]:
         if len(extra) != need:
             log.info("slip study: synthesising %d more long videos in %s", need, folder)
             generate_long_videos(folder, long_videos=need, duration=s.extra_duration,
-                                 difficulty=s.difficulty, seed=s.seed + EXTRA_SEED, workers=s.workers, overwrite=True,
+                                 difficulty=s.difficulty, seed=s.seed + EXTRA_SEED,
+                                 workers=s.workers, overwrite=True,
                                  progress=False)
             extra = sorted((folder / "long").glob("long_*.json"))
     videos = have[: s.long_videos] + extra
@@ -289,7 +290,8 @@ def train_detector(root: Path, cache: Path, runs: Path, s: SlipSettings, plan_di
     # through JSON, so it compares equal to the stamp read back (tuples become lists)
     stamp = json.loads(json.dumps({**_stamp(s, *TRAIN_KEYS), "windows": plan_digest}))
     done = run / "slip_stamp.json"
-    if (run / "best.safetensors").is_file() and done.is_file() and json.loads(done.read_text()) == stamp:
+    if ((run / "best.safetensors").is_file() and done.is_file()
+            and json.loads(done.read_text()) == stamp):
         log.info("slip study: reusing the trained detector in %s", run)
         return run
     if run.exists():  # other settings or an unfinished attempt: train again cleanly
@@ -337,7 +339,8 @@ def label_videos(run: Path, anns: list[dict[str, Any]], out: Path,
         tl, decoded = run_timeline(runner, ann["video"], window=window, step=f"{s.step}s",
                                    segment_kw=kw, keep_native=annotate)
         t1 = time.perf_counter()
-        paths[ann["name"]] = save_timeline(tl, out / ann["name"], frames=decoded.native, video=annotate)
+        paths[ann["name"]] = save_timeline(tl, out / ann["name"], frames=decoded.native,
+                                           video=annotate)
         t2 = time.perf_counter()
         docs.append(tl.to_dict())
         video_s += tl.duration
