@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from actionlab.data import transforms as T
+from actionlab.errors import InputError
 
 
 def grid(t: int = 2, c: int = 3, h: int = 12, w: int = 16) -> torch.Tensor:
@@ -85,3 +86,18 @@ def test_presets() -> None:
     assert f.shape == (5, 2, 48, 48) and f.abs().max() == 0  # flow is not normalised
     for crop in ("corner", "random", "resize"):
         assert T.TrainTransform((32, 32), crop=crop)(x).shape == (5, 3, 32, 32)
+
+
+def test_one_set_of_options_serves_training_and_evaluation() -> None:
+    # a run passes the same transform_kw to its training and its validation/test datasets
+    kw = {"crop": "multiscale", "rotation": 10, "brightness": 0.2}
+    assert isinstance(T.default_transform("rgb", True, 32, **kw), T.TrainTransform)
+    ev = T.default_transform("rgb", False, 32, **kw)
+    assert isinstance(ev, T.EvalTransform) and ev.crop == "center"
+    assert T.default_transform("rgb", False, 32, crop="resize").crop == "resize"
+    with pytest.raises(InputError, match="rotaton: unknown; valid: brightness, contrast, crop"):
+        T.default_transform("rgb", True, 32, rotaton=10)
+    with pytest.raises(InputError, match="'diagonal': unknown; training crops: multiscale"):
+        T.default_transform("rgb", False, 32, crop="diagonal")
+    with pytest.raises(InputError, match="'top_left' is an evaluation crop"):
+        T.default_transform("rgb", True, 32, crop="top_left")

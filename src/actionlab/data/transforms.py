@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -263,9 +263,34 @@ def _fit(size: Size, x: torch.Tensor) -> Size:
     return max(1, int(h * f)), max(1, int(w * f))
 
 
+TRAIN_CROPS = ("multiscale", "corner", "random", "resize")
+EVAL_CROPS = ("resize", *CORNERS)
+
+
 def default_transform(
     modality: str, train: bool, size: int | Sequence[int], **kw: object
 ) -> TrainTransform | EvalTransform:
-    """The preset for a modality: :class:`TrainTransform` or :class:`EvalTransform`."""
-    cls = TrainTransform if train else EvalTransform
-    return cls(size=_pair(size), modality=modality, **kw)  # type: ignore[arg-type]
+    """The preset for a modality: :class:`TrainTransform` or :class:`EvalTransform`.
+
+    ``kw`` are the training preset's options (one ``transform_kw`` serves the training and the
+    evaluation datasets of a run): evaluation keeps only ``crop``, and a training-only crop
+    (``multiscale``, ``corner``, ``random``) becomes the centre crop there.
+    """
+    from actionlab.errors import InputError
+
+    options = sorted(f.name for f in fields(TrainTransform) if f.name not in ("size", "modality"))
+    unknown = sorted(set(kw) - set(options))
+    if unknown:
+        raise InputError(f"transform options {', '.join(unknown)}: unknown; valid: "
+                         f"{', '.join(options)}")
+    crop = kw.get("crop")
+    if crop is not None and crop not in TRAIN_CROPS + EVAL_CROPS:
+        raise InputError(f"transform crop {crop!r}: unknown; training crops: "
+                         f"{', '.join(TRAIN_CROPS)}; evaluation crops: {', '.join(EVAL_CROPS)}")
+    if train:
+        if crop is not None and crop not in TRAIN_CROPS:
+            raise InputError(f"transform crop {crop!r} is an evaluation crop; training crops: "
+                             f"{', '.join(TRAIN_CROPS)}")
+        return TrainTransform(size=_pair(size), modality=modality, **kw)  # type: ignore[arg-type]
+    eval_crop = crop if crop in EVAL_CROPS else "center"
+    return EvalTransform(size=_pair(size), modality=modality, crop=eval_crop)
