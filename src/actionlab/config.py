@@ -36,6 +36,7 @@ from actionlab.errors import InputError
 from actionlab.io import write_text_atomic
 
 # The values a few string fields may take; checked after loading.
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"  # the experiment configs of the study
 KINDS = ("frame", "clip", "tsn", "two_stream", "sequence")
 MODALITIES = ("rgb", "flow", "rgbdiff", "rgb+flow")
 OPTIMIZERS = ("adam", "adamw", "sgd")

@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 import typer
 
+from actionlab.config import CONFIGS
 from actionlab.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 @dataclass

@@ -34,12 +34,12 @@ from typing import Any
 
 import numpy as np
 
+from actionlab.config import CONFIGS, load_config
 from actionlab.errors import InputError
 from actionlab.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 CONFIG = "twostream_avg_adam_slip-rgbflow-synth.yaml"
 LABEL = "slipping"
 CLASSES = ("not_slipping", LABEL)
@@ -296,7 +296,7 @@ def train_detector(root: Path, cache: Path, runs: Path, s: SlipSettings, plan_di
         return run
     if run.exists():  # other settings or an unfinished attempt: train again cleanly
         shutil.rmtree(run)
-    two = "twostream" in s.config or "ts_" in s.config
+    two = load_config(CONFIGS / s.config).model.name == "two_stream"
     shape = [f"data.frames={s.flow_frames}", f"data.stride={s.flow_stride}",
              f"model.kwargs.rgb.width={s.width}", f"model.kwargs.flow.width={s.width}"] if two \
         else [f"model.kwargs.backbone_kwargs.width={s.width}"]
@@ -392,9 +392,9 @@ def run_slip_study(data: Path, out: Path, settings: SlipSettings | None = None) 
     Args:
         data: A synthetic benchmark folder holding ``long/`` (``actionlab synth``).
         out: Where everything goes: ``windows/``, ``cache/``, ``runs/slip`` (with its
-            ``timeline/``),
-            ``synth/`` (extra long videos), ``slip_results.md`` and ``slip_results.json``.
-        settings: :class:`SlipSettings` (defaults: the demo's sizes, ~2.5 min on 2 cores).
+            ``timeline/``), ``synth/`` (extra long videos), ``slip_results.md`` and
+            ``slip_results.json``.
+        settings: :class:`SlipSettings` (defaults: the demo's sizes, ~70 s on 2 cores).
 
     Returns:
         A :class:`SlipStudyResult`.

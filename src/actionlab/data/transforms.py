@@ -20,6 +20,8 @@ from dataclasses import dataclass, fields
 import torch
 import torch.nn.functional as F
 
+from actionlab.errors import InputError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TSN_SCALES = (256 / 256, 224 / 256, 192 / 256, 168 / 256)
@@ -276,8 +278,6 @@ def default_transform(
     evaluation datasets of a run): evaluation keeps only ``crop``, and a training-only crop
     (``multiscale``, ``corner``, ``random``) becomes the centre crop there.
     """
-    from actionlab.errors import InputError
-
     options = sorted(f.name for f in fields(TrainTransform) if f.name not in ("size", "modality"))
     unknown = sorted(set(kw) - set(options))
     if unknown:
