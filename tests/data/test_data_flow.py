@@ -27,6 +27,16 @@ def test_flow_recovers_a_shift(method: str) -> None:
     assert np.median(inner[..., 1]) == pytest.approx(-1.0, abs=0.4)
 
 
+@pytest.mark.parametrize("method", F.FLOW_METHODS)
+def test_quantised_flow_pair_by_pair_equals_quantising_the_float_flow(method: str) -> None:
+    # three frames: the second pair moves the other way, so each pair's field is its own
+    frames = np.concatenate([shifted_pair(2, -1, 32), shifted_pair(-1, 1, 32)[1:]])
+    q = F.compute_flow(frames, method, bound=3.0)
+    assert q.dtype == np.uint8 and q.shape == (2, 32, 32, 2)
+    np.testing.assert_array_equal(q, F.quantize(F.compute_flow(frames, method), 3.0))
+    assert q[0, 8:-8, 8:-8, 0].mean() > 127.5 > q[1, 8:-8, 8:-8, 0].mean()
+
+
 def test_tvl1_default_runs() -> None:
     f = F.tvl1(shifted_pair(1, 0, size=32))
     assert f.shape == (1, 32, 32, 2)

@@ -30,6 +30,8 @@ TVL1_FAST_PARAMS = dict(
 
 FLOW_METHODS = ("farneback", "tvl1", "tvl1_fast", "dis", "dis_fast")
 
+Step = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (gray t, gray t+1) -> (H, W, 2) flow
+
 
 def _gray(frames: np.ndarray) -> list[np.ndarray]:
     if frames.ndim != 4 or frames.shape[-1] != 3:
@@ -37,26 +39,36 @@ def _gray(frames: np.ndarray) -> list[np.ndarray]:
     return [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
 
 
-def _pairwise(frames: np.ndarray, step: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+def _pairwise(frames: np.ndarray, step: Step, bound: float | None = None) -> np.ndarray:
+    """Flow of every consecutive pair: float32, or quantised uint8 when ``bound`` is given.
+
+    Quantising pair by pair keeps one float field (in cache) instead of the whole video's: the
+    float array is 4x the uint8 one, and writing it out and reading it back to quantise cost
+    a third as much as DIS itself at 112x112 (benchmarks/bench_prepare.py).
+    """
     gray = _gray(frames)
     t, h, w = len(gray), frames.shape[1], frames.shape[2]
-    out = np.empty((max(t - 1, 0), h, w, 2), np.float32)
-    for i in range(t - 1):
-        out[i] = step(gray[i], gray[i + 1])
+    n = max(t - 1, 0)
+    out = np.empty((n, h, w, 2), np.float32 if bound is None else np.uint8)
+    for i in range(n):
+        flow = step(gray[i], gray[i + 1])
+        out[i] = flow if bound is None else quantize(flow, bound)
     return out
 
 
-def farneback(frames: np.ndarray, **params: float) -> np.ndarray:
-    """Farneback flow with the study's parameters (override any by keyword).
+_DIS_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
 
-    Returns:
-        (T-1, H, W, 2) float32.
-    """
+
+def _farneback_step(**params: float) -> Step:
     p = {**FARNEBACK_PARAMS, **params}
-    return _pairwise(frames, lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, **p))
+    return lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, **p)
 
 
-def _tvl1(fast: bool):
+def _tvl1_step(fast: bool) -> Step:
     algo = cv2.optflow.DualTVL1OpticalFlow_create()
     if fast:
         p = TVL1_FAST_PARAMS
@@ -65,7 +77,23 @@ def _tvl1(fast: bool):
         algo.setInnerIterations(p["inner_iterations"])
         algo.setOuterIterations(p["outer_iterations"])
         algo.setEpsilon(p["epsilon"])
-    return algo
+    return lambda a, b: algo.calc(a, b, None)
+
+
+def _dis_step(preset: str) -> Step:
+    if preset not in _DIS_PRESETS:
+        raise InputError(f"unknown DIS preset {preset!r}; choose one of {sorted(_DIS_PRESETS)}")
+    algo = cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])
+    return lambda a, b: algo.calc(a, b, None)  # no buffer: a flow passed in changes the result
+
+
+def farneback(frames: np.ndarray, **params: float) -> np.ndarray:
+    """Farneback flow with the study's parameters (override any by keyword).
+
+    Returns:
+        (T-1, H, W, 2) float32.
+    """
+    return _pairwise(frames, _farneback_step(**params))
 
 
 def tvl1(frames: np.ndarray, fast: bool = False) -> np.ndarray:
@@ -74,47 +102,46 @@ def tvl1(frames: np.ndarray, fast: bool = False) -> np.ndarray:
     Returns:
         (T-1, H, W, 2) float32.
     """
-    algo = _tvl1(fast)
-    return _pairwise(frames, lambda a, b: algo.calc(a, b, None))
+    return _pairwise(frames, _tvl1_step(fast))
 
 
 def dis(frames: np.ndarray, preset: str = "ultrafast") -> np.ndarray:
-    """DIS flow (``cv2.DISOpticalFlow``), preset ``"ultrafast"`` (default) or ``"fast"``.
+    """DIS flow (``cv2.DISOpticalFlow``), preset ``"ultrafast"`` (default), ``"fast"`` or
+    ``"medium"``.
 
     Returns:
         (T-1, H, W, 2) float32.
     """
-    presets = {
-        "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-        "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-        "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
-    }
-    if preset not in presets:
-        raise InputError(f"unknown DIS preset {preset!r}; choose one of {sorted(presets)}")
-    algo = cv2.DISOpticalFlow_create(presets[preset])
-    return _pairwise(frames, lambda a, b: algo.calc(a, b, None))
+    return _pairwise(frames, _dis_step(preset))
 
 
-def compute_flow(frames: np.ndarray, method: str = "dis") -> np.ndarray:
+_STEPS: dict[str, Callable[[], Step]] = {
+    "farneback": _farneback_step,
+    "tvl1": lambda: _tvl1_step(False),
+    "tvl1_fast": lambda: _tvl1_step(True),
+    "dis": lambda: _dis_step("ultrafast"),
+    "dis_fast": lambda: _dis_step("fast"),
+}
+
+
+def compute_flow(frames: np.ndarray, method: str = "dis", bound: float | None = None) -> np.ndarray:
     """Flow by method name: one of :data:`FLOW_METHODS`.
 
     ``dis`` is DIS ultrafast, ``dis_fast`` DIS fast, ``tvl1`` TV-L1 with OpenCV's defaults,
     ``tvl1_fast`` the cheaper TV-L1 setting, ``farneback`` the study's Farneback.
 
+    Args:
+        frames: RGB uint8 (T, H, W, 3).
+        method: The flow method.
+        bound: If given, return the flow quantised with this bound (:func:`quantize`),
+            computed pair by pair (what ``prepare`` stores; faster and 4x less memory).
+
     Returns:
-        (T-1, H, W, 2) float32.
+        (T-1, H, W, 2) float32, or uint8 when ``bound`` is given.
     """
-    if method == "farneback":
-        return farneback(frames)
-    if method == "tvl1":
-        return tvl1(frames)
-    if method == "tvl1_fast":
-        return tvl1(frames, fast=True)
-    if method == "dis":
-        return dis(frames, "ultrafast")
-    if method == "dis_fast":
-        return dis(frames, "fast")
-    raise InputError(f"unknown flow method {method!r}; choose one of {', '.join(FLOW_METHODS)}")
+    if method not in _STEPS:
+        raise InputError(f"unknown flow method {method!r}; choose one of {', '.join(FLOW_METHODS)}")
+    return _pairwise(frames, _STEPS[method](), bound)
 
 
 def quantize(flow: np.ndarray, bound: float = DEFAULT_BOUND) -> np.ndarray:

@@ -107,7 +107,7 @@ def prepare_video(path: Path, out: Path, cfg: PrepareConfig) -> dict[str, Any]:
     if "flow" in cfg.inputs and not still:
         if len(frames) < 2:
             raise VideoError(path, f"only {len(frames)} frame decodes; flow needs at least 2")
-        flow_q = flowlib.quantize(flowlib.compute_flow(frames, cfg.flow_method), cfg.flow_bound)
+        flow_q = flowlib.compute_flow(frames, cfg.flow_method, bound=cfg.flow_bound)
     attrs = dict(frames=info.frames, fps=info.fps, src_width=info.width, src_height=info.height,
                  flow_method=cfg.flow_method, flow_bound=cfg.flow_bound)
     rgb = frames if ("rgb" in cfg.inputs or still) else None
