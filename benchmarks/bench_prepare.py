@@ -4,8 +4,9 @@
    (12 classes x 24 clips x 64 frames), 2 processes. ``prepare`` (decode once, DIS flow,
    uint8 quantisation, RGB frames + flow into HDF5) on the same set and 2 processes is
    reported as a share of that bound. Target: >= 80%. Decoding alone is timed the same way:
-   on these tiny clips it costs about as much as DIS ultrafast, so no pipeline that decodes
-   can pass ~50% of the flow-only bound; the share of decode + flow says what is left.
+   on these tiny clips it costs about twice as much as DIS ultrafast, so no pipeline that
+   decodes them can pass about a third of the flow-only bound; the share of decode + flow
+   says how much overhead is left on top of the unavoidable work.
 2. The study's pipeline at equal resolution: every frame written as a JPEG, read back, TV-L1
    with OpenCV's defaults, flow quantised (bound 15) and written as one JPEG per component per
    frame. It runs on a subset (it is slow) and is scaled per video; the end-to-end speed-up of
