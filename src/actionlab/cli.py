@@ -15,6 +15,7 @@ import typer
 
 from actionlab import __version__
 from actionlab.errors import ActionlabError
+from actionlab.runtime import tune_malloc
 
 app = typer.Typer(
     name="actionlab",
@@ -56,6 +57,7 @@ def main(
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(message)s"
     )
+    tune_malloc()  # every command allocates tensors of a few MB in loops (see runtime.py)
 
 
 for _name in _STAGES:
