@@ -35,6 +35,10 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
+from actionlab.runtime import tune_malloc  # noqa: E402
+
+tune_malloc()  # as in training: Trainer.fit sets it, and DataLoader workers fork from there
+
 from actionlab.data import flow as flowlib  # noqa: E402
 from actionlab.data import sampling  # noqa: E402
 from actionlab.data.adapters import folder, ucf101  # noqa: E402

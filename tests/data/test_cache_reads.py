@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from actionlab.data import transforms as T
-from actionlab.data.cache import Cache, video_file, write_entry
+from actionlab.data.cache import Cache, _Contiguous, video_file, write_entry
 from actionlab.data.manifest import Manifest, Record
 from actionlab.errors import DatasetError
 
@@ -70,19 +70,19 @@ def test_reads_equal_h5py_frame_by_frame(entries, comp: str, order: str) -> None
             assert got.dtype == np.uint8 and got.shape == want.shape
             assert np.array_equal(got, want), (name, comp, order)
             assert np.array_equal(got, data[comp][name][idx])
-            # A copy of its own: writable, no view of the map (torch.from_numpy needs that).
+            # An array of its own: writable and contiguous (torch.from_numpy needs that).
             assert got.flags.writeable and got.flags.c_contiguous
             got[...] = 0
             assert np.array_equal(read(rec, idx), want)
 
 
-def test_uncompressed_entries_are_mapped_compressed_ones_read_by_h5py(entries) -> None:
+def test_uncompressed_entries_are_read_directly_compressed_ones_by_h5py(entries) -> None:
     cache, records, _ = entries
     cache.rgb(records["none"], [0])
     cache.rgb(records["lzf"], [0])
-    mapped, chunked = cache._files["none"], cache._files["lzf"]
-    assert all(isinstance(a, np.ndarray) for a in mapped.arrays.values())
-    assert mapped.file is None  # nothing left for h5py: its file is closed again
+    direct, chunked = cache._files["none"], cache._files["lzf"]
+    assert all(isinstance(a, _Contiguous) for a in direct.arrays.values())
+    assert direct.file is None  # nothing left for h5py: its file is closed again
     assert all(isinstance(a, h5py.Dataset) for a in chunked.arrays.values())
     assert chunked.file is not None and chunked.file.id.valid
 
@@ -97,7 +97,7 @@ def test_out_of_range_index_raises_alike_on_both_paths(entries) -> None:
 
 
 def test_empty_and_missing_datasets(tmp_path: Path) -> None:
-    # An empty dataset has no storage (offset None): read by h5py, not mapped.
+    # An empty dataset has no storage (offset None): read by h5py.
     path = video_file(tmp_path, "e")
     path.parent.mkdir(parents=True)
     with h5py.File(path, "w") as f:
@@ -135,9 +135,9 @@ def _read_in_child(cache: Cache, rec: Record, out) -> None:
     out.put(cache.rgb(rec, np.array([5, 1])).tolist())
 
 
-def test_maps_do_not_cross_a_fork(entries) -> None:
+def test_open_entries_do_not_cross_a_fork(entries) -> None:
     cache, records, data = entries
-    cache.rgb(records["none"], np.array([0]))  # opened (and mapped) in the parent
+    cache.rgb(records["none"], np.array([0]))  # opened in the parent
     ctx = mp.get_context("fork")
     out = ctx.Queue()
     p = ctx.Process(target=_read_in_child, args=(cache, records["none"], out))
@@ -228,3 +228,13 @@ def test_presets_stay_close_to_the_old_formulas_and_leave_the_input_alone(modali
             want = _old_normalize(want) if modality == "rgb" else want
             assert (got - want).abs().max() <= tol, (size, crop)
             assert torch.equal(x, before)
+
+
+def test_a_file_cut_short_after_opening_is_a_dataset_error(entries) -> None:
+    cache, records, _ = entries
+    cache.rgb(records["none"], np.array([0]))  # open: the reader knows its offset
+    path = video_file(cache.dir, "none")
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size // 2)
+    with pytest.raises(DatasetError, match="cannot read rgb .*short read"):
+        cache.rgb(records["none"], np.array([FRAMES - 1]))
