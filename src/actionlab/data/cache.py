@@ -125,8 +125,8 @@ class _Contiguous:
         return out
 
 
-def _contiguous(dsid: h5py.h5d.DatasetID, fd: int, size: int) -> _Contiguous | None:
-    """A dataset as a :class:`_Contiguous` reader, or ``None`` if h5py must read it.
+def _layout(dsid: h5py.h5d.DatasetID, file_size: int) -> tuple[int, tuple, np.dtype] | None:
+    """``(offset, shape, dtype)`` of a dataset :class:`_Contiguous` can read, or ``None``.
 
     Only a contiguous dataset stored in the file itself qualifies: its bytes lie in one run
     at ``get_offset()``. Chunked (and so any compressed) data, external storage, a dataset
@@ -139,9 +139,9 @@ def _contiguous(dsid: h5py.h5d.DatasetID, fd: int, size: int) -> _Contiguous | N
     dtype, offset, shape = dsid.dtype, dsid.get_offset(), dsid.shape
     if dtype.kind not in "biuf" or offset is None or not shape:
         return None
-    if offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > size:
+    if offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > file_size:
         return None
-    return _Contiguous(fd, offset, shape, dtype)
+    return offset, shape, dtype
 
 
 class _Entry:
@@ -166,17 +166,16 @@ class _Entry:
         self.file: h5py.File | None = None  # only for datasets that cannot be read directly
         self.fd: int | None = None
         try:
+            size = fid.get_filesize()
             for name in ("rgb", "flow"):
                 if name.encode() not in fid:
                     continue
-                dsid = h5py.h5d.open(fid, name.encode())
-                if dsid.get_offset() is not None:  # contiguous and allocated: read directly
+                layout = _layout(h5py.h5d.open(fid, name.encode()), size)
+                if layout is not None:
                     if self.fd is None:
                         self.fd = os.open(path, os.O_RDONLY)
-                    reader = _contiguous(dsid, self.fd, os.fstat(self.fd).st_size)
-                    if reader is not None:
-                        self.arrays[name] = reader
-                        continue
+                    self.arrays[name] = _Contiguous(self.fd, *layout)
+                    continue
                 if self.file is None:
                     self.file = h5py.File(fid)  # takes over the handle, closes it on close()
                 self.arrays[name] = self.file[name]
