@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from actionlab.data.flow import compute_flow
 from actionlab.synth import CLASSES, MOTION_PAIRS
 from actionlab.synth.evidence import pair_accuracies, render_set
 from actionlab.synth.figure import sample_appearance
-from actionlab.synth.clips import ClipTask, clip_motion
+from actionlab.synth.clips import ClipTask, clip_motion, render_clip
 from actionlab.synth.motions import active_window, make_motion
 
 # the joints each pair's action drives (both sides: the acting side is random)
@@ -84,15 +85,16 @@ def _reversals(x: np.ndarray) -> int:
     return int((np.sign(d[1:]) != np.sign(d[:-1])).sum())
 
 
-def _skew(x: np.ndarray) -> float:
-    d = np.diff(x)
-    return float(((d - d.mean()) ** 3).mean() / (d.std() ** 3 + 1e-9))
+def _raised_still(sh: np.ndarray) -> float:
+    """Share of the frames with the arm raised in which it (almost) holds: under 2 deg/frame."""
+    d, up = np.abs(np.diff(sh)), sh[1:] > 100
+    return float((d[up] < 2.0).mean()) if up.any() else 0.0
 
 
 # a per-clip statistic of *how* the pose changes, for each pair
 MOTION_STAT = {
     "drinking": lambda p: _crossings(_arm(p, "el")),  # hand-to-mouth touches
-    "waving": lambda p: _skew(_arm(p, "sh")),  # throws snap forward, waves are symmetric
+    "waving": lambda p: _raised_still(_arm(p, "sh")),  # a thrower holds the wind-up
     "running": lambda p: _reversals(p["hip_l"]),  # step-hop reverses the leg swing
 }
 
@@ -114,3 +116,34 @@ def test_frame_classifier_near_chance_motion_classifier_not(rendered):
     assert np.mean(frame) < 0.62 and np.mean(motion) >= 0.8, (frame, motion)
     # the frame classifier is not blind: it separates a class from another pair's class
     assert pair_accuracies(rendered, ("drinking", "riding_bike"))["frame"] >= 0.85
+
+
+def test_runner_travels_with_a_tracking_camera_jumper_stays_put():
+    """Running covers one step per half stride towards where it faces, continuously across the
+    clip's time rotation; the camera follows, so the figure keeps its place and the background
+    scrolls (the runner's motion cue); jumping stays on the spot under a still camera."""
+    size = (64, 64)
+    shifts = {}
+    for cls in ("running", "jumping"):
+        task = ClipTask("", cls, 1, 0, 1, size, 25.0, 64, "easy", 3)
+        _, app, window, motion = clip_motion(task)
+        if cls == "running":
+            v = np.diff(motion.x)
+            assert np.array_equal(motion.x, motion.cam_x)
+            assert np.all(np.sign(v[np.abs(v) > 1e-9]) == np.sign(motion.pose["yaw"][0]))
+            # one step (2 leg lengths x sin(stride) <= 0.7 body units) per half stride at
+            # most 3 half strides/s: continuous, no jump where the rotation wraps
+            assert np.abs(v).max() < 0.7 * 3.0 / 25.0
+            assert abs(motion.x[-1] - motion.x[0]) > 2.0  # about 1.5 body units per second
+        else:
+            assert motion.x is None and motion.cam_x is None
+        frames, boxes, *_ = render_clip(task)
+        centre = (boxes[:, 0] + boxes[:, 2]) / 2
+        assert np.ptp(centre) < 0.25 * size[0], f"{cls}: the figure left its place"
+        flow = compute_flow(frames, "dis")[:, ..., 0]  # horizontal flow, px per frame
+        active = np.arange(window[0], window[1] - 1) % (len(frames) - 1)
+        shifts[cls] = float(np.median(flow[active]))
+        if cls == "running":
+            facing = np.sign(motion.pose["yaw"][0])
+    # the background scrolls against the runner's direction (about 2.5 px per frame here)
+    assert -facing * shifts["running"] > 1.5 and abs(shifts["jumping"]) < 0.3, shifts

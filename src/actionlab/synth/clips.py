@@ -72,7 +72,8 @@ def clip_motion(task: ClipTask) -> tuple[np.random.Generator, object, tuple[int,
 def render_clip(task: ClipTask) -> tuple[np.ndarray, np.ndarray, tuple, object, object, object]:
     """Frames ``(T, H, W, 3)``, boxes, action window, motion, appearance, scene of one clip."""
     rng, app, window, motion = clip_motion(task)
-    scene = make_scene(rng, task.frames, task.size, task.difficulty, motion.extent)
+    scene = make_scene(rng, task.frames, task.size, task.difficulty, motion.extent,
+                       track=motion.track_range())
     frames, boxes = render(motion, app, scene, task.size, rng)
     return frames, boxes, window, motion, app, scene
 

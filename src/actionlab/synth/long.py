@@ -98,8 +98,9 @@ def make_long(task: LongTask) -> dict:
     app = sample_appearance(rng)
     p = idle(T, fps, rng)
     segs = _timeline(rng, total, task.events)
-    yaw = np.zeros(T)
+    p["yaw"] = yaw = np.zeros(T)  # filled segment by segment; running reads its own part
     walk = np.zeros(T)
+    run = np.zeros(T)  # a runner's travel per frame, which the camera follows
     facing = 1.0 if rng.random() < 0.5 else -1.0
     base = float(rng.uniform(65, 90))
     events, x_limit, x = [], 1.0, 0.0
@@ -121,7 +122,9 @@ def make_long(task: LongTask) -> dict:
             events.append({"label": "slipping", "start": round(a + 0.2, 3), "end": round(end, 3)})
         elif kind in _BUILDERS:
             s0, s1 = ia + int(0.2 * fps), ib - int(0.2 * fps)
-            _BUILDERS[kind](kind, T, fps, s0, s1, rng, app, p)
+            m = _BUILDERS[kind](kind, T, fps, s0, s1, rng, app, p)
+            if m.cam_x is not None:
+                run += np.diff(m.cam_x, prepend=0.0)
             events.append({"label": kind, "start": round(s0 / fps, 3), "end": round(s1 / fps, 3)})
     # walking: steady phase while walking, travel along the facing direction, bounce off edges
     amp = np.convolve(walk, np.ones(5) / 5, mode="same")
@@ -131,9 +134,9 @@ def make_long(task: LongTask) -> dict:
         d = np.sign(yaw[i]) if abs(yaw[i]) > 30 else 0.0
         x = float(np.clip(x + walk[i] * d * speed / fps, -x_limit, x_limit))
         xs[i] = x
-    p["yaw"] = yaw
-    motion = Motion(p, x=xs)
-    scene = make_scene(rng, T, task.size, task.difficulty, extent=1.7, travel=0.0)
+    cam = np.cumsum(run)
+    motion = Motion(p, x=xs + cam, cam_x=cam)
+    scene = make_scene(rng, T, task.size, task.difficulty, extent=1.7, track=motion.track_range())
     frames, boxes = render(motion, app, scene, task.size, rng)
     name = f"long_{task.index:03d}.mp4"
     write_video(Path(task.root) / name, frames, fps)

@@ -3,17 +3,23 @@
 Every class builds on the same idle stance (small sway, class-independent). Three pairs of
 classes are *motion-only*: both members drive the same pose path with parameters drawn from the
 same distribution, hold the same kind of object, and visit the same multiset of poses per clip;
-only the order and rhythm differ (see ``MOTION_PAIRS`` and ``docs/synth.md``):
+only the order and rhythm differ, and whether the figure travels (see ``MOTION_PAIRS`` and
+``docs/synth.md``):
 
 * drinking / smoking: hand-to-mouth level ``s``; one slow raise, long hold, slow lower versus
   ``k`` quick touches, each a time-scaled copy (raise r/k, hold h/k, lower r/k) with pauses.
   Time spent at every level is identical.
-* waving / throwing: raised-arm level ``u`` from cocked (hand behind the head) to extended.
-  Waving oscillates smoothly; throwing re-orders a waving clip's values into wind-up, snap
-  forward, slow return (rank re-mapping onto a template), so the multiset of values is equal.
+* waving / throwing: raised-arm level ``u`` from cocked (hand behind the head, torso leaning
+  back, free arm pointing ahead) to extended (torso forward, free arm pulled back). Waving
+  oscillates smoothly (5 or 7 strokes); throwing re-orders a waving clip's values into one or
+  two throws of long wind-up hold, snap forward, hold and return (rank re-mapping onto a
+  template), so the multiset of values is equal.
 * running / jumping: leg-cycle phase ``phi`` with the same pose and bounce at each phase.
-  Running advances the phase steadily; jumping (step-hop) sweeps each half stride forward, back
-  and forward again. Both visit every phase equally often at the same speed.
+  Running advances the phase steadily and travels forward at the speed its strides imply, the
+  camera panning to keep the runner in frame, as in real running footage; jumping (step-hop)
+  sweeps each half stride forward, back and forward again on the spot. Both visit every phase
+  equally often at the same speed; a single frame shows the same figure on the same kind of
+  background, only the motion (the scrolling background) tells them apart.
 """
 
 from __future__ import annotations
@@ -59,7 +65,14 @@ class Motion:
     hip_height: float = 0.0
     extent: float = 1.0
     params: dict = field(default_factory=dict)
-    x: np.ndarray | None = None  # per-frame forward travel in body units (long videos)
+    x: np.ndarray | None = None  # per-frame travel of the figure in body units (+: right)
+    cam_x: np.ndarray | None = None  # per-frame travel of the camera following it (body units)
+
+    def track_range(self) -> tuple[float, float]:
+        """Lowest and highest position of the tracking camera, (0, 0) for a still camera."""
+        if self.cam_x is None:
+            return 0.0, 0.0
+        return float(min(0.0, self.cam_x.min())), float(max(0.0, self.cam_x.max()))
 
 
 def smooth(x: np.ndarray) -> np.ndarray:
@@ -162,7 +175,7 @@ def _mouth(cls, T, fps, a, b, rng, app, p):
 
 
 def _wave_values(P: int, rng: np.random.Generator) -> np.ndarray:
-    n = int(rng.choice([3, 5, 7]))
+    n = int(rng.choice([5, 7]))  # strokes: the arm keeps moving
     x = (np.arange(P) + 0.5) / P
     return 0.5 - 0.5 * np.cos(np.pi * n * x)
 
@@ -174,31 +187,34 @@ def _raised_arm(cls, T, fps, a, b, rng, app, p):
     side = _side(rng)
     u = _wave_values(P, rng)
     if cls == "throwing":
-        # template: hold cocked, snap forward, short hold, slow return; repeated
-        n = int(rng.integers(2, 4))
+        # template: long wind-up hold, snap forward, hold, return; once or twice
+        n = int(rng.integers(1, 3))
         x = (np.arange(P) + 0.5) / P * n
         ph = x % 1.0
-        tpl = np.where(ph < 0.35, 0.0, np.where(ph < 0.45, (ph - 0.35) / 0.1,
-                       np.where(ph < 0.6, 1.0, 1.0 - (ph - 0.6) / 0.4)))  # fmt: skip
-        tpl = tpl + 1e-3 * np.arange(P) / P * (ph < 0.35)  # break ties: wind-up creeps back
+        tpl = np.where(ph < 0.4, 0.0, np.where(ph < 0.55, (ph - 0.4) / 0.15,
+                       np.where(ph < 0.75, 1.0, 1.0 - (ph - 0.75) / 0.25)))  # fmt: skip
+        tpl = tpl + 1e-3 * np.arange(P) / P * (ph < 0.4)  # break ties: wind-up creeps back
         tpl[-1] = 2.0  # end extended, like waving
         u = reorder_like(u, tpl)
     t = np.arange(T) + 0.5
-    lvl = np.zeros(T)  # 0 rest .. 1 cocked (raise), then path u, then lower from extended
-    up = smooth((t - a) / r)
-    down = 1 - smooth((t - (a + r + P)) / r)
-    path = np.interp(t, a + r + np.arange(P) + 0.5, u)
-    rest_sh, rest_el = p[f"sh_{side}"].copy(), p[f"el_{side}"].copy()
+    up = smooth((t - a) / r)  # rest -> cocked
+    down = 1 - smooth((t - (a + r + P)) / r)  # extended -> rest
+    path = np.interp(t, a + r + np.arange(P) + 0.5, u)  # cocked (0) .. extended (1)
     in_path = (t >= a + r) & (t < a + r + P)
     before = t < a + r
-    sh = np.where(before, lerp(rest_sh, 195.0, up), lerp(rest_sh, 115.0, down))
-    el = np.where(before, lerp(rest_el, 115.0, up), lerp(rest_el, 10.0, down))
-    sh = np.where(in_path, lerp(195.0, 115.0, path), sh)
-    el = np.where(in_path, lerp(115.0, 10.0, path), el)
-    lvl = np.where(before, up, np.where(in_path, 1.0, down))
-    p[f"sh_{side}"], p[f"el_{side}"] = sh, el
-    p[f"ab_{side}"] = lerp(p[f"ab_{side}"], 18.0, lvl)
-    p["lean"] = p["lean"] + 4 * lvl
+
+    def phases(rest, cocked, extended) -> np.ndarray:
+        return np.where(before, lerp(rest, cocked, up),
+                        np.where(in_path, lerp(cocked, extended, path), lerp(rest, extended, down)))
+
+    # the whole body goes with the arm, as in a real throw: the torso leans back when cocked
+    # and forward when extended, the free arm points ahead, then pulls back
+    free = "l" if side == "r" else "r"
+    p[f"sh_{side}"] = phases(p[f"sh_{side}"], 195.0, 115.0)
+    p[f"el_{side}"] = phases(p[f"el_{side}"], 115.0, 10.0)
+    p[f"ab_{side}"] = phases(p[f"ab_{side}"], 18.0, 18.0)
+    p[f"sh_{free}"] = phases(p[f"sh_{free}"], 80.0, -25.0)
+    p["lean"] = phases(p["lean"], p["lean"] - 10.0, p["lean"] + 18.0)
     prop = {"kind": "ball", "side": side, "r": float(rng.uniform(0.022, 0.036)),
             "colour": tuple(int(v) for v in rng.integers(30, 250, 3))}  # fmt: skip
     return Motion(p, prop, params={"side": side, "path_frames": P})
@@ -236,8 +252,17 @@ def _legs(cls, T, fps, a, b, rng, app, p):
         frac = tau % 1.0
         phi = phi0 + np.pi * (k + np.where(j == 1, 1 - frac, frac))
     bounce = rng.uniform(0.03, 0.07)
-    leg_cycle(p, phi, amp, bounce, stride=rng.uniform(30, 42))
-    return Motion(p, params={"half_strides_per_s": float(rate * fps / np.pi)})
+    stride = rng.uniform(30, 42)
+    leg_cycle(p, phi, amp, bounce, stride)
+    params = {"half_strides_per_s": float(rate * fps / np.pi)}
+    if cls != "running":
+        return Motion(p, params=params)
+    # the runner covers one step (the foot's sweep from +stride to -stride) per half stride,
+    # towards the side it faces; the camera pans along (a tracking shot), so the figure keeps
+    # its place in the frame and the background scrolls past
+    step = 2 * (app.thigh + app.shank) * np.sin(np.radians(stride))
+    x = np.cumsum(np.sign(p["yaw"]) * amp * step * rate / np.pi)
+    return Motion(p, x=x, cam_x=x.copy(), params={**params, "travel": float(x[-1])})
 
 
 # --- classes recognisable from one frame -----------------------------------------------------
@@ -399,8 +424,15 @@ def roll_motion(m: Motion, shift: int) -> Motion:
     pose = {k: np.roll(v, shift) for k, v in m.pose.items()}
     prop = {k: (np.roll(v, shift, axis=0) if k.startswith("t_") else v) for k, v in m.prop.items()}
     return Motion(pose, prop, ground=m.ground, hip_height=m.hip_height, extent=m.extent,
-                  x=None if m.x is None else np.roll(m.x, shift),
+                  x=_roll_travel(m.x, shift), cam_x=_roll_travel(m.cam_x, shift),
                   params={**m.params, "roll": int(shift)})
+
+
+def _roll_travel(x: np.ndarray | None, shift: int) -> np.ndarray | None:
+    """Travel rotated as a velocity, so the position stays continuous across the wrap."""
+    if x is None:
+        return None
+    return np.cumsum(np.roll(np.diff(x, prepend=0.0), shift))
 
 
 def make_motion(

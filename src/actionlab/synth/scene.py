@@ -73,25 +73,28 @@ def make_background(rng: np.random.Generator, h: int, w: int, horizon: float, cl
 
 def make_scene(
     rng: np.random.Generator, T: int, size: tuple[int, int], difficulty: str, extent: float,
-    travel: float = 0.0,
+    track: tuple[float, float] = (0.0, 0.0),
 ) -> Scene:
     """Sample a scene for a ``size`` (W, H) output of ``T`` frames.
 
     Args:
         extent: Height of figure plus prop in body units (framing).
-        travel: Expected horizontal travel of the figure in output widths (long videos).
+        track: Lowest and highest position (body units) of a camera that follows the figure
+            (``Motion.cam_x``): the world is widened to hold the whole tracking shot and
+            centred on it.
     """
     clutter, noise, shake, pan, zoom, jit = _DIFFICULTY[difficulty]
     W, H = size[0] * SS, size[1] * SS
-    wide = 1.6 + travel
-    bw, bh = int(W * wide), int(H * 1.4)
+    # a figure is at most 0.96 H per body unit (fig_frac below)
+    bw, bh = int(W * 1.6 + (track[1] - track[0]) * 0.96 * H), int(H * 1.4)
     ground = bh * rng.uniform(0.72, 0.8)
     bg = make_background(rng, bh, bw, ground - H * rng.uniform(0.15, 0.4), clutter)
     fig_frac = rng.uniform(0.6, 0.8) * (1 + rng.uniform(-jit, jit)) / max(extent, 1.0)
     unit = H * fig_frac
-    x0 = bw / 2 + W * rng.uniform(-0.12, 0.12) if travel == 0 else bw * 0.1
+    mid = bw / 2 - unit * (track[0] + track[1]) / 2  # the tracking shot's path is centred
+    x0 = mid + W * rng.uniform(-0.12, 0.12)
     t = np.linspace(0, 1, T)
-    cx = bw / 2 + W * rng.uniform(-0.08, 0.08) + W * pan * rng.uniform(-1, 1) * t
+    cx = mid + W * rng.uniform(-0.08, 0.08) + W * pan * rng.uniform(-1, 1) * t
     cy = ground - unit * extent * 0.5 - H * rng.uniform(-0.05, 0.05)
     z = 1 + zoom * rng.uniform(-1, 1) * t
     cam = np.stack([cx, np.full(T, cy), z], 1)
@@ -118,6 +121,8 @@ def render(
 def _frame(motion, app, scene, size, i, rng):
     W, H = size[0] * SS, size[1] * SS
     cx, cy, z = scene.cam[i]
+    if motion.cam_x is not None:  # a tracking shot
+        cx += float(motion.cam_x[i]) * scene.unit
     M = np.array([[z, 0, W / 2 - z * cx], [0, z, H / 2 - z * cy]])
     img = cv2.warpAffine(scene.bg, M, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     pose = {k: float(v[i]) for k, v in motion.pose.items()}
