@@ -178,6 +178,7 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
     from actionlab.slip_study import SlipSettings, run_slip_study
     from actionlab.synth import MOTION_PAIRS
     from actionlab.synth.api import synth
+    from actionlab.train.run import fast_cpu_overrides
 
     s = settings or DemoSettings()
     t0 = time.perf_counter()
@@ -200,7 +201,7 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
     stills = [f"data.root={data / 'stills'}", f"data.cache_dir={out / 'cache' / 'stills'}", size,
               "data.batch_size=16", *frame_model, f"train.seed={s.seed}"]
     flow_shape = [f"data.frames={s.flow_frames}", f"data.stride={s.flow_stride}",
-                  f"train.bf16={str(s.bf16).lower()}", f"train.channels_last={str(s.bf16).lower()}"]
+                  *fast_cpu_overrides(s.bf16)]
     runs = res.runs
     runs["stills"] = _train("resnetlike_frame_adam50e_stanford40-rgb-synth.yaml", out, "stills",
                             [*stills, f"train.epochs={s.stills_epochs}", "optim.lr=1e-3"])

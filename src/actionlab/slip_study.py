@@ -284,7 +284,7 @@ def prepare_windows(root: Path, cache: Path, s: SlipSettings) -> None:
 
 def train_detector(root: Path, cache: Path, runs: Path, s: SlipSettings, plan_digest: str) -> Path:
     """Train the two-stream detector (or reuse the run an earlier call left for these windows)."""
-    from actionlab.train.run import train
+    from actionlab.train.run import fast_cpu_overrides, train
 
     run = runs / "slip"
     # through JSON, so it compares equal to the stamp read back (tuples become lists)
@@ -305,8 +305,7 @@ def train_detector(root: Path, cache: Path, runs: Path, s: SlipSettings, plan_di
         f"data.flow_bound={s.flow_bound}", f"data.batch_size={s.batch_size}", *shape,
         f"data.val_fraction={s.val_fraction}", f"optim.lr={s.lr}", f"train.epochs={s.epochs}",
         f"train.seed={s.seed}", f"train.out_dir={runs}", "train.run_name=slip",
-        f"train.bf16={str(s.bf16).lower()}", f"train.channels_last={str(s.bf16).lower()}",
-        "train.progress=false", *s.overrides])
+        *fast_cpu_overrides(s.bf16), "train.progress=false", *s.overrides])
     write_json_atomic(done, stamp)
     return run
 
