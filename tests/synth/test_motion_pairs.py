@@ -126,7 +126,7 @@ def test_runner_travels_with_a_tracking_camera_jumper_stays_put():
     shifts = {}
     for cls in ("running", "jumping"):
         task = ClipTask("", cls, 1, 0, 1, size, 25.0, 64, "easy", 3)
-        _, app, window, motion = clip_motion(task)
+        _, _, window, motion = clip_motion(task)
         if cls == "running":
             v = np.diff(motion.x)
             assert np.array_equal(motion.x, motion.cam_x)
