@@ -239,7 +239,7 @@ class Cache:
         return recs
 
     def _entry(self, rec: Record) -> _Entry:
-        # Open handles and maps must not cross a fork: DataLoader workers open their own.
+        # Open handles and descriptors must not cross a fork: DataLoader workers open their own.
         if os.getpid() != self._pid:
             self._files, self._pid = {}, os.getpid()
         entry = self._files.pop(rec.key, None)
