@@ -9,7 +9,8 @@ from _data_media import level_of
 from torch.utils.data import DataLoader
 
 from actionlab.data.cache import Cache
-from actionlab.data.datasets import KINDS, build_dataset
+from actionlab.data.datasets import build_dataset
+from actionlab.spec import CACHE_KINDS
 from actionlab.errors import DatasetError, InputError
 
 H = W = 32  # default output: the cache's shorter side, square
@@ -83,7 +84,7 @@ def test_errors(prepared: Path, tmp_path: Path) -> None:
         build_dataset(prepared, "frame", "test")
     with pytest.raises(DatasetError, match="run `actionlab prepare`"):
         Cache(tmp_path)
-    assert set(KINDS) == {"frame", "tsn", "clip", "two_stream"}
+    assert set(CACHE_KINDS) == {"frame", "tsn", "clip", "two_stream"}
 
 
 def test_tensors_from_the_cache_are_planar_and_exact() -> None:

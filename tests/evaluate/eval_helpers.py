@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from actionlab.train.checkpoint import save_checkpoint
+from actionlab.checkpoint import save_checkpoint
 
 
 class MeanLinear(nn.Module):
@@ -57,7 +57,7 @@ def make_run(root: Path, name: str = "run_a", classes=("jump", "run", "wave"),
                     {"model": {"name": "meanlinear", "kwargs": {"num_classes": len(classes)}},
                      "classes": list(classes), "epoch": 2})
     if confusion is not None:
-        from actionlab.evaluate.metrics import classification_metrics
+        from actionlab.metrics import classification_metrics
 
         cm = np.asarray(confusion)
         labels = np.repeat(np.arange(len(cm)), cm.sum(1))

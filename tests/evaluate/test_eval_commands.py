@@ -42,8 +42,8 @@ def test_evaluate_errors_are_one_line(tmp_path: Path, meanlinear) -> None:
     from actionlab.errors import ActionlabError
     from actionlab.evaluate.run_eval import evaluate_checkpoint
 
-    with pytest.raises(ActionlabError, match="clip model"):
-        evaluate_checkpoint(ckpt, num_clips=2)
+    views, _ = evaluate_checkpoint(ckpt, num_clips=3, out=tmp_path / "k.json")  # frame views
+    assert views["num_clips"] == 3 and views["metrics"]["top1"] == 1.0
     with pytest.raises(ActionlabError, match="no prepared cache"):
         evaluate_checkpoint(ckpt, cache_dir=tmp_path / "nowhere")
     doc, path = evaluate_checkpoint(ckpt, split="test", crops=5, out=tmp_path / "e.json")
@@ -86,8 +86,8 @@ def test_evaluate_lrcn_sequence_checkpoint(tmp_path: Path) -> None:
     import torch
 
     from actionlab.evaluate.run_eval import evaluate_checkpoint
-    from actionlab.train.checkpoint import save_checkpoint
-    from actionlab.train.lrcn import SequenceClassifier
+    from actionlab.checkpoint import save_checkpoint
+    from actionlab.models.sequence import SequenceClassifier
 
     feats = tmp_path / "features.h5"
     rng = np.random.default_rng(0)
@@ -105,7 +105,7 @@ def test_evaluate_lrcn_sequence_checkpoint(tmp_path: Path) -> None:
     torch.manual_seed(0)
     kwargs = {"in_features": 4, "num_classes": 2, "hidden": 8}
     model = SequenceClassifier(**kwargs)
-    meta = {"model": {"name": "lrcn", "kwargs": kwargs}, "classes": ["x", "y"],
+    meta = {"model": {"name": "lstm_features", "kwargs": kwargs}, "classes": ["x", "y"],
             "input": {"kind": "sequence", "modality": "features", "frames": 4,
                       "features": str(feats), "windows": 2, "loss_weight": "linear"}}
     ckpt = save_checkpoint(tmp_path / "run" / "best.safetensors", model, meta)
@@ -137,7 +137,7 @@ def test_evaluate_two_stream_views(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(models, "build_model", lambda name, **kw: Two(**kw))
     cache = tiny_cache(tmp_path / "cache")
     ckpt = colour_checkpoint(tmp_path / "run" / "best.safetensors", cache, kind="two_stream")
-    from actionlab.train.checkpoint import load_checkpoint, save_checkpoint
+    from actionlab.checkpoint import load_checkpoint, save_checkpoint
 
     state, meta = load_checkpoint(ckpt)
     two = Two(3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actionlab.evaluate import metrics as M
+from actionlab import metrics as M
 
 # 10 samples over 4 classes; row = true, column = predicted:
 #   class 0: 3 samples -> 0, 0, 1      acc 2/3

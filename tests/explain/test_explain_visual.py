@@ -16,13 +16,13 @@ from actionlab.explain.visual import (
     plot_tsne,
     save_explanation,
 )
-from actionlab.infer.predict import decode_video
-from actionlab.infer.preprocess import flow_for_video, needs_flow, preprocess
+from actionlab.infer.preprocess import decode_video, preprocess
+from actionlab.spec import InputSpec
 
 CASES = {
     "frame": (TinyFrameNet, spec("frame", "rgb")),
     "clip": (TinyClipNet, spec("clip", "rgb", frames=6)),
-    "tsn": (TinyTSN, spec("tsn", "rgb", segments=3)),
+    "tsn": (TinyTSN, spec("tsn", "rgb", segments=3, frames=1)),
     "two_stream": (TinyTwoStream, spec("two_stream", "rgb+flow", frames=4)),
 }
 
@@ -32,9 +32,8 @@ def test_explain_window_writes_pictures(kind: str, explain_clip: Path, tmp_path:
     torch.manual_seed(0)
     cls, s = CASES[kind]
     m = meta("tiny", s)
-    dec = decode_video(explain_clip, s)
-    flow = flow_for_video(dec.frames, s) if needs_flow(s) else None
-    exp = explain_window(cls(), m, dec, flow)
+    dec = decode_video(explain_clip, InputSpec.from_dict(s))
+    exp = explain_window(cls(), m, dec)
     assert exp.label in m["classes"] and 0 <= exp.prob <= 1
     for st in exp.streams:
         assert st.gradcam and len(st.gradcam) == len(st.images) == len(st.guided)
@@ -49,9 +48,9 @@ def test_explain_window_writes_pictures(kind: str, explain_clip: Path, tmp_path:
 
 
 def test_tsne_plot(tmp_path: Path, explain_clip: Path) -> None:
-    s = spec("frame", "rgb")
+    s = InputSpec.from_dict(spec("frame", "rgb"))
     dec = decode_video(explain_clip, s)
-    x = preprocess(dec.frames, s, starts=list(range(0, 24, 2)), length=2)
+    x = preprocess(dec, s, starts=list(range(0, 24, 2)), length=2)
     feats, logits = penultimate_features(TinyFrameNet(), x, with_logits=True)
     assert feats.shape == (12, 8) and logits.shape == (12, 3)
     labels = ["a" if i < 6 else "b" for i in range(12)]
@@ -69,7 +68,7 @@ def test_tsne_plot(tmp_path: Path, explain_clip: Path) -> None:
          spec("tsn", "flow", segments=3, frames=5), 15),
         ("lrcn", {"backbone": "resnetlike", "num_frames": 4, "hidden_size": 8,
                   "backbone_kwargs": {"width": 0.125, "head_grid": 2, "input_size": 32}},
-         spec("sequence", "rgb", frames=4), 4),
+         spec("tsn", "rgb", segments=4, frames=1), 4),
     ],
 )
 def test_registry_tsn_and_lrcn(name: str, kwargs: dict, input_spec: dict, images: int,
@@ -79,9 +78,8 @@ def test_registry_tsn_and_lrcn(name: str, kwargs: dict, input_spec: dict, images
 
     torch.manual_seed(0)
     model = build_model(name, num_classes=3, **kwargs)
-    dec = decode_video(explain_clip, input_spec)
-    flow = flow_for_video(dec.frames, input_spec) if needs_flow(input_spec) else None
-    exp = explain_window(model, meta(name, input_spec), dec, flow)
+    dec = decode_video(explain_clip, InputSpec.from_dict(input_spec))
+    exp = explain_window(model, meta(name, input_spec), dec)
     (st,) = exp.streams
     assert len(st.images) == len(st.gradcam) == images
     assert save_explanation(exp, tmp_path)["gradcam_gif"].is_file()

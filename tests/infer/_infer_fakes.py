@@ -161,7 +161,7 @@ TWO_STREAM_INPUT: dict[str, Any] = {
 def registry_checkpoint(path: Path) -> Path:
     """Save a randomly initialised registry ``two_stream`` model as a real checkpoint."""
     from actionlab.models import build_model
-    from actionlab.train.checkpoint import save_checkpoint
+    from actionlab.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = build_model("two_stream", **TWO_STREAM_KWARGS)

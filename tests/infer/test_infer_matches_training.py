@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from _infer_fakes import write_video
 
-from actionlab.infer.predict import decode_video
-from actionlab.infer.preprocess import preprocess
+from actionlab.infer.preprocess import decode_video, preprocess
 
 
 @pytest.fixture(scope="module")
@@ -52,22 +51,34 @@ CASES = [
 @pytest.mark.parametrize(("kind", "params", "input_spec"), CASES)
 def test_inference_input_equals_eval_sample(cache: tuple[Path, Path], kind: str, params: dict,
                                             input_spec: dict) -> None:
+    """By construction: the dataset's spec, stored as a checkpoint stores it and read back,
+    drives the same make_input on frames decoded (and flow computed) as prepare does."""
     from actionlab.data import build_dataset
+    from actionlab.spec import InputSpec
 
     cache_dir, video = cache
     ds = build_dataset(cache_dir, kind, "train", train=False, size=(32, 32), **params)
     x, _ = ds[0]
     expected = [t.numpy() for t in (x if isinstance(x, tuple) else (x,))]
-    spec = {"size": [32, 32], "flow": {"method": "farneback", "bound": 20.0},
-            "prepare": {"size": [40, 32]}, **input_spec}
+    spec = InputSpec.from_dict(ds.spec())  # what a checkpoint stores and inference reads
+    assert spec == ds.input_spec and spec.cache_size == (40, 32)
     decoded = decode_video(video, spec)
-    got = preprocess(decoded.frames, spec)  # the whole video as one window
+    got = preprocess(decoded, spec)  # the whole video as one window
     assert [g.shape[1:] for g in got] == [e.shape for e in expected]
-    modalities = ["rgb", "flow"] if kind == "two_stream" else [input_spec["modality"]]
-    for g, e, modality in zip(got, expected, modalities, strict=True):
-        if modality == "flow":
-            # The cache computes flow on the uncropped frames, inference on the model-size
-            # crop, so borders differ by a few uint8 steps (1/127.5 each).
-            assert np.abs(g[0] - e).mean() < 2e-3, kind
-        else:
-            assert np.abs(g[0] - e).max() < 1e-6, kind  # frames and differences: identical
+    for g, e in zip(got, expected, strict=True):
+        assert np.array_equal(g[0], e), kind  # identical, flow included
+
+
+def test_old_spec_keys_still_read(cache: tuple[Path, Path]) -> None:
+    """A checkpoint written before the InputSpec (dataset keys, params) reads the same spec."""
+    from actionlab.spec import InputSpec
+
+    for kind, params, old in CASES:
+        old = {"size": [32, 32], "flow": {"method": "farneback", "bound": 20.0},
+               "prepare": {"size": [40, 32]}, **old}
+        spec = InputSpec.from_dict(old)
+        assert (spec.kind, spec.cache_size, spec.flow_method) == (kind, (40, 32), "farneback")
+        if kind == "two_stream":
+            assert spec.rgb == params.get("rgb", "frame")
+            assert spec.flow_layout == params.get("flow_layout", "clip")
+            assert (spec.frames, spec.stride) == (params["flow_length"], params["flow_stride"])

@@ -24,7 +24,7 @@ def runners() -> dict[str, TorchRunner]:
     return {
         "frame": TorchRunner(TinyFrameNet(), meta("tiny", spec("frame", "rgb"))),
         "clip": TorchRunner(TinyClipNet(), meta("tiny", spec("clip", "rgb", frames=8))),
-        "tsn": TorchRunner(TinyTSN(), meta("tiny", spec("tsn", "rgb", segments=3))),
+        "tsn": TorchRunner(TinyTSN(), meta("tiny", spec("tsn", "rgb", segments=3, frames=1))),
         "two_stream": TorchRunner(
             TinyTwoStream(), meta("tiny", spec("two_stream", "rgb+flow", frames=4, stride=2))
         ),
@@ -42,16 +42,15 @@ def test_predict_every_kind(runners: dict, kind: str, clip_mp4: Path) -> None:
 
 
 def test_multi_clip_average_equals_mean_of_single_clips(runners: dict, clip_mp4: Path) -> None:
-    from actionlab.infer.predict import decode_video
-    from actionlab.infer.preprocess import preprocess
+    from actionlab.infer.preprocess import decode_video, preprocess
     from actionlab.infer.runner import softmax
 
     r = runners["clip"]
     pred = predict_video(r, clip_mp4, clips=4)
-    dec = decode_video(clip_mp4, r.meta["input"])
+    dec = decode_video(clip_mp4, r.spec)
     starts = clip_starts(40, 8, 4)
     assert starts == [0, 11, 21, 32]  # multi_clip: rint(linspace(0, 40 - 8, 4))
-    singles = [softmax(r.logits(preprocess(dec.frames, r.meta["input"], starts=[s], length=8)))
+    singles = [softmax(r.logits(preprocess(dec, r.spec, starts=[s], length=8)))
                for s in starts]
     assert np.allclose(np.mean(singles, axis=0)[0], pred.probs, atol=1e-6)
 
@@ -124,9 +123,10 @@ def test_annotated_mp4_draws_the_caption(tmp_path: Path) -> None:
          spec("tsn", "rgbdiff", segments=3, frames=4)),
         ("lrcn", {"backbone": "resnetlike", "num_frames": 4, "hidden_size": 8,
                   "backbone_kwargs": {"width": 0.125, "head_grid": 2, "input_size": 32}},
-         spec("sequence", "rgb", frames=4, stride=2)),
-        ("resnetlike", {"in_channels": 16, "width": 0.125, "head_grid": 2, "input_size": 32},
-         spec("frame", "flow", frames=8)),
+         spec("tsn", "rgb", segments=4, frames=1)),  # LRCN end to end: (T, C, H, W)
+        ("tsn", {"backbone": "resnetlike", "num_segments": 1, "in_channels": 16,
+                 "backbone_kwargs": {"width": 0.125, "head_grid": 2, "input_size": 32}},
+         spec("tsn", "flow", segments=1, frames=8)),  # a 2D net on a stack of 8 flow fields
     ],
 )
 def test_registry_models_of_other_kinds(name: str, kwargs: dict, input_spec: dict,
@@ -157,11 +157,12 @@ def test_tsn_timeline_windows_default_to_two_seconds(runners: dict, clip_mp4: Pa
 
 
 def test_long_videos_keep_reduced_frames_for_drawing(clip_mp4: Path) -> None:
-    from actionlab.infer.predict import decode_video, video_header
+    from actionlab.infer.preprocess import decode_video, video_header
+    from actionlab.spec import InputSpec
 
     head = video_header(clip_mp4)
     assert (head.fps, head.width, head.height) == (25.0, 64, 48) and head.frames in (39, 40)
-    s = spec("frame", "rgb")
+    s = InputSpec.from_dict(spec("frame", "rgb"))
     full = decode_video(clip_mp4, s, keep_native=True)
     small = decode_video(clip_mp4, s, keep_native=True, native_budget=40 * 64 * 48 * 3 // 4)
     assert full.native.shape == (40, 48, 64, 3)

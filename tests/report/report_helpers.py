@@ -11,7 +11,7 @@ import numpy as np
 import yaml
 from torch import nn
 
-from actionlab.train.checkpoint import save_checkpoint
+from actionlab.checkpoint import save_checkpoint
 
 CLASSES = ["jump", "run", "wave<script>"]
 

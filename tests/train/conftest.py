@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from train_helpers import PoolNet, config
 
+from actionlab.spec import in_channels
+
 
 @pytest.fixture()
 def tiny_cfg(tmp_path: Path):
@@ -19,7 +21,7 @@ def registry(monkeypatch):
     import actionlab.train.run as run
 
     def build_model_from_config(cfg, num_classes):
-        kwargs = {"num_classes": num_classes, "in_channels": run.in_channels(cfg.data) or 3,
+        kwargs = {"num_classes": num_classes, "in_channels": in_channels(cfg.data.kind, cfg.data.modality, cfg.data.frames) or 3,
                   **cfg.model.kwargs}
         return PoolNet(**kwargs), {"name": "poolnet", "kwargs": kwargs}
 

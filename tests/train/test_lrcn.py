@@ -99,7 +99,7 @@ def test_train_lrcn_two_epochs(tmp_path: Path, windows: int) -> None:
     run = train(cfg)
     meta_rows = (run / "metrics.csv").read_text().splitlines()
     assert len(meta_rows) == 3
-    from actionlab.train.checkpoint import read_meta
+    from actionlab.checkpoint import read_meta
 
     meta = read_meta(run / "last.safetensors")
     assert meta["input"]["kind"] == "sequence" and meta["model"]["kwargs"]["in_features"] == 4
@@ -110,7 +110,7 @@ def test_extract_features_command(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from actionlab.cli import app
-    from actionlab.train.checkpoint import save_checkpoint
+    from actionlab.checkpoint import save_checkpoint
     from train_helpers import fake_cache
 
     cache = fake_cache(tmp_path / "cache")

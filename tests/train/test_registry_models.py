@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from actionlab.train.checkpoint import load_model
+from actionlab.checkpoint import load_model
 from actionlab.train.trainer import Trainer
 from train_helpers import config
 

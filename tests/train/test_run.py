@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from actionlab.errors import CheckpointError, DatasetError
-from actionlab.train.checkpoint import read_meta
+from actionlab.checkpoint import read_meta
 from train_helpers import PoolNet, config, fake_cache
 
 

@@ -13,8 +13,8 @@ import torch
 from safetensors.torch import load_file
 
 from actionlab.errors import ActionlabError, CheckpointError, DatasetError
-from actionlab.train import checkpoint
-from actionlab.train.checkpoint import read_meta
+from actionlab import checkpoint
+from actionlab.checkpoint import read_meta
 from actionlab.train.trainer import Trainer, TrainingError, TrainingInterrupted
 
 from train_helpers import Noisy, TinyConvBN, TinyNet, image_data, loader, tiny_data
@@ -190,7 +190,7 @@ def test_joint_alternates_datasets(tiny_cfg) -> None:
 
 def test_joint_checkpoint_rebuilds(tmp_path: Path) -> None:
     models = pytest.importorskip("actionlab.models")
-    from actionlab.train.checkpoint import save_checkpoint
+    from actionlab.checkpoint import save_checkpoint
     from actionlab.train.joint import JointModel, feature_dim, load_joint_model
 
     spec = {"name": "resnet18", "kwargs": {"num_classes": 3, "width": 0.125}}

@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 from actionlab.config import InitConfig
 from actionlab.errors import CheckpointError, InputError
-from actionlab.train.checkpoint import save_checkpoint
+from actionlab.checkpoint import save_checkpoint
 from actionlab.train.finetune import train_last_layers
 from actionlab.train.transfer import initialise
 from train_helpers import TinyNet

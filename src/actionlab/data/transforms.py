@@ -24,9 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from actionlab.errors import InputError
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from actionlab.spec import IMAGENET_MEAN, IMAGENET_STD
 TSN_SCALES = (256 / 256, 224 / 256, 192 / 256, 168 / 256)
 CORNERS = ("center", "top_left", "top_right", "bottom_left", "bottom_right")
 
@@ -260,6 +258,7 @@ class TrainTransform:
         flip: Random horizontal flip (p = 0.5).
         rotation: Random rotation in ``[-rotation, rotation]`` degrees (0 = off).
         brightness, contrast, saturation: Colour jitter strength (RGB only; 0 = off).
+        mean, std: RGB normalisation.
     """
 
     size: Size
@@ -270,6 +269,8 @@ class TrainTransform:
     brightness: float = 0.0
     contrast: float = 0.0
     saturation: float = 0.0
+    mean: Sequence[float] = IMAGENET_MEAN
+    std: Sequence[float] = IMAGENET_STD
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
         """Transform a (T, C, H, W) float stack."""
@@ -292,7 +293,7 @@ class TrainTransform:
         if self.modality == "rgb":
             if self.brightness or self.contrast or self.saturation:
                 x = color_jitter(x, self.brightness, self.contrast, self.saturation, gen)
-            x = normalize(x, inplace=_owned(x, given))  # never the caller's tensor
+            x = normalize(x, self.mean, self.std, inplace=_owned(x, given))  # never the caller's
         return x
 
 
@@ -305,11 +306,14 @@ class EvalTransform:
         modality: ``rgb``, ``flow`` or ``rgbdiff``.
         crop: ``center`` (centre crop of ``size``, resized if the frame is smaller),
             ``resize`` (whole frame), or a corner name from :data:`CORNERS`.
+        mean, std: RGB normalisation.
     """
 
     size: Size
     modality: str = "rgb"
     crop: str = "center"
+    mean: Sequence[float] = IMAGENET_MEAN
+    std: Sequence[float] = IMAGENET_STD
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
         if self.crop in CORNERS:
@@ -317,7 +321,9 @@ class EvalTransform:
         elif self.crop != "resize":
             raise ValueError(f"unknown eval crop {self.crop!r}")
         y = resize(x, self.size)
-        return normalize(y, inplace=_owned(y, x)) if self.modality == "rgb" else y
+        if self.modality != "rgb":
+            return y
+        return normalize(y, self.mean, self.std, inplace=_owned(y, x))
 
 
 def _fit(size: Size, x: torch.Tensor) -> Size:
@@ -333,7 +339,8 @@ EVAL_CROPS = ("resize", *CORNERS)
 
 
 def default_transform(
-    modality: str, train: bool, size: int | Sequence[int], **kw: object
+    modality: str, train: bool, size: int | Sequence[int],
+    mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, **kw: object
 ) -> TrainTransform | EvalTransform:
     """The preset for a modality: :class:`TrainTransform` or :class:`EvalTransform`.
 
@@ -341,7 +348,8 @@ def default_transform(
     evaluation datasets of a run): evaluation keeps only ``crop``, and a training-only crop
     (``multiscale``, ``corner``, ``random``) becomes the centre crop there.
     """
-    options = sorted(f.name for f in fields(TrainTransform) if f.name not in ("size", "modality"))
+    options = sorted(f.name for f in fields(TrainTransform)
+                     if f.name not in ("size", "modality", "mean", "std"))
     unknown = sorted(set(kw) - set(options))
     if unknown:
         raise InputError(f"transform options {', '.join(unknown)}: unknown; valid: "
@@ -354,6 +362,8 @@ def default_transform(
         if crop is not None and crop not in TRAIN_CROPS:
             raise InputError(f"transform crop {crop!r} is an evaluation crop; training crops: "
                              f"{', '.join(TRAIN_CROPS)}")
-        return TrainTransform(size=_pair(size), modality=modality, **kw)  # type: ignore[arg-type]
+        return TrainTransform(size=_pair(size), modality=modality, mean=tuple(mean),
+                              std=tuple(std), **kw)  # type: ignore[arg-type]
     eval_crop = crop if crop in EVAL_CROPS else "center"
-    return EvalTransform(size=_pair(size), modality=modality, crop=eval_crop)
+    return EvalTransform(size=_pair(size), modality=modality, crop=eval_crop, mean=tuple(mean),
+                         std=tuple(std))

@@ -1,13 +1,13 @@
 """Evaluation: metrics, multi-clip x multi-crop testing, result tables, timeline scoring.
 
 Metrics are pure functions of (scores or preds, labels, num_classes) in
-:mod:`actionlab.evaluate.metrics`; segment helpers in :mod:`actionlab.evaluate.timeline`;
+:mod:`actionlab.metrics`; segment helpers in :mod:`actionlab.evaluate.timeline`;
 multi-view scoring (torch) in :mod:`actionlab.evaluate.multiview`; run dirs and the results
 table in :mod:`actionlab.evaluate.runs`; ``eval.json`` in :mod:`actionlab.evaluate.run_eval`.
 Importing this package loads numpy only.
 """
 
-from actionlab.evaluate.metrics import (
+from actionlab.metrics import (
     DEFAULT_KS,
     classification_metrics,
     confusion_matrix,

@@ -11,13 +11,16 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from actionlab.checkpoint import Loaded, check_classes, load, read_meta, resolve
 from actionlab.errors import CheckpointError, DatasetError, InputError
-from actionlab.evaluate.metrics import classification_metrics
+from actionlab.spec import InputSpec
+from actionlab.metrics import classification_metrics
 from actionlab.evaluate.multiview import crop_positions, score_videos, video_views
 from actionlab.io import write_json_atomic
 
@@ -57,42 +60,40 @@ def eval_document(
     return {**info, "classes": list(classes), "metrics": metrics, "predictions": predictions}
 
 
-def _datasets(meta: dict[str, Any], cache_dir: str | Path | None, split: str, num_clips: int,
+def _datasets(loaded: Loaded, cache_dir: str | Path | None, split: str, num_clips: int,
               crops: tuple[str, ...]) -> tuple[list[Any], bool]:
-    """One dataset per crop position, built as the trainer built its validation data."""
-    from actionlab.config import from_dict
+    """One dataset per crop position, sampled with the checkpoint's own input spec."""
     from actionlab.data import build_dataset
     from actionlab.data.cache import Cache
-    from actionlab.train.run import dataset_params
 
-    if not meta.get("config"):
-        raise CheckpointError(
-            "the checkpoint carries no training config, so its dataset options are unknown; "
-            "score it with actionlab.evaluate.multiview.score_videos over your own views"
-        )
-    data = from_dict(meta["config"], "checkpoint config").data
-    cache = cache_dir or data.cache_dir
+    from actionlab.config import from_dict
+
+    spec, meta = loaded.spec, loaded.meta
+    data = from_dict(meta["config"], "checkpoint config").data if meta.get("config") else None
+    cache = cache_dir or (data.cache_dir if data else None)
     if not cache or not (Path(cache) / "manifest.json").is_file():
         raise DatasetError(
             f"{cache or '(no cache)'}: no prepared cache here; pass --cache /path/to/cache "
             "(made by `actionlab prepare`)"
         )
-    params = dataset_params(data)
-    stacked = data.kind == "clip" and num_clips > 1
-    if num_clips > 1 and data.kind != "clip":
-        raise InputError(
-            f"--clips {num_clips} needs a clip model; this one reads {data.kind!r} samples"
-        )
-    if stacked:
-        params["num_clips"] = num_clips
     opened = Cache(cache)
+    if spec is None:  # saved without an input spec: the config's data section read on the cache
+        if data is None:
+            raise CheckpointError(f"{loaded.path}: neither an input spec nor a training config; "
+                                  "its inputs are unknown")
+        spec = InputSpec.from_config(data, opened.manifest.meta.get("prepare"))
+    if num_clips > 1 and spec.kind == "tsn":
+        raise InputError(f"--clips {num_clips}: a TSN model's segments already cover the whole "
+                         "video; use --clips 1")
+    check_classes(loaded.classes, opened.classes, str(cache))
     datasets = []
     for pos in crops:
-        kw = {**params, "transform_kw": {**params.get("transform_kw", {}), "crop": pos}}
-        datasets.append(build_dataset(opened, data.kind, split, train=False, **kw))
+        view = replace(spec, num_clips=num_clips, transform=(*(
+            (k, v) for k, v in spec.transform if k != "crop"), ("crop", pos)))
+        datasets.append(build_dataset(opened, view, split, train=False))
     if len(datasets[0]) == 0:
         raise DatasetError(f"{cache}: the {split!r} split is empty")
-    return datasets, stacked
+    return datasets, num_clips > 1
 
 
 def evaluate_checkpoint(
@@ -123,24 +124,23 @@ def evaluate_checkpoint(
     Returns:
         ``(eval document, path written)``.
     """
-    from actionlab.train.checkpoint import load_model, read_meta
-
     if (read_meta(checkpoint).get("input") or {}).get("kind") == "sequence":
         doc = evaluate_sequence_checkpoint(checkpoint, cache_dir, split)
-        path = Path(out) if out else Path(checkpoint).parent / eval_filename(split)
+        path = Path(out) if out else resolve(checkpoint).parent / eval_filename(split)
         write_json_atomic(path, doc)
         return doc, path
-    model, meta = load_model(checkpoint, map_location=device)
+    loaded = load(checkpoint, device=device)
+    meta = loaded.meta
     positions = crop_positions(crops)
-    datasets, stacked = _datasets(meta, cache_dir, split, num_clips, positions)
-    classes = list(meta.get("classes") or datasets[0].classes)
-    scores, labels = score_videos(model, video_views(datasets, stacked), batch_size,
+    datasets, stacked = _datasets(loaded, cache_dir, split, num_clips, positions)
+    classes = list(loaded.classes)
+    scores, labels = score_videos(loaded.model, video_views(datasets, stacked), batch_size,
                                   progress=progress, total=len(datasets[0]))
     videos = [getattr(r, "key", str(i)) for i, r in enumerate(getattr(datasets[0], "records", []))]
     doc = eval_document(scores, labels, classes, videos or None, checkpoint=str(checkpoint),
                         split=split, num_clips=num_clips, crops=list(positions),
                         epoch=meta.get("epoch"))
-    path = Path(out) if out else Path(checkpoint).parent / eval_filename(split)
+    path = Path(out) if out else loaded.path.parent / eval_filename(split)
     write_json_atomic(path, doc)
     return doc, path
 
@@ -159,9 +159,10 @@ def evaluate_sequence_checkpoint(
             checkpoint was trained on.
         split: The split of the features file.
     """
-    from actionlab.train.lrcn import SequenceDataset, load_sequence_model, predict_sequence
+    from actionlab.train.lrcn import SequenceDataset, predict_sequence
 
-    model, meta = load_sequence_model(checkpoint)
+    loaded = load(checkpoint)
+    model, meta = loaded.model, loaded.meta
     spec = meta.get("input") or {}
     path = features or spec.get("features")
     if not path:

@@ -308,7 +308,7 @@ def improvement_between(run_before: str | Path, run_after: str | Path) -> list[d
     Raises:
         InputError: when a run lacks ``eval.json`` or the two class lists differ.
     """
-    from actionlab.evaluate.metrics import per_class_improvement
+    from actionlab.metrics import per_class_improvement
 
     cm_a, classes_a = run_confusion(run_before)
     cm_b, classes_b = run_confusion(run_after)

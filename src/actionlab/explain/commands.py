@@ -43,15 +43,14 @@ def explain_videos(
 
     from actionlab.explain.visual import explain_window, penultimate_features, plot_tsne
     from actionlab.explain.visual import save_explanation
-    from actionlab.infer.predict import decode_video
-    from actionlab.infer.preprocess import flow_for_video, needs_flow, preprocess, window_span
-    from actionlab.infer.runner import classes_of, input_spec
+    from actionlab.checkpoint import load
+    from actionlab.infer.preprocess import as_spec, decode_video, preprocess
     from actionlab.infer.timeline import window_starts
-    from actionlab.train.checkpoint import load_model
 
-    model, meta = load_model(checkpoint)
-    spec = input_spec(meta, str(checkpoint))
-    classes = classes_of(meta)
+    loaded = load(checkpoint)
+    model, meta = loaded.model, loaded.meta
+    spec = as_spec(meta, str(loaded.path))
+    classes = list(loaded.classes)
     if color_by not in ("predicted", "folder"):
         raise InputError(f"--color-by {color_by!r}: use 'predicted' or 'folder'")
     if target is not None and target not in classes:
@@ -59,7 +58,7 @@ def explain_videos(
     out = Path(out)
     result: dict[str, Any] = {"videos": {}, "tsne": None}
     feats, labels = [], []
-    span = window_span(spec)
+    span = spec.window_span()
     used: set[str] = set()
     for video in videos:
         name = Path(video).stem
@@ -67,15 +66,14 @@ def explain_videos(
             name = f"{name}_{Path(video).suffix.lstrip('.')}"
         used.add(name)
         decoded = decode_video(video, spec)
-        flow = flow_for_video(decoded.frames, spec) if needs_flow(spec) else None
-        exp = explain_window(model, meta, decoded, flow,
+        exp = explain_window(model, meta, decoded,
                              target=None if target is None else classes.index(target))
         files = save_explanation(exp, out / name)
         result["videos"][str(video)] = {"label": exp.label, "prob": exp.prob,
                                         "files": {k: str(v) for k, v in files.items()}}
         if tsne:
             starts = window_starts(len(decoded.frames), span, max(1, span // 2))
-            x = preprocess(decoded.frames, spec, flow, starts=starts, length=span)
+            x = preprocess(decoded, spec, starts=starts, length=span)
             f, logits = penultimate_features(model, x, with_logits=True)
             feats.append(f)
             if color_by == "folder":
@@ -91,7 +89,7 @@ def explain_videos(
 
 
 def explain(
-    checkpoint: Path = typer.Argument(..., help="Checkpoint (.safetensors)."),
+    checkpoint: Path = typer.Argument(..., help="Checkpoint (.safetensors) or run folder."),
     videos: list[Path] = typer.Argument(..., help="Videos to explain."),
     out: Path = typer.Option(Path("explain_out"), "--out", "-o", help="Output folder."),
     target: str | None = typer.Option(

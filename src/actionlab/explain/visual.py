@@ -8,7 +8,7 @@ stream; :func:`save_explanation` writes them as PNG sheets and GIFs.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,12 @@ from actionlab.explain.cam import (
     guided_backprop,
     overlay,
 )
-from actionlab.infer.predict import Decoded
-from actionlab.infer.preprocess import preprocess, sample_indices, stream_specs, window_span
-from actionlab.infer.runner import classes_of, input_spec, softmax
+from actionlab.checkpoint import classes_of
+from actionlab.data.inputs import RecordingSource, flow_tensor, make_input, rgb_tensor
+from actionlab.data.transforms import default_transform
+from actionlab.infer.preprocess import Decoded, as_spec, window_sources
+from actionlab.infer.runner import softmax
+from actionlab.spec import InputSpec
 from actionlab.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -54,19 +57,22 @@ class Explanation:
     streams: list[StreamExplanation]
 
 
-def _flat_indices(sub: dict[str, Any], length: int) -> np.ndarray:
-    return np.asarray(sample_indices(sub, length)).reshape(-1)
+def _display_images(spec: InputSpec, src: RecordingSource,
+                    read: tuple[str, np.ndarray]) -> list[np.ndarray]:
+    """The frames (or flow, in colour) one stream read, cropped as the model saw them."""
+    from actionlab.data.flow import to_color
 
-
-def _display_images(decoded: Decoded, flow: np.ndarray | None, sub: dict[str, Any],
-                    idx: np.ndarray) -> list[np.ndarray]:
-    if sub.get("modality") == "flow" and flow is not None:
-        from actionlab.data.flow import to_color
-
-        f = flow[np.clip(idx, 0, len(flow) - 1)]
+    what, idx = read
+    kw = {k: v for k, v in spec.transform if k == "crop"}
+    if what == "flow":
+        geometry = default_transform("flow", False, spec.size, **kw)
+        f = geometry(flow_tensor(src.src.flow(idx)), None).permute(0, 2, 3, 1).numpy()
+        f = f * spec.flow_bound  # back to pixels
         mag = float(np.percentile(np.linalg.norm(f, axis=-1), 99)) or 1.0
         return list(to_color(f, mag))
-    return list(decoded.frames[np.clip(idx, 0, len(decoded.frames) - 1)])
+    geometry = default_transform("rgbdiff", False, spec.size, **kw)  # geometry, no normalising
+    x = geometry(rgb_tensor(src.src.rgb(idx)), None)  # (T, 3, H, W) in [0, 1]
+    return list((x.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy())
 
 
 def _per_image_maps(cam: np.ndarray, count: int, size_hw: tuple[int, int]) -> list[np.ndarray]:
@@ -95,7 +101,6 @@ def explain_window(
     model: torch.nn.Module,
     meta: dict[str, Any],
     decoded: Decoded,
-    flow: np.ndarray | None = None,
     start: int | None = None,
     target: int | None = None,
 ) -> Explanation:
@@ -105,24 +110,24 @@ def explain_window(
         model: The torch model (shared interface: ``forward_features``/``forward_head``).
         meta: Its checkpoint meta.
         decoded: The decoded video.
-        flow: Its flow, for flow models (see :func:`flow_for_video`).
         start: First frame of the window; default the centred window.
         target: Class index to explain; default the predicted class.
     """
-    spec = input_spec(meta)
+    spec = replace(as_spec(meta), num_clips=1)
     n = len(decoded.frames)
-    span = window_span(spec)
-    subs = stream_specs(spec)
-    is_tsn = [s.get("kind") == "tsn" for s in subs]
-    if any(is_tsn):
+    span = spec.window_span()
+    subs = spec.streams()
+    if spec.kind == "tsn":
         start, length = 0, n
     else:
         length = span
         start = max(0, (n - span) // 2) if start is None else start
-    arrays = preprocess(decoded.frames, spec, flow, starts=[start], length=length)
-    inputs = [torch.from_numpy(a) for a in arrays]
+    (window,) = window_sources(decoded, spec, [start], length)
+    src = RecordingSource(window)
+    x = make_input(spec, src, train=False)
+    inputs = [p.unsqueeze(0) for p in (x if isinstance(x, tuple) else (x,))]
     # TSN and LRCN features are segment- or time-major (B, S|T, C, H', W'): channels on axis 2.
-    per_item = [s.get("kind") in ("tsn", "sequence") for s in subs]
+    per_item = [s.kind == "tsn" for s in subs]
     axes = [2 if (t and a.dim() == 5) else 1 for t, a in zip(per_item, inputs, strict=True)]
     try:
         cams, logits = grad_cam(model, inputs, target, channel_axes=axes)
@@ -138,10 +143,9 @@ def explain_window(
     classes = classes_of(meta)
     streams = []
     for i, sub in enumerate(subs):
-        idx = start + _flat_indices(sub, min(length, n - start))
-        images = [_grow(im) for im in _display_images(decoded, flow, sub, idx)]
+        images = [_grow(im) for im in _display_images(spec, src, src.reads[i])]
         hw = images[0].shape[:2]
-        st = StreamExplanation(name=sub.get("modality", "rgb"), images=images)
+        st = StreamExplanation(name=sub.modality, images=images)
         if i < len(cams) and cams[i].ndim >= 3 and not cams[i][0].any():
             log.warning("Grad-CAM: no positive evidence for %r in the %s stream (all-zero map; "
                         "common for weakly trained models)", classes[j], st.name)
@@ -155,16 +159,14 @@ def explain_window(
     return Explanation(label=classes[j], prob=float(probs[j]), start=int(start), streams=streams)
 
 
-def _guided_images(g: np.ndarray, sub: dict[str, Any], count: int,
+def _guided_images(g: np.ndarray, sub: InputSpec, count: int,
                    size_hw: tuple[int, int]) -> list[np.ndarray]:
     """Guided-backprop gradients of one sample as one image per shown frame."""
     import cv2
 
-    kind = sub.get("kind", "frame")
-    if kind == "clip":  # (C, T, H, W)
+    kind = sub.kind
+    if kind == "clip" and g.ndim == 4:  # (C, T, H, W)
         per = [g[:, t] for t in range(g.shape[1])]
-    elif kind == "sequence":  # (T, C, H, W)
-        per = list(g)
     elif kind == "tsn":  # (S, C', H, W)
         per = list(g)
     else:  # (C', H, W)

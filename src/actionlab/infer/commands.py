@@ -127,17 +127,17 @@ def segment_options(**options: float | str | None) -> dict[str, float | str]:
 
 
 def export(
-    checkpoint: Path = typer.Argument(..., help="Checkpoint (.safetensors)."),
+    checkpoint: Path = typer.Argument(..., help="Checkpoint (.safetensors) or run folder."),
     onnx: Path = typer.Option(..., "--onnx", help="The .onnx file to write."),
     opset: int = typer.Option(17, "--opset", help="ONNX opset."),
     tolerance: float = typer.Option(1e-3, "--tolerance", help="Largest allowed abs difference."),
 ) -> None:
     """Export to ONNX (dynamic batch, meta embedded) and check it against onnxruntime."""
+    from actionlab.checkpoint import load
     from actionlab.infer.export import export_onnx
-    from actionlab.train.checkpoint import load_model
 
-    model, meta = load_model(checkpoint)
-    res = export_onnx(model, meta, onnx, opset=opset, tolerance=tolerance)
+    loaded = load(checkpoint)
+    res = export_onnx(loaded.model, loaded.meta, onnx, opset=opset, tolerance=tolerance)
     typer.echo(f"wrote {res.path} (inputs: {', '.join(res.inputs)}); "
                f"max abs difference vs PyTorch: {res.max_abs_diff:.2e}")
 

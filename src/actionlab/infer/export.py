@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from actionlab.errors import ModelError
-from actionlab.infer.preprocess import dummy_inputs, stream_specs
-from actionlab.infer.runner import ONNX_META_KEY, OnnxRunner, Runner, TorchRunner, input_spec
+from actionlab.infer.preprocess import as_spec, dummy_inputs
+from actionlab.infer.runner import ONNX_META_KEY, OnnxRunner, Runner, TorchRunner
+from actionlab.spec import InputSpec
 from actionlab.io import write_bytes_atomic
 
 log = logging.getLogger(__name__)
@@ -27,12 +28,12 @@ log = logging.getLogger(__name__)
 DEFAULT_TOLERANCE = 1e-3
 
 
-def input_names(spec: dict[str, Any]) -> list[str]:
+def input_names(spec: InputSpec) -> list[str]:
     """ONNX input names: ``input`` for one input, else each stream's modality."""
-    streams = stream_specs(spec)
+    streams = spec.streams()
     if len(streams) == 1:
         return ["input"]
-    names = [s.get("modality", f"input{i}") for i, s in enumerate(streams)]
+    names = [s.modality for s in streams]
     return names if len(set(names)) == len(names) else [f"input{i}" for i in range(len(names))]
 
 
@@ -54,7 +55,7 @@ def onnx_bytes(model: Any, meta: dict[str, Any], opset: int = 17) -> bytes:
     import onnx
     import torch
 
-    spec = input_spec(meta)
+    spec = as_spec(meta)
     names = input_names(spec)
     model = model.eval()
     # Batch 2 when tracing so nothing specialises on a batch of one.
@@ -82,7 +83,7 @@ def onnx_bytes(model: Any, meta: dict[str, Any], opset: int = 17) -> bytes:
     return proto.SerializeToString()
 
 
-def max_difference(model: Any, runner: OnnxRunner, spec: dict[str, Any], seed: int = 0) -> float:
+def max_difference(model: Any, runner: OnnxRunner, spec: InputSpec, seed: int = 0) -> float:
     """Largest |PyTorch - onnxruntime| over the logits of a random batch of three."""
     import torch
 
@@ -115,7 +116,7 @@ def export_onnx(
     Raises:
         ModelError: the export fails or the outputs differ by more than ``tolerance``.
     """
-    spec = input_spec(meta)
+    spec = as_spec(meta)
     out = Path(out)
     data = onnx_bytes(model, meta, opset)
     diff = max_difference(model, OnnxRunner(data), spec, seed)
@@ -145,12 +146,12 @@ def accelerate(runner: Runner, threads: int | None = None,
         return runner
     try:
         fast = OnnxRunner(onnx_bytes(runner.model, runner.meta), threads=threads)
-        diff = max_difference(runner.model, fast, input_spec(runner.meta))
+        diff = max_difference(runner.model, fast, runner.spec)
     except Exception as exc:  # noqa: BLE001 - any failure: stay with PyTorch
         log.info("onnxruntime acceleration unavailable (%s); running PyTorch", exc)
         return runner
     if not diff <= tolerance:
         log.info("onnxruntime differs from PyTorch by %.3g; running PyTorch", diff)
         return runner
-    fast.meta = runner.meta
+    fast.meta, fast.spec, fast.classes = runner.meta, runner.spec, runner.classes
     return fast

@@ -86,14 +86,14 @@ def draw_caption(frame: np.ndarray, text: str) -> np.ndarray:
 
 def plot_timeline(tl: Timeline, path: str | Path, title: str | None = None) -> Path:
     """PNG of class probabilities over time with the segments shaded
-    (:func:`actionlab.report.plots.plot_timeline`).
+    (:func:`actionlab.infer.plots.plot_timeline`).
 
     Args:
         tl: The timeline.
         path: The PNG to write (atomically).
         title: Plot title; default the video's file name.
     """
-    from actionlab.report.plots import plot_timeline as report_timeline
+    from actionlab.infer.plots import plot_timeline as report_timeline
 
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -13,15 +13,20 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from actionlab.checkpoint import classes_of
 from actionlab.errors import CheckpointError
+from actionlab.infer.preprocess import as_spec
+from actionlab.spec import InputSpec
 
 ONNX_META_KEY = "actionlab"
 
 
 class Runner(Protocol):
-    """What predict and timeline need from a model."""
+    """What predict and timeline need from a model: its meta, input spec and classes."""
 
     meta: dict[str, Any]
+    spec: InputSpec
+    classes: list[str]
 
     def logits(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
         """(B, K) logits for a batch of inputs."""
@@ -41,12 +46,15 @@ class TorchRunner:
     def __init__(self, model: Any, meta: dict[str, Any]) -> None:
         self.model = model.eval()
         self.meta = meta
+        self.spec = as_spec(meta)
+        self.classes = classes_of(meta)
 
     def logits(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
         import torch
 
+        device = next(self.model.parameters()).device
         with torch.inference_mode():
-            out = self.model(*(torch.from_numpy(x) for x in inputs))
+            out = self.model(*(torch.from_numpy(x).to(device) for x in inputs))
         return out.float().cpu().numpy()
 
 
@@ -82,7 +90,12 @@ class OnnxRunner:
                 f"{where}: an ONNX file without actionlab metadata; export it with "
                 "`actionlab export CHECKPOINT --onnx OUT.onnx`"
             )
-        self.meta = json.loads(raw)
+        try:
+            self.meta = json.loads(raw)
+            self.spec = as_spec(self.meta, where)
+        except ValueError:
+            raise CheckpointError(f"{where}: its actionlab metadata is not valid JSON") from None
+        self.classes = classes_of(self.meta)
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def logits(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -90,36 +103,14 @@ class OnnxRunner:
         return np.asarray(self.session.run(None, feed)[0], dtype=np.float32)
 
 
-def load_runner(path: str | Path, onnx: str | Path | None = None) -> Runner:
-    """A runner for a checkpoint (``.safetensors``) or, when ``onnx`` is given, an ONNX file.
-
-    A path ending in ``.onnx`` is also run with onnxruntime.
-    """
+def load_runner(path: str | Path, onnx: str | Path | None = None, device: str = "cpu") -> Runner:
+    """A runner for a checkpoint or run folder, or, when ``onnx`` is given (or the path ends
+    in ``.onnx``), an ONNX file run with onnxruntime."""
     if onnx is not None:
         return OnnxRunner(onnx)
     if str(path).endswith(".onnx"):
         return OnnxRunner(path)
-    from actionlab.train.checkpoint import load_model, read_meta
+    from actionlab.checkpoint import load
 
-    read_meta(path)  # cheap: a missing file or an unknown format fails before any model code
-    model, meta = load_model(path)
-    return TorchRunner(model, meta)
-
-
-def classes_of(meta: dict[str, Any]) -> list[str]:
-    """Class names from a meta, or ``class_0..`` when the checkpoint has none."""
-    classes = meta.get("classes")
-    if classes:
-        return list(classes)
-    n = int(meta.get("model", {}).get("kwargs", {}).get("num_classes", 0))
-    return [f"class_{i}" for i in range(n)]
-
-
-def input_spec(meta: dict[str, Any], where: str = "checkpoint") -> dict[str, Any]:
-    """The meta's input spec, or a clear error when it has none."""
-    spec = meta.get("input")
-    if not spec:
-        raise CheckpointError(
-            f"{where}: the meta has no input spec; retrain or re-save it with an 'input' entry"
-        )
-    return spec
+    loaded = load(path, device=device)
+    return TorchRunner(loaded.model, loaded.meta)

@@ -17,16 +17,8 @@ from typing import Any
 import numpy as np
 
 from actionlab.errors import InputError
-from actionlab.infer.predict import Decoded, decode_video
-from actionlab.infer.preprocess import (
-    flow_for_video,
-    needed_flow,
-    needs_flow,
-    preprocess,
-    stream_specs,
-    window_span,
-)
-from actionlab.infer.runner import Runner, classes_of, input_spec, softmax
+from actionlab.infer.preprocess import Decoded, decode_video, preprocess
+from actionlab.infer.runner import Runner, softmax
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +110,6 @@ def timeline_probs(
     window: int,
     step: int,
     batch_size: int = 16,
-    flow: np.ndarray | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-window times (window centres, seconds) and class probabilities.
@@ -129,17 +120,14 @@ def timeline_probs(
         window: Window length in frames.
         step: Step between window starts in frames.
         batch_size: Windows per model call.
-        flow: Precomputed flow for ``decoded.frames`` (computed here when needed and absent).
         progress: Called with (windows done, windows in all) after every batch.
     """
-    spec = input_spec(runner.meta)
     frames = decoded.frames
     starts = window_starts(len(frames), window, step)
-    if flow is None and needs_flow(spec):
-        flow = flow_for_video(frames, spec, needed_flow(spec, len(frames), starts, window))
     chunks = []
     for i in range(0, len(starts), batch_size):
-        inputs = preprocess(frames, spec, flow, starts=starts[i : i + batch_size], length=window)
+        inputs = preprocess(decoded, runner.spec, starts=starts[i : i + batch_size],
+                            length=window)
         chunks.append(softmax(runner.logits(inputs)))
         if progress is not None:
             progress(min(i + batch_size, len(starts)), len(starts))
@@ -157,7 +145,6 @@ def run_timeline(
     batch_size: int = 16,
     segment_kw: dict[str, Any] | None = None,
     keep_native: bool = False,
-    flow: np.ndarray | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Timeline, Decoded]:
     """Probabilities over time and action segments for one video.
@@ -169,26 +156,25 @@ def run_timeline(
         runner: From :func:`actionlab.infer.runner.load_runner`.
         video: A path, or an already decoded video.
         window: Window length, frames (``16``) or seconds (``"0.64s"``); default: the model's
-            (:func:`window_span`; 2 s for TSN models).
+            (``InputSpec.window_span``; 2 s for TSN models).
         step: Step between windows, same units; default half the window.
         batch_size: Windows per model call.
         segment_kw: Passed to :func:`actionlab.evaluate.timeline.probs_to_segments`
             (``threshold``, ``smooth`` seconds, ``min_duration``, ``merge_gap``,
             ``hysteresis``, ``background``); ``duration`` is the video's.
         keep_native: Keep full-size frames in the returned :class:`Decoded` (for drawing).
-        flow: The video's flow when already computed (:func:`flow_for_video`).
         progress: Called with (windows done, windows in all) as batches finish.
 
     Returns:
         ``(timeline, decoded)``.
     """
-    spec = input_spec(runner.meta)
+    spec = runner.spec
     decoded = (
         video if isinstance(video, Decoded) else decode_video(video, spec, keep_native=keep_native)
     )
     fps = decoded.fps
-    natural = window_span(spec)
-    if any(s.get("kind") == "tsn" for s in stream_specs(spec)):
+    natural = spec.window_span()
+    if spec.kind == "tsn":
         # TSN spreads its segments over whatever it is given; a few frames would make every
         # segment nearly the same frame, so its default window is TSN_WINDOW_S seconds.
         natural = max(natural, int(round(TSN_WINDOW_S * fps)))
@@ -201,9 +187,8 @@ def run_timeline(
             "%s: %d frames is shorter than one window (%d); sampled with looping",
             decoded.path, n, win,
         )
-    times, probs = timeline_probs(runner, decoded, win, stp, batch_size, flow=flow,
-                                  progress=progress)
-    classes = classes_of(runner.meta)
+    times, probs = timeline_probs(runner, decoded, win, stp, batch_size, progress=progress)
+    classes = runner.classes
     segments = _segments(times, probs, classes, **{"duration": n / fps, **(segment_kw or {})})
     tl = Timeline(
         video=str(decoded.path),

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., "nn.Module"])
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 # The modules whose import registers the built-in models (the package imports nothing eagerly).
-FAMILIES = ("resnet2d", "video", "i3d", "c3d", "compact", "recognizers", "fusion")
+FAMILIES = ("resnet2d", "video", "i3d", "c3d", "compact", "recognizers", "fusion", "sequence",
+            "joint")
 
 
 def load_families() -> None:

@@ -25,7 +25,7 @@ from actionlab import __version__
 from actionlab.errors import ActionlabError
 from actionlab.evaluate import runs as R
 from actionlab.evaluate.timeline import evaluate_timeline, normalise_document
-from actionlab.evaluate.metrics import per_class_improvement
+from actionlab.metrics import per_class_improvement
 from actionlab.io import write_text_atomic
 from actionlab.report import plots as P
 

@@ -33,7 +33,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from actionlab.errors import ActionlabError, VideoError
 from actionlab.infer.export import accelerate
-from actionlab.infer.runner import Runner, TorchRunner, classes_of, input_spec
+from actionlab.infer.runner import Runner, TorchRunner
 from actionlab.serve.page import PAGE
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class Analyzer:
     def __init__(self, runner: Runner, work_dir: Path, top_k: int = 5,
                  window: str | None = None, step: str | None = None,
                  keep_results: int = 20, explain: bool = True, fast: bool = True) -> None:
-        self.spec = input_spec(runner.meta)
+        self.spec = runner.spec
         self.top_k, self.window, self.step = top_k, window, step
         # Grad-CAM needs the PyTorch model; labels and timelines run with onnxruntime.
         self.torch_model = runner.model if isinstance(runner, TorchRunner) else None
@@ -110,15 +110,15 @@ class Analyzer:
         """
         from actionlab.data.video import probe
         from actionlab.infer.outputs import plot_timeline
-        from actionlab.infer.predict import decode_video, predict_frames
-        from actionlab.infer.preprocess import flow_for_video, needs_flow, window_span
+        from actionlab.infer.predict import predict_frames
+        from actionlab.infer.preprocess import decode_video
         from actionlab.infer.timeline import parse_length, run_timeline
 
         info = probe(video)  # the content check: counts frames by decoding, VideoError if none
         if info.fps <= 0:
             raise VideoError(video, "a still image, not a video")
         # One model window at least (the configured timeline window when one is set).
-        need = parse_length(self.window, info.fps, window_span(self.spec))
+        need = parse_length(self.window, info.fps, self.spec.window_span())
         if info.frames < need:
             raise VideoError(
                 video, f"too short: {info.frames} frames, the model's window is {need} frames "
@@ -126,17 +126,15 @@ class Analyzer:
             )
         with self._lock:
             decoded = decode_video(video, self.spec)
-            flow = flow_for_video(decoded.frames, self.spec) if needs_flow(self.spec) else None
-            pred = predict_frames(self.runner, decoded, k=self.top_k, flow=flow)
-            tl, _ = run_timeline(self.runner, decoded, window=self.window, step=self.step,
-                                 flow=flow)
+            pred = predict_frames(self.runner, decoded, k=self.top_k)
+            tl, _ = run_timeline(self.runner, decoded, window=self.window, step=self.step)
             rid = uuid.uuid4().hex
             out = self.results / rid
             out.mkdir()
             plot_timeline(tl, out / "timeline.png", title=title)
             files = {"timeline": f"/api/results/{rid}/timeline.png"}
             if self.explain:
-                files["gradcam"] = self._gradcam(decoded, flow, out)
+                files["gradcam"] = self._gradcam(decoded, out)
             self._remember(rid, out)
         return {
             "id": rid,
@@ -148,11 +146,11 @@ class Analyzer:
             "files": files,
         }
 
-    def _gradcam(self, decoded: Any, flow: Any, out: Path) -> str | None:
+    def _gradcam(self, decoded: Any, out: Path) -> str | None:
         from actionlab.explain.visual import explain_window, gradcam_gif_frames, save_gif
 
         try:
-            exp = explain_window(self.torch_model, self.runner.meta, decoded, flow)
+            exp = explain_window(self.torch_model, self.runner.meta, decoded)
             save_gif(gradcam_gif_frames(exp), out / "gradcam.gif")
         except Exception:  # noqa: BLE001 - the page still shows the labels without it
             log.exception("Grad-CAM failed")
@@ -228,7 +226,7 @@ def create_app(
     def info() -> dict[str, Any]:
         return {
             "model": runner.meta.get("model", {}).get("name"),
-            "classes": classes_of(runner.meta),
+            "classes": runner.classes,
             "max_upload_mb": max_upload_mb,
             "extensions": sorted(VIDEO_EXTS),
             "gradcam": analyzer.explain,

@@ -16,33 +16,9 @@ import torch
 from torch import nn
 
 from actionlab.config import ExperimentConfig
+from actionlab.models.joint import JointModel
 
 log = logging.getLogger(__name__)
-
-
-class JointModel(nn.Module):
-    """A backbone with the timm-style interface and one linear head per dataset.
-
-    Args:
-        backbone: Any model with ``forward_features`` and ``forward_head(x, pre_logits=True)``.
-        heads: ``{dataset: num_classes}``.
-        feature_dim: Size of the backbone's pre-logits features.
-        dropout: Dropout before each head.
-    """
-
-    def __init__(self, backbone: nn.Module, heads: dict[str, int], feature_dim: int,
-                 dropout: float = 0.0) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.drop = nn.Dropout(dropout)
-        self.heads = nn.ModuleDict({name: nn.Linear(feature_dim, n) for name, n in heads.items()})
-
-    def features(self, *x: torch.Tensor) -> torch.Tensor:
-        """Pre-logits features (B, F) of the shared backbone."""
-        return self.backbone.forward_head(self.backbone.forward_features(*x), pre_logits=True)
-
-    def forward(self, *x: torch.Tensor, task: str) -> torch.Tensor:
-        return self.heads[task](self.drop(self.features(*x)))
 
 
 def feature_dim(backbone: nn.Module, sample: Any) -> int:
@@ -57,24 +33,6 @@ def feature_dim(backbone: nn.Module, sample: Any) -> int:
     return int(f.reshape(1, -1).shape[1])
 
 
-def load_joint_model(path: str | Path) -> tuple[JointModel, dict[str, Any]]:
-    """Rebuild a joint model (registry backbone + one head per dataset) from its checkpoint."""
-    from actionlab.errors import CheckpointError
-    from actionlab.models import build_model
-    from actionlab.train.checkpoint import load_checkpoint
-    from actionlab.train.transfer import resolve_checkpoint
-
-    state, meta = load_checkpoint(resolve_checkpoint(path))
-    spec = meta["model"]
-    if spec.get("name") != "joint":
-        raise CheckpointError(f"{path}: not a joint-training checkpoint (model {spec.get('name')!r})")
-    kw = spec["kwargs"]
-    backbone = build_model(kw["backbone"]["name"], **kw["backbone"]["kwargs"])
-    model = JointModel(backbone, kw["heads"], kw["feature_dim"])
-    model.load_state_dict(state)
-    return model.eval(), meta
-
-
 def train_joint(cfg: ExperimentConfig, resume: str | Path | None = None) -> Path:
     """Train one backbone on ``data`` and ``joint.second`` with a head each; return the run dir.
 
@@ -85,9 +43,9 @@ def train_joint(cfg: ExperimentConfig, resume: str | Path | None = None) -> Path
     from actionlab.train.run import (
         build_datasets,
         build_model_from_config,
-        full_input_spec,
         make_loader,
         make_run_dir,
+        spec_of,
     )
     from actionlab.train.finetune import apply_freeze
     from actionlab.train.trainer import Trainer
@@ -121,7 +79,7 @@ def train_joint(cfg: ExperimentConfig, resume: str | Path | None = None) -> Path
                                                                             names[1]: len(cls_b)},
                                               "feature_dim": dim}},
         "classes": {names[0]: cls_a, names[1]: cls_b},
-        "input": full_input_spec(first, tr_a),
+        "input": spec_of(tr_a).to_dict(),
     }
     trainer = Trainer(model, train_loaders, val_loaders or None, cfg, run_dir, meta=meta)
     trainer.fit(resume=resume is not None)

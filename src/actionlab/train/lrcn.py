@@ -113,17 +113,16 @@ def extract_features_from_cache(
     batch_size: int = 64,
 ) -> Path:
     """``actionlab extract-features``: every frame of every video of a prepared cache."""
+    from actionlab.checkpoint import load
     from actionlab.data.cache import Cache
-    from actionlab.data.datasets import rgb_tensor
-    from actionlab.data.transforms import default_transform
-    from actionlab.train.checkpoint import load_model
-    from actionlab.train.transfer import resolve_checkpoint
+    from actionlab.data.inputs import build_transforms, rgb_tensor
 
-    path = resolve_checkpoint(checkpoint)
-    model, meta = load_model(path)
+    loaded = load(checkpoint)
+    if loaded.spec is None or loaded.spec.modality != "rgb":
+        raise InputError(f"{loaded.path}: per-frame features need an RGB frame model")
+    model, path = loaded.model, loaded.path
     cache = Cache(cache_dir)
-    size = (meta.get("input") or {}).get("size") or [112, 112]
-    transform = default_transform("rgb", False, size)
+    transform = build_transforms(loaded.spec, False)["rgb"]
     have = cache.manifest.counts()
 
     def videos() -> Iterable[tuple[str, str, torch.Tensor, int]]:
@@ -259,56 +258,6 @@ def sequence_scores(logits: torch.Tensor, how: str = "linear") -> torch.Tensor:
     return probs.mean(1) if probs.dim() == 3 else probs
 
 
-class SequenceClassifier(nn.Module):
-    """LSTM over feature sequences with per-step logits (the study: 1 LSTM layer + linear).
-
-    Args:
-        in_features: F.
-        num_classes: K.
-        hidden: LSTM width.
-        layers: Stacked LSTM layers.
-        dropout: Before the classifier (and between LSTM layers).
-    """
-
-    def __init__(self, in_features: int, num_classes: int, hidden: int = 512, layers: int = 1,
-                 dropout: float = 0.5) -> None:
-        super().__init__()
-        self.rnn = nn.LSTM(in_features, hidden, layers, batch_first=True,
-                           dropout=dropout if layers > 1 else 0.0)
-        self.drop = nn.Dropout(dropout)
-        self.fc = nn.Linear(hidden, num_classes)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 4:  # (B, N, T, F) windows
-            B, N = x.shape[:2]
-            return self.rnn(x.flatten(0, 1))[0].unflatten(0, (B, N))  # (B, N, T, H)
-        return self.rnn(x)[0]  # (B, T, H)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.drop(x)
-        return x if pre_logits else self.fc(x)
-
-    def reset_classifier(self, n: int) -> None:
-        self.fc = nn.Linear(self.fc.in_features, n)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))  # (B, T, K) or (B, N, T, K)
-
-
-def load_sequence_model(path: str | Path) -> tuple[SequenceClassifier, dict[str, Any]]:
-    """Rebuild a sequence model from its checkpoint alone (eval mode); returns ``(model, meta)``."""
-    from actionlab.errors import CheckpointError
-    from actionlab.train.checkpoint import load_checkpoint
-    from actionlab.train.transfer import resolve_checkpoint
-
-    state, meta = load_checkpoint(resolve_checkpoint(path))
-    if (meta.get("input") or {}).get("kind") != "sequence":
-        raise CheckpointError(f"{path}: not a sequence (LRCN features) checkpoint")
-    model = SequenceClassifier(**meta["model"]["kwargs"])
-    model.load_state_dict(state)
-    return model.eval(), meta
-
-
 @torch.no_grad()
 def predict_sequence(model: nn.Module, feats: torch.Tensor, length: int = 0, windows: int = 0,
                      how: str = "linear") -> torch.Tensor:
@@ -333,6 +282,7 @@ def predict_sequence(model: nn.Module, feats: torch.Tensor, length: int = 0, win
 def train_lrcn(cfg: Any, resume: str | Path | None = None) -> Path:
     """Train the sequence model on ``sequence.features``; return the run directory."""
     from actionlab.config import save_config
+    from actionlab.models import build_model
     from actionlab.train import distributed as D
     from actionlab.train.run import make_loader, make_run_dir
     from actionlab.train.trainer import Trainer
@@ -346,7 +296,7 @@ def train_lrcn(cfg: Any, resume: str | Path | None = None) -> Path:
     val_ds = SequenceDataset(seq.features, val_split, seq.length, False, seq.eval_windows)
     kwargs = {"in_features": train_ds.feature_dim, "num_classes": len(train_ds.classes),
               **cfg.model.kwargs}
-    model = SequenceClassifier(**kwargs)
+    model = build_model(cfg.model.name, **kwargs)
     initialise(model, cfg.model.init, train_ds.classes, cfg.optim.head_names)
     run_dir = D.broadcast_object(Path(resume) if resume is not None else make_run_dir(cfg))
     if D.current().is_main:

@@ -19,8 +19,8 @@ COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "tim
 
 def topk_correct(logits: torch.Tensor, target: torch.Tensor, k: int = 1) -> int:
     """How many rows of ``logits`` (B, K) have ``target`` among their ``k`` largest scores
-    (``actionlab.evaluate.metrics.topk_correct``: ties broken by class index, k capped at K)."""
-    from actionlab.evaluate.metrics import topk_correct as hits
+    (``actionlab.metrics.topk_correct``: ties broken by class index, k capped at K)."""
+    from actionlab.metrics import topk_correct as hits
 
     return int(hits(logits.detach().float().cpu().numpy(), target.cpu().numpy(), k).sum())
 

@@ -18,16 +18,13 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, S
 
 from actionlab.config import DataConfig, ExperimentConfig, load_config, save_config
 from actionlab.errors import DatasetError, InputError
+from actionlab.spec import InputSpec, in_channels
 from actionlab.train import distributed as D
 from actionlab.train.finetune import apply_freeze
 from actionlab.train.state import seed_everything
 from actionlab.train.transfer import initialise
 
 log = logging.getLogger(__name__)
-
-RGB_MEAN = [0.485, 0.456, 0.406]  # ImageNet: what actionlab.data's transforms normalise with
-RGB_STD = [0.229, 0.224, 0.225]
-
 
 # ---------------------------------------------------------------------- data
 
@@ -49,44 +46,43 @@ def check_data_paths(data: DataConfig, where: str = "data") -> Path:
     return cache
 
 
-def dataset_params(data: DataConfig) -> dict[str, Any]:
-    """Keyword arguments of ``build_dataset`` for the config's kind and modality."""
-    p: dict[str, Any] = {"size": tuple(data.size)}
-    if data.kind == "tsn":
-        p.update(modality=data.modality, num_segments=data.segments)
-        if data.modality != "rgb" or data.frames > 1:
-            p["length"] = data.frames
-    elif data.kind == "clip":
-        p.update(modality=data.modality, length=data.frames, stride=data.stride)
-    elif data.kind == "two_stream":
-        p.update(flow_length=data.frames, flow_stride=data.stride)
-    elif data.kind == "sequence":
+def data_spec(data: DataConfig, cache: Any, where: str = "data") -> InputSpec:
+    """The run's input contract: the data config read against its prepared cache."""
+    if data.kind == "sequence":
         raise InputError("data.kind=sequence trains on cached features: use actionlab.train.lrcn")
-    p.update(data.params)
-    return p
+    return InputSpec.from_config(data, cache.manifest.meta.get("prepare"), where)
 
 
 def build_datasets(data: DataConfig, seed: int, where: str = "data") -> tuple[Dataset, Dataset | None, list[str]]:
-    """Train and validation datasets (validation carved from train when the cache has none)."""
+    """Train and validation datasets (validation carved from train when the cache has none).
+
+    Both carry the run's :class:`~actionlab.spec.InputSpec` as ``input_spec`` (a carved
+    subset's ``dataset`` does), which the checkpoint stores.
+    """
     from actionlab.data import build_dataset
     from actionlab.data.cache import Cache
 
     cache = Cache(check_data_paths(data, where))
-    params = dataset_params(data)
-    train_ds = build_dataset(cache, data.kind, "train", train=True, **params)
+    spec = data_spec(data, cache, where)
+    train_ds = build_dataset(cache, spec, "train", train=True)
     classes = list(train_ds.classes)
     if len(train_ds) == 0:
         raise DatasetError(f"{cache.dir}: the train split is empty")
     if cache.manifest.counts().get("val"):
-        val_ds: Dataset | None = build_dataset(cache, data.kind, "val", train=False, **params)
+        val_ds: Dataset | None = build_dataset(cache, spec, "val", train=False)
     elif data.val_fraction > 0:
-        train_ds, val_ds = _carve(cache, data, params, train_ds, seed)
+        train_ds, val_ds = _carve(cache, data, spec, train_ds, seed)
     else:
         val_ds = None
     return train_ds, val_ds, classes
 
 
-def _carve(cache: Any, data: DataConfig, params: dict, train_ds: Any, seed: int) -> tuple[Dataset, Dataset]:
+def spec_of(ds: Dataset) -> InputSpec:
+    """The input spec a (possibly carved) dataset samples with."""
+    return getattr(ds, "dataset", ds).input_spec
+
+
+def _carve(cache: Any, data: DataConfig, spec: InputSpec, train_ds: Any, seed: int) -> tuple[Dataset, Dataset]:
     from sklearn.model_selection import train_test_split
 
     from actionlab.data import build_dataset
@@ -96,7 +92,7 @@ def _carve(cache: Any, data: DataConfig, params: dict, train_ds: Any, seed: int)
     _, counts = np.unique(labels, return_counts=True)
     strat = labels if counts.min() >= 2 else None
     tr, va = train_test_split(idx, test_size=data.val_fraction, random_state=seed, stratify=strat)
-    eval_ds = build_dataset(cache, data.kind, "train", train=False, **params)
+    eval_ds = build_dataset(cache, spec, "train", train=False)
     log.info("no val split in %s: %d of %d train videos held out for validation",
              cache.dir, len(va), len(idx))
     return Subset(train_ds, sorted(tr.tolist())), Subset(eval_ds, sorted(va.tolist()))
@@ -143,49 +139,12 @@ def make_loader(ds: Dataset, batch_size: int, train: bool, seed: int, workers: i
 # ---------------------------------------------------------------------- model
 
 
-def in_channels(data: DataConfig) -> int | None:
-    """The input channels a single-input model needs for the config's input."""
-    if data.kind == "two_stream":
-        return None
-    if data.modality == "rgb":
-        return 3 if data.kind != "tsn" else 3 * max(1, data.frames)
-    if data.modality == "flow":
-        return 2 if data.kind == "clip" else 2 * data.frames
-    if data.modality == "rgbdiff":
-        return 3 * max(1, data.frames - 1)
-    return None
-
-
-def input_spec(data: DataConfig) -> dict[str, Any]:
-    """The checkpoint's ``input`` section: how a video becomes this model's input."""
-    rgb = data.modality in ("rgb", "rgb+flow")
-    return {
-        "kind": data.kind,
-        "modality": data.modality,
-        "size": list(data.size),
-        "frames": data.frames,
-        "stride": data.stride,
-        "segments": data.segments,
-        "flow": {"method": data.flow_method, "bound": data.flow_bound},
-        "mean": list(data.mean) or (RGB_MEAN if rgb else []),
-        "std": list(data.std) or (RGB_STD if rgb else []),
-    }
-
-
-def full_input_spec(data: DataConfig, ds: Dataset) -> dict[str, Any]:
-    """:func:`input_spec` plus the dataset's own sampling keys (``num_segments``,
-    ``flow_layout``, ...), so inference reproduces the training input exactly."""
-    base = getattr(ds, "dataset", ds)  # a carved Subset
-    extra = base.spec() if hasattr(base, "spec") else {}
-    return {**extra, **input_spec(data)}
-
-
 def build_model_from_config(cfg: ExperimentConfig, num_classes: int) -> tuple[torch.nn.Module, dict]:
     """The registry model and its ``{name, kwargs}`` spec (what ``load_model`` rebuilds)."""
     from actionlab.models import build_model
 
     kwargs = {"num_classes": num_classes, **cfg.model.kwargs}
-    channels = in_channels(cfg.data)
+    channels = in_channels(cfg.data.kind, cfg.data.modality, cfg.data.frames)
     if channels is not None:
         kwargs.setdefault("in_channels", channels)
     try:
@@ -266,7 +225,7 @@ def _train(cfg: ExperimentConfig, resume: Path | None) -> Path:
         save_config(cfg, run_dir / "config.yaml")
     D.barrier()
     bs, workers, seed = cfg.data.batch_size, cfg.data.workers, cfg.train.seed
-    meta = {"model": spec, "classes": classes, "input": full_input_spec(cfg.data, train_ds)}
+    meta = {"model": spec, "classes": classes, "input": spec_of(train_ds).to_dict()}
     trainer = Trainer(
         model,
         make_loader(train_ds, bs, True, seed, workers),
@@ -282,4 +241,5 @@ def _train(cfg: ExperimentConfig, resume: Path | None) -> Path:
     return run_dir
 
 
-__all__ = ["build_datasets", "build_model_from_config", "input_spec", "make_loader", "train"]
+__all__ = ["build_datasets", "build_model_from_config", "data_spec", "make_loader", "spec_of",
+           "train"]

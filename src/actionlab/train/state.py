@@ -1,6 +1,6 @@
 """Training state for exact resume: written beside a checkpoint, atomically, as a pair.
 
-``<name>.safetensors`` (weights + meta, :mod:`actionlab.train.checkpoint`) and
+``<name>.safetensors`` (weights + meta, :mod:`actionlab.checkpoint`) and
 ``<name>.state.pt`` (optimizer, scheduler, RNG states, loop counters) are written to temporary
 files first and renamed only when both are complete, so a failure while writing (a full disk)
 leaves the previous pair as it was. The state file holds only tensors and plain Python values,
@@ -18,7 +18,7 @@ import torch
 
 from actionlab.errors import CheckpointError
 from actionlab.io import atomic_path
-from actionlab.train.checkpoint import read_meta, save_checkpoint
+from actionlab.checkpoint import read_meta, save_checkpoint
 
 STATE_SUFFIX = ".state.pt"
 

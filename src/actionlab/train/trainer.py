@@ -353,7 +353,7 @@ class Trainer:
         if with_state:
             save_pair(path, self.raw_model, meta, self._state())
         else:
-            from actionlab.train.checkpoint import save_checkpoint
+            from actionlab.checkpoint import save_checkpoint
 
             try:
                 save_checkpoint(path, self.raw_model, meta)

@@ -19,24 +19,11 @@ from torch import nn
 
 from actionlab.config import InitConfig
 from actionlab.errors import CheckpointError
-from actionlab.train.checkpoint import load_checkpoint
+from actionlab.checkpoint import load_checkpoint, resolve
 
 log = logging.getLogger(__name__)
 
 HEAD_NAMES = ("fc", "head", "classifier")
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A run directory means its ``best.safetensors`` (else ``last.safetensors``)."""
-    path = Path(path)
-    if path.is_dir():
-        for name in ("best.safetensors", "last.safetensors"):
-            if (path / name).is_file():
-                return path / name
-        raise CheckpointError(f"{path}: a directory without best.safetensors or last.safetensors")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint (set model.init.path)")
-    return path
 
 
 def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
@@ -46,7 +33,7 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     ``torch.load(weights_only=True)`` (never unpickling code), unwrapping ``state_dict`` /
     ``model`` entries and a DataParallel ``module.`` prefix.
     """
-    path = resolve_checkpoint(path)
+    path = resolve(path)
     if path.suffix == ".safetensors":
         try:
             state, meta = load_checkpoint(path)
@@ -186,7 +173,7 @@ def _initialise_one(
     head_names: tuple[str, ...] | list[str],
 ) -> None:
     fmt = init.format
-    path = resolve_checkpoint(source)
+    path = resolve(source)
     state, meta = read_state_dict(path)
     if fmt == "auto":
         fmt = "run" if meta is not None else "torchvision"

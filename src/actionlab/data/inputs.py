@@ -1,0 +1,274 @@
+"""The one path from stored frames to a model input, for training, evaluation and inference.
+
+:func:`make_input` takes an :class:`~actionlab.spec.InputSpec` and a :class:`FrameSource` (the
+frames and quantised flow of one video, or of one window of a video) and returns what the model
+eats. The cached datasets call it with a :class:`CacheSource`; inference calls it with an
+:class:`ArraySource` over frames it decoded at the cache's geometry (and flow it computed the way
+``prepare`` does). So what a checkpoint sees at inference is, by construction, what its
+evaluation data fed it.
+
+Sampling draws from ``rng`` (frame indices) and ``gen`` (augmentation), both None at evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from actionlab.data import sampling
+from actionlab.data.transforms import default_transform
+from actionlab.spec import InputSpec
+
+Transform = Callable[..., torch.Tensor]
+
+
+class FrameSource(Protocol):
+    """One video's stored frames: RGB uint8 (T, H, W, 3) and quantised flow uint8 (T, H, W, 2)."""
+
+    num_frames: int
+    num_flow: int
+
+    def rgb(self, idx: np.ndarray) -> np.ndarray: ...
+
+    def flow(self, idx: np.ndarray) -> np.ndarray: ...
+
+
+class CacheSource:
+    """A record of a prepared :class:`~actionlab.data.cache.Cache`."""
+
+    def __init__(self, cache: object, rec: object) -> None:
+        self.cache, self.rec = cache, rec
+        self.num_frames = int(rec.frames or 1)  # type: ignore[attr-defined]
+        self.num_flow = cache.num_flow(rec)  # type: ignore[attr-defined]
+
+    def rgb(self, idx: np.ndarray) -> np.ndarray:
+        return self.cache.rgb(self.rec, idx)  # type: ignore[attr-defined]
+
+    def flow(self, idx: np.ndarray) -> np.ndarray:
+        return self.cache.flow(self.rec, idx)  # type: ignore[attr-defined]
+
+
+class ArraySource:
+    """Decoded frames in memory, with flow computed on first use the way ``prepare`` does.
+
+    Args:
+        frames: (N, H, W, 3) uint8 at the cache's geometry.
+        flow_method: The spec's flow method.
+        flow_bound: The spec's quantisation bound.
+        flow: Precomputed quantised flow (N-1, H, W, 2) uint8, or None (computed per pair
+            when first read, then kept).
+    """
+
+    def __init__(self, frames: np.ndarray, flow_method: str = "dis", flow_bound: float = 20.0,
+                 flow: np.ndarray | None = None) -> None:
+        self.frames = frames
+        self.num_frames = len(frames)
+        self.num_flow = max(len(frames) - 1, 0)
+        self.method, self.bound = flow_method, flow_bound
+        self._flow = flow
+        self._done = np.ones(self.num_flow, bool) if flow is not None else None
+        self.offset, self.length = 0, len(frames)
+
+    def window(self, start: int, length: int) -> ArraySource:
+        """Frames ``start .. start+length-1`` as a source of their own (sharing the flow)."""
+        view = ArraySource.__new__(ArraySource)
+        view.__dict__.update(self.__dict__)
+        view._parent = getattr(self, "_parent", self)
+        view.offset = self.offset + start
+        view.num_frames = length
+        view.num_flow = max(length - 1, 0)
+        return view
+
+    def rgb(self, idx: np.ndarray) -> np.ndarray:
+        return self.frames[self.offset + np.asarray(idx)]
+
+    def flow(self, idx: np.ndarray) -> np.ndarray:
+        root = getattr(self, "_parent", self)
+        absolute = self.offset + np.asarray(idx)
+        root.ensure_flow(absolute)
+        return root._flow[absolute]
+
+    def ensure_flow(self, idx: np.ndarray) -> None:
+        """Compute (once) the quantised flow at these absolute indices."""
+        from actionlab.data.flow import compute_flow, quantize
+
+        if self._flow is None:
+            self._flow = np.zeros((self.num_flow, *self.frames.shape[1:3], 2), np.uint8)
+            self._done = np.zeros(self.num_flow, bool)
+        todo = np.unique(np.asarray(idx).reshape(-1))
+        todo = todo[~self._done[todo]]
+        # Runs of consecutive pairs go through compute_flow together: a..b needs frames a..b+1.
+        for run in np.split(todo, np.flatnonzero(np.diff(todo) != 1) + 1):
+            if len(run):
+                a, b = int(run[0]), int(run[-1])
+                f = compute_flow(self.frames[a : b + 2], method=self.method)
+                self._flow[a : b + 1] = quantize(f, self.bound)
+                self._done[a : b + 1] = True
+
+    def all_flow(self) -> np.ndarray:
+        """The whole video's quantised flow (N-1, H, W, 2)."""
+        self.ensure_flow(np.arange(self.num_flow))
+        return self._flow
+
+
+class RecordingSource:
+    """A source that remembers which indices each read asked for (for display: explain)."""
+
+    def __init__(self, src: FrameSource) -> None:
+        self.src = src
+        self.num_frames, self.num_flow = src.num_frames, src.num_flow
+        self.reads: list[tuple[str, np.ndarray]] = []  # (rgb|flow, indices), in call order
+
+    def rgb(self, idx: np.ndarray) -> np.ndarray:
+        self.reads.append(("rgb", np.asarray(idx).reshape(-1)))
+        return self.src.rgb(idx)
+
+    def flow(self, idx: np.ndarray) -> np.ndarray:
+        self.reads.append(("flow", np.asarray(idx).reshape(-1)))
+        return self.src.flow(idx)
+
+
+def _planar(a: np.ndarray) -> torch.Tensor:
+    """uint8 (T, H, W, C) -> contiguous uint8 (T, C, H, W).
+
+    The copy is made while the values are one byte each: a merely permuted (channels-last
+    strided) float tensor makes the resize and the normalisation several times slower.
+    """
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))
+
+
+def rgb_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (T, H, W, 3) -> float (T, 3, H, W) in [0, 1]."""
+    return _planar(frames).float().div_(255.0)
+
+
+def flow_tensor(q: np.ndarray) -> torch.Tensor:
+    """Quantised uint8 (T, H, W, 2) -> float (T, 2, H, W) in [-1, 1] (pixels / bound)."""
+    return _planar(q).float().div_(127.5).sub_(1.0)
+
+
+def build_transforms(spec: InputSpec, train: bool) -> dict[str, Transform]:
+    """The preset transform of each modality the spec reads (``rgb``, ``flow``, ``rgbdiff``)."""
+    kw = spec.transform_kw
+    mods = {"rgb+flow": ("rgb", "flow")}.get(spec.modality, (spec.modality,))
+    return {m: default_transform(m, train, spec.size, mean=spec.mean, std=spec.std, **kw)
+            for m in mods if m != "features"}
+
+
+def clip_around(n: int, center: int, length: int, stride: int) -> np.ndarray:
+    """A clip like :func:`sampling.centered_clip` but centred on ``center`` (clamped inside).
+
+    A looped clip (a video shorter than the clip) is not shifted.
+    """
+    base = sampling.centered_clip(n, length, stride)
+    if len(base) > 1 and np.any(np.diff(base) <= 0):
+        return base
+    shift = center - n // 2
+    lo, hi = -int(base[0]), n - 1 - int(base[-1])
+    return base + min(max(shift, lo), hi)
+
+
+def make_input(
+    spec: InputSpec,
+    src: FrameSource,
+    train: bool = False,
+    rng: np.random.Generator | None = None,
+    gen: torch.Generator | None = None,
+    transforms: Mapping[str, Transform] | None = None,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """One sample of ``src`` as the model described by ``spec`` takes it (see the spec table).
+
+    Args:
+        spec: The input contract.
+        src: The video's frames and flow.
+        train: Random sampling (needs ``rng``) and the training transforms.
+        rng: Frame-index randomness (training).
+        gen: Augmentation randomness (training).
+        transforms: Per-modality transforms; default :func:`build_transforms`.
+
+    Returns:
+        A tensor, or an (rgb, flow) pair for two-stream specs. At evaluation a frame, clip or
+        two-stream spec with ``num_clips`` K > 1 gives K views spread evenly over the video,
+        stacked in front: (K, ...) (each of the pair for two-stream).
+    """
+    t = transforms if transforms is not None else build_transforms(spec, train)
+    train = train and rng is not None
+    if spec.kind == "frame":
+        if train and spec.sample == "random":
+            idx = sampling.random_frame(src.num_frames, rng)
+        elif not train and spec.num_clips > 1:  # K frames spread over the video
+            idx = sampling.multi_clip(src.num_frames, spec.num_clips, 1)[:, 0]
+            return t["rgb"](rgb_tensor(src.rgb(idx)), None)  # (K, 3, H, W)
+        else:
+            idx = sampling.middle_frame(src.num_frames)
+        return t["rgb"](rgb_tensor(src.rgb(idx)), gen)[0]  # (3, H, W)
+    if spec.kind == "tsn":
+        return _tsn(spec, src, train, rng, gen, t)
+    if spec.kind == "clip":
+        return _clip(spec, src, train, rng, gen, t)
+    if spec.kind == "two_stream":
+        if train or spec.num_clips == 1:
+            return _two_stream(spec, src, train, rng, gen, t, src.num_frames // 2)
+        centres = sampling.multi_clip(src.num_frames, spec.num_clips, 1)[:, 0]
+        views = [_two_stream(spec, src, False, None, None, t, int(c)) for c in centres]
+        return torch.stack([v[0] for v in views]), torch.stack([v[1] for v in views])
+    raise ValueError(f"{spec.kind!r} inputs are per-frame features, not frames")
+
+
+def _tsn(spec: InputSpec, src: FrameSource, train: bool, rng: np.random.Generator | None,
+         gen: torch.Generator | None, t: Mapping[str, Transform]) -> torch.Tensor:
+    S, L = spec.segments, spec.frames
+    if spec.modality == "flow":
+        idx = sampling.tsn_segments(src.num_flow, S, L, train, rng)
+        x = t["flow"](flow_tensor(src.flow(idx)), gen)  # (S*L, 2, H, W)
+        return x.reshape(S, L * 2, *x.shape[-2:])  # (S, 2L, H, W), x1,y1,x2,y2,...
+    idx = sampling.tsn_segments(src.num_frames, S, L, train, rng)
+    x = t[spec.modality](rgb_tensor(src.rgb(idx)), gen)  # (S*L, 3, H, W)
+    if spec.modality == "rgb":
+        return x.reshape(S, L * 3, *x.shape[-2:])  # (S, 3L, H, W)
+    x = x.reshape(S, L, 3, *x.shape[-2:])
+    diff = x[:, 1:] - x[:, :-1]  # (S, L-1, 3, H, W)
+    return diff.reshape(S, (L - 1) * 3, *x.shape[-2:])
+
+
+def _clip(spec: InputSpec, src: FrameSource, train: bool, rng: np.random.Generator | None,
+          gen: torch.Generator | None, t: Mapping[str, Transform]) -> torch.Tensor:
+    flow = spec.modality == "flow"
+    n = src.num_flow if flow else src.num_frames
+
+    def load(idx: np.ndarray, g: torch.Generator | None) -> torch.Tensor:
+        x = flow_tensor(src.flow(idx)) if flow else rgb_tensor(src.rgb(idx))
+        return t[spec.modality](x, g).permute(1, 0, 2, 3)  # (T, C, H, W) -> (C, T, H, W)
+
+    if train:
+        return load(sampling.random_clip(n, spec.frames, spec.stride, rng), gen)
+    if spec.num_clips == 1:
+        return load(sampling.centered_clip(n, spec.frames, spec.stride), None)
+    clips = sampling.multi_clip(n, spec.num_clips, spec.frames, spec.stride)  # (K, T)
+    return torch.stack([load(c, None) for c in clips])  # (K, C, T, H, W)
+
+
+def _two_stream(spec: InputSpec, src: FrameSource, train: bool, rng: np.random.Generator | None,
+                gen: torch.Generator | None, t: Mapping[str, Transform], center: int,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both streams centred on the same frame (``center``, or a random one when training
+    with jitter), with the same crop and flip."""
+    n, nf = src.num_frames, src.num_flow
+    if train and spec.jitter:
+        center = int(rng.integers(n))
+    fidx = clip_around(nf, min(center, nf - 1), spec.frames, spec.stride)
+    ridx = np.array([center]) if spec.rgb == "frame" else np.minimum(fidx, n - 1)
+    seed = int(torch.randint(2**62, (), generator=gen)) if gen is not None else None
+    g_rgb = torch.Generator().manual_seed(seed) if seed is not None else None
+    g_flow = torch.Generator().manual_seed(seed) if seed is not None else None
+    rgb = t["rgb"](rgb_tensor(src.rgb(ridx)), g_rgb)  # (T, 3, H, W)
+    flow = t["flow"](flow_tensor(src.flow(fidx)), g_flow)  # (T, 2, H, W)
+    rgb = rgb[0] if spec.rgb == "frame" else rgb.permute(1, 0, 2, 3)
+    if spec.flow_layout == "clip":
+        flow = flow.permute(1, 0, 2, 3)  # (2, T, H, W)
+    else:
+        flow = flow.reshape(-1, *flow.shape[-2:])  # (2T, H, W), x1,y1,x2,y2,...
+    return rgb, flow
