@@ -129,13 +129,14 @@ def test_extract_features_command(tmp_path: Path) -> None:
 
 
 def test_sequence_checkpoint_predicts_alone(tmp_path: Path) -> None:
-    from actionlab.train.lrcn import load_sequence_model, predict_sequence
+    from actionlab.checkpoint import load
+    from actionlab.train.lrcn import predict_sequence
     from actionlab.train.run import train
 
     path = _features(tmp_path)
     cfg = config(tmp_path, "data.kind=sequence", f"sequence.features={path}",
                  "sequence.length=5", "model.kwargs={hidden: 8}", "train.epochs=1")
-    model, meta = load_sequence_model(train(cfg))
+    model = load(train(cfg)).model  # the one loader rebuilds lstm_features
     x = SequenceDataset(path, "val", 5)[1][0]  # (11, 4)
     full = predict_sequence(model, x)
     wins = predict_sequence(model, x, length=5, windows=3)

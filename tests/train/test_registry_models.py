@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from actionlab.checkpoint import load_model
+from actionlab.checkpoint import load
 from actionlab.train.trainer import Trainer
 from train_helpers import config
 
@@ -63,7 +63,7 @@ def test_two_batch_run(tmp_path: Path, name: str) -> None:
     after = model.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before), "nothing learned"
     assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
-    rebuilt, meta = load_model(run / "last.safetensors")
+    rebuilt = load(run).model  # the run folder: its best (here: last) checkpoint
     model.eval()
     x = ds[0][0]
     xs = tuple(t.unsqueeze(0) for t in (x if isinstance(x, tuple) else (x,)))

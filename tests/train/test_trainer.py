@@ -171,7 +171,7 @@ def test_partial_bn_freezes_all_but_first(tiny_cfg) -> None:
 
 
 def test_joint_alternates_datasets(tiny_cfg) -> None:
-    from actionlab.train.joint import JointModel
+    from actionlab.models.joint import JointModel
 
     torch.manual_seed(0)
     backbone = TinyNet()
@@ -191,7 +191,9 @@ def test_joint_alternates_datasets(tiny_cfg) -> None:
 def test_joint_checkpoint_rebuilds(tmp_path: Path) -> None:
     models = pytest.importorskip("actionlab.models")
     from actionlab.checkpoint import save_checkpoint
-    from actionlab.train.joint import JointModel, feature_dim, load_joint_model
+    from actionlab.checkpoint import load
+    from actionlab.models.joint import JointModel
+    from actionlab.train.joint import feature_dim
 
     spec = {"name": "resnet18", "kwargs": {"num_classes": 3, "width": 0.125}}
     backbone = models.build_model(spec["name"], **spec["kwargs"])
@@ -200,7 +202,7 @@ def test_joint_checkpoint_rebuilds(tmp_path: Path) -> None:
     path = save_checkpoint(tmp_path / "j.safetensors", model, {"model": {
         "name": "joint", "kwargs": {"backbone": spec, "heads": {"ucf101": 3, "hmdb51": 2},
                                     "feature_dim": dim}}})
-    again, _ = load_joint_model(path)
+    again = load(path).model  # the one loader rebuilds joint models
     x = torch.randn(1, 3, 16, 16)
     torch.testing.assert_close(again(x, task="hmdb51"), model(x, task="hmdb51"))
 
