@@ -39,13 +39,12 @@ from actionlab.runtime import tune_malloc  # noqa: E402
 
 tune_malloc()  # as in training: Trainer.fit sets it, and DataLoader workers fork from there
 
-from actionlab.data import flow as flowlib  # noqa: E402
-from actionlab.data import sampling  # noqa: E402
 from actionlab.data.adapters import folder, ucf101  # noqa: E402
 from actionlab.data.cache import Cache  # noqa: E402
-from actionlab.data.datasets import _clip_around, build_dataset, flow_tensor, rgb_tensor  # noqa: E402
+from actionlab.data.datasets import build_dataset  # noqa: E402
+from actionlab.data.inputs import VideoSource, make_input  # noqa: E402
 from actionlab.data.prepare import PrepareConfig, prepare  # noqa: E402
-from actionlab.data.video import VIDEO_EXTS, read_frames  # noqa: E402
+from actionlab.data.video import VIDEO_EXTS  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_prepare import SIZE, default_clip_set  # noqa: E402
@@ -94,28 +93,14 @@ def real_cache(videos: Path) -> Path:
 
 
 def source_sample(ds, i: int, seed: int):
-    """The sample ``ds[i]`` would give, decoded from the source video instead of the cache."""
+    """The sample ``ds[i]`` would give, decoded from the source video instead of the cache:
+    the same make_input on a VideoSource (seeking to the frames, flow computed per pair)."""
     rec = ds.records[i]
-    path = ds.cache.manifest.abspath(rec)
+    spec = ds.input_spec
+    src = VideoSource(str(ds.cache.manifest.abspath(rec)), int(rec.frames), SIZE,
+                      spec.flow_method, spec.flow_bound)
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-    n = int(rec.frames)
-    if ds.kind == "clip":
-        idx = sampling.random_clip(n, ds.length, ds.stride, rng)
-        frames = read_frames(path, idx, size=SIZE, threads=1)
-        return ds.transform(rgb_tensor(frames), gen).permute(1, 0, 2, 3)
-    if ds.kind == "tsn":
-        idx = sampling.tsn_segments(n, ds.num_segments, ds.length, True, rng)
-        return ds.transform(rgb_tensor(read_frames(path, idx, size=SIZE, threads=1)), gen)
-    # two_stream: the centre frame, and flow for the needed frame pairs
-    center = int(rng.integers(n))
-    fidx = _clip_around(n - 1, min(center, n - 2), ds.flow_length, ds.flow_stride)
-    need = np.unique(np.concatenate([fidx, fidx + 1, [center]]))
-    frames = dict(zip(need.tolist(), read_frames(path, need, size=SIZE, threads=1)))
-    flows = np.stack([flowlib.compute_flow(np.stack([frames[k], frames[k + 1]]), "dis")[0]
-                      for k in fidx.tolist()])
-    q = flowlib.quantize(flows, ds.cache.flow_bound)
-    rgb = ds.transform(rgb_tensor(frames[center][None]), gen)
-    return rgb[0], ds.flow_transform(flow_tensor(q), gen)
+    return make_input(spec, src, True, rng, gen, ds.transforms)
 
 
 def time_batches(fn: Callable[[int, int], object], batch: list[int], repeats: int,

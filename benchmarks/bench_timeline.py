@@ -71,14 +71,15 @@ def demo_overrides() -> list[str]:
 def model_from_config(config: str | Path, overrides: list[str] = ()) -> tuple[Any, dict[str, Any]]:
     """The config's model from the registry (random weights) and the meta a run would save."""
     from actionlab.config import load_config
-    from actionlab.train.run import build_model_from_config, input_spec
+    from actionlab.spec import InputSpec
+    from actionlab.train.run import build_model_from_config
 
     cfg = load_config(REPO / config if not Path(config).is_absolute() else config, overrides)
     cfg.model.init.path = ""
     cfg.model.init.streams = {}
     model, spec = build_model_from_config(cfg, NUM_CLASSES)
     meta = {"model": spec, "classes": [f"class_{i}" for i in range(NUM_CLASSES)],
-            "input": input_spec(cfg.data)}
+            "input": InputSpec.from_config(cfg.data).to_dict()}
     return model.eval(), meta
 
 

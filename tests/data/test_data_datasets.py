@@ -100,3 +100,29 @@ def test_tensors_from_the_cache_are_planar_and_exact() -> None:
     f = flow_tensor(q)
     assert f.shape == (2, 2, 4, 6) and f.is_contiguous()
     assert torch.allclose(f[0, 1], torch.from_numpy(q[0, :, :, 1]).float() / 127.5 - 1.0)
+
+
+@pytest.mark.parametrize("kind,params", [
+    ("clip", {"length": 4, "stride": 2}),
+    ("tsn", {"modality": "rgbdiff", "num_segments": 2, "length": 3}),
+    ("frame", {"sample": "random"}),
+])
+def test_video_source_gives_the_cached_sample(prepared: Path, kind: str, params: dict) -> None:
+    """Decoding the source video on the fly gives the cached RGB sample, indices and
+    augmentation included, for the same seed: the same make_input on another FrameSource."""
+    from actionlab.data.inputs import VideoSource, make_input
+
+    ds = build_dataset(prepared, kind, "train", train=True, **params)
+    rec = ds.records[0]
+    spec = ds.input_spec
+    video = VideoSource(str(ds.cache.manifest.abspath(rec)), int(rec.frames), spec.cache_size,
+                        spec.flow_method, spec.flow_bound)
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        cached, _ = ds[0]
+        torch.manual_seed(seed)
+        rng, gen = ds._rng()
+        live = make_input(spec, video, True, rng, gen, ds.transforms)
+        for a, b in zip(cached if isinstance(cached, tuple) else (cached,),
+                        live if isinstance(live, tuple) else (live,), strict=True):
+            assert torch.equal(a, b), kind

@@ -129,13 +129,14 @@ def test_decoding_follows_the_cache_geometry() -> None:
     assert _spec(size=(24, 32)).decode_size(640, 360) == (32, 24)  # default: the model's size
 
 
-def test_flow_only_where_it_is_read() -> None:
-    from actionlab.data.flow import compute_flow, quantize
+def test_flow_is_the_cache_pass() -> None:
+    """Flow is computed once, for the whole video in one sequential pass, as prepare does
+    (DIS carries state from pair to pair, so a pair alone would differ)."""
+    from actionlab.data.flow import compute_flow
     from actionlab.infer.preprocess import source_of
 
-    frames = np.random.default_rng(0).integers(0, 255, (12, 32, 32, 3), dtype=np.uint8)
-    s = _spec("clip", "flow", frames=3, stride=2)
+    frames = np.random.default_rng(0).integers(0, 255, (12, 32, 40, 3), dtype=np.uint8)
+    s = _spec("clip", "flow", frames=3, stride=2, flow_method="dis")
     src = source_of(frames, s)
-    preprocess(src, s, starts=[0], length=s.window_span())
-    assert src._done.tolist() == [True, False, True, False, True] + [False] * 6  # 0, 2, 4
-    assert np.array_equal(src._flow[2], quantize(compute_flow(frames[2:4], "farneback")[0], 20.0))
+    preprocess(src, s, starts=[4], length=s.window_span())
+    assert np.array_equal(src._flow, compute_flow(frames, "dis", 20.0))

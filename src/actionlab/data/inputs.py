@@ -58,8 +58,8 @@ class ArraySource:
         frames: (N, H, W, 3) uint8 at the cache's geometry.
         flow_method: The spec's flow method.
         flow_bound: The spec's quantisation bound.
-        flow: Precomputed quantised flow (N-1, H, W, 2) uint8, or None (computed per pair
-            when first read, then kept).
+        flow: Precomputed quantised flow (N-1, H, W, 2) uint8, or None (computed for the
+            whole video when first read, then kept).
     """
 
     def __init__(self, frames: np.ndarray, flow_method: str = "dis", flow_bound: float = 20.0,
@@ -92,26 +92,62 @@ class ArraySource:
         return root._flow[absolute]
 
     def ensure_flow(self, idx: np.ndarray) -> None:
-        """Compute (once) the quantised flow at these absolute indices."""
-        from actionlab.data.flow import compute_flow, quantize
+        """Compute the quantised flow once, for the whole video, exactly as ``prepare`` does.
 
-        if self._flow is None:
-            self._flow = np.zeros((self.num_flow, *self.frames.shape[1:3], 2), np.uint8)
-            self._done = np.zeros(self.num_flow, bool)
-        todo = np.unique(np.asarray(idx).reshape(-1))
-        todo = todo[~self._done[todo]]
-        # Runs of consecutive pairs go through compute_flow together: a..b needs frames a..b+1.
-        for run in np.split(todo, np.flatnonzero(np.diff(todo) != 1) + 1):
-            if len(run):
-                a, b = int(run[0]), int(run[-1])
-                f = compute_flow(self.frames[a : b + 2], method=self.method)
-                self._flow[a : b + 1] = quantize(f, self.bound)
-                self._done[a : b + 1] = True
+        The whole video in one pass, not just the pairs asked for: DIS carries state from one
+        pair to the next, so only the same sequential pass gives the cache's values.
+        """
+        from actionlab.data.flow import compute_flow
 
+        if self._flow is None and self.num_flow:
+            self._flow = compute_flow(self.frames, method=self.method, bound=self.bound)
+            self._done = np.ones(self.num_flow, bool)
     def all_flow(self) -> np.ndarray:
         """The whole video's quantised flow (N-1, H, W, 2)."""
         self.ensure_flow(np.arange(self.num_flow))
         return self._flow
+
+
+class VideoSource:
+    """A video file read on demand, seeking to the frames asked for (no cache).
+
+    Frames are decoded at ``size`` (the cache's geometry: what ``prepare`` would store), so RGB
+    samples equal the cached ones. Flow is computed pair by pair with the spec's method and
+    bound: equal to the cache for the stateless methods (Farneback, TV-L1); DIS carries state
+    from pair to pair through a video, so its on-the-fly fields differ slightly from the
+    cache's sequential pass (use the cache for DIS flow).
+
+    Args:
+        path: The video.
+        num_frames: Its decodable frame count (the manifest's).
+        size: (W, H) to decode at.
+        flow_method, flow_bound: As the cache would hold them.
+    """
+
+    def __init__(self, path: str, num_frames: int, size: tuple[int, int] | None,
+                 flow_method: str = "dis", flow_bound: float = 20.0) -> None:
+        self.path, self.size = path, size
+        self.num_frames, self.num_flow = num_frames, max(num_frames - 1, 0)
+        self.method, self.bound = flow_method, flow_bound
+
+    def _read(self, idx: np.ndarray) -> np.ndarray:
+        from actionlab.data.video import read_frames
+
+        idx = np.asarray(idx).reshape(-1)
+        unique, inverse = np.unique(idx, return_inverse=True)
+        return np.asarray(read_frames(self.path, unique, size=self.size, threads=1))[inverse]
+
+    def rgb(self, idx: np.ndarray) -> np.ndarray:
+        return self._read(idx)
+
+    def flow(self, idx: np.ndarray) -> np.ndarray:
+        from actionlab.data.flow import compute_flow, quantize
+
+        idx = np.asarray(idx).reshape(-1)
+        frames = self._read(np.concatenate([idx, idx + 1]))
+        a, b = frames[: len(idx)], frames[len(idx):]
+        return np.stack([quantize(compute_flow(np.stack([x, y]), self.method)[0], self.bound)
+                         for x, y in zip(a, b, strict=True)])
 
 
 class RecordingSource:
