@@ -32,6 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
 from actionlab import __version__
 from actionlab.errors import ActionlabError, CheckpointError, DatasetError, InputError
 from actionlab.io import atomic_path
@@ -73,8 +76,6 @@ def save_checkpoint(path: str | Path, model: Any, meta: dict[str, Any]) -> Path:
     Returns:
         The path written.
     """
-    from safetensors.torch import save_file
-
     if "model" not in meta or "name" not in meta["model"]:
         raise ValueError("checkpoint meta needs model.name and model.kwargs")
     meta = {"format_version": FORMAT_VERSION, "actionlab_version": __version__, **meta}
@@ -91,8 +92,6 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     Raises:
         CheckpointError: missing file, not a checkpoint, malformed meta or unknown version.
     """
-    from safetensors import SafetensorError, safe_open
-
     path = resolve(path)
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -130,8 +129,6 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     Raises:
         CheckpointError: if the file is missing, not a checkpoint, or of an unknown version.
     """
-    from safetensors.torch import load_file
-
     path = resolve(path)
     meta = read_meta(path)
     return load_file(str(path)), meta

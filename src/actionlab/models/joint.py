@@ -40,7 +40,7 @@ class JointModel(nn.Module):
         return self.heads[task](self.drop(self.features(*x)))
 
 
-@register_model
+@register_model(video=False)
 def joint(backbone: dict[str, Any], heads: dict[str, int], feature_dim: int,
           dropout: float = 0.0) -> JointModel:
     """A joint model. kwargs: backbone ({name, kwargs} of a registered model), heads

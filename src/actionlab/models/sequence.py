@@ -54,7 +54,7 @@ class SequenceClassifier(nn.Module):
         return self.forward_head(self.forward_features(x))  # (B, T, K) or (B, N, T, K)
 
 
-@register_model
+@register_model(video=False)
 def lstm_features(**kw: Any) -> SequenceClassifier:
     """LSTM over cached per-frame features. kwargs: in_features, num_classes, hidden, layers,
     dropout."""

@@ -296,7 +296,7 @@ def train_lrcn(cfg: Any, resume: str | Path | None = None) -> Path:
     val_ds = SequenceDataset(seq.features, val_split, seq.length, False, seq.eval_windows)
     kwargs = {"in_features": train_ds.feature_dim, "num_classes": len(train_ds.classes),
               **cfg.model.kwargs}
-    model = build_model(cfg.model.name, **kwargs)
+    model = build_model("lstm_features", **kwargs)  # the one sequence model
     initialise(model, cfg.model.init, train_ds.classes, cfg.optim.head_names)
     run_dir = D.broadcast_object(Path(resume) if resume is not None else make_run_dir(cfg))
     if D.current().is_main:
@@ -305,7 +305,7 @@ def train_lrcn(cfg: Any, resume: str | Path | None = None) -> Path:
     bs, seed = cfg.data.batch_size, cfg.train.seed
     val_bs = bs if seq.eval_windows > 0 else D.current().world_size  # full sequences differ in T
     meta = {
-        "model": {"name": cfg.model.name, "kwargs": kwargs},
+        "model": {"name": "lstm_features", "kwargs": kwargs},
         "classes": train_ds.classes,
         "input": {"kind": "sequence", "modality": "features", "frames": seq.length,
                   "features": str(seq.features), "windows": seq.eval_windows,
