@@ -295,19 +295,25 @@ class InputSpec:
                 raise InputError(f"{where}.params.{key}: unknown; valid: "
                                  f"{', '.join(sorted(PARAM_FIELDS))}")
             d[PARAM_FIELDS[key]] = value
-        prepared = prepared or {}
-        if prepared.get("flow_method"):
-            d["flow_method"] = prepared["flow_method"]
-        if prepared.get("flow_bound") is not None:
-            d["flow_bound"] = prepared["flow_bound"]
-        if prepared.get("short_side"):
-            d["short_side"] = prepared["short_side"]
-        elif prepared.get("size"):
-            d["cache_size"] = prepared["size"]
+        d.update(prepared_fields(prepared or {}))
         return _build(d, where)
 
 
 _FIELDS = {f.name for f in dataclasses.fields(InputSpec)}
+
+
+def prepared_fields(prepared: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec fields a cache's ``prepare`` meta fixes: its geometry, flow method and bound."""
+    d: dict[str, Any] = {}
+    if prepared.get("flow_method"):
+        d["flow_method"] = prepared["flow_method"]
+    if prepared.get("flow_bound") is not None:
+        d["flow_bound"] = prepared["flow_bound"]
+    if prepared.get("short_side"):
+        d["short_side"] = prepared["short_side"]
+    elif prepared.get("size"):
+        d["cache_size"] = prepared["size"]
+    return d
 
 
 def in_channels(kind: str, modality: str, frames: int) -> int | None:

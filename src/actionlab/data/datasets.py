@@ -30,7 +30,7 @@ from actionlab.data.inputs import (
 )
 from actionlab.data.manifest import Record
 from actionlab.errors import InputError
-from actionlab.spec import CACHE_KINDS, PARAM_FIELDS, InputSpec
+from actionlab.spec import CACHE_KINDS, PARAM_FIELDS, InputSpec, prepared_fields
 
 __all__ = ["CacheDataset", "build_dataset", "flow_tensor", "rgb_tensor", "spec_for_cache"]
 
@@ -137,13 +137,7 @@ def spec_for_cache(cache: Cache, kind: str, **options: Any) -> InputSpec:
     if "size" not in d:
         short = min(prep["size"]) if prep.get("size") else (prep.get("short_side") or 112)
         d["size"] = (short, short)
-    d["flow_method"] = prep.get("flow_method", "dis")
-    if prep.get("flow_bound") is not None:
-        d["flow_bound"] = prep["flow_bound"]
-    if prep.get("short_side"):
-        d["short_side"] = prep["short_side"]
-    elif prep.get("size"):
-        d["cache_size"] = prep["size"]
+    d.update(prepared_fields(prep))
     return InputSpec.from_dict(d, where=f"{cache.dir}: dataset options")
 
 

@@ -29,7 +29,8 @@ def evaluate(
     ),
     split: str = typer.Option("test", "--split", help="test, val, train or all."),
     clips: int = typer.Option(
-        1, "--clips", min=1, help="Clips per video (clip models), scores averaged."
+        1, "--clips", min=1, help="Views per video spread over it (clips, frames or two-stream centres; "
+        "not TSN), scores averaged."
     ),
     crops: int = typer.Option(
         1, "--crops", help="Crops per clip: 1 (centre), 3 or 5 (corners + centre)."
