@@ -181,11 +181,6 @@ class InputSpec:
         """Whether any input is optical flow."""
         return self.modality in ("flow", "rgb+flow")
 
-    @property
-    def needs_rgb(self) -> bool:
-        """Whether any input reads RGB frames (RGB differences do)."""
-        return self.modality in ("rgb", "rgbdiff", "rgb+flow")
-
     def in_channels(self) -> int | None:
         """Input channels of a single-input model (None for two-stream and sequence)."""
         return in_channels(self.kind, self.modality, self.frames)

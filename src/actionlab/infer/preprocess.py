@@ -147,13 +147,6 @@ def decode_video(path: str | Path, spec: InputSpec, keep_native: bool = False,
                    fps=head.fps, native=native if keep_native else None)
 
 
-def flow_for_video(frames: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """The whole video's quantised flow (N-1, H, W, 2) uint8, as the cache stores it."""
-    if len(frames) < 2:
-        raise VideoError("video", f"only {len(frames)} frame decodes; flow needs at least 2")
-    return source_of(frames, spec).all_flow()
-
-
 def _as_source(video: Decoded | ArraySource | np.ndarray, spec: InputSpec,
                flow: np.ndarray | None) -> ArraySource:
     if isinstance(video, Decoded):
