@@ -203,9 +203,9 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
     flow_shape = [f"data.frames={s.flow_frames}", f"data.stride={s.flow_stride}",
                   *fast_cpu_overrides(s.bf16)]
     runs = res.runs
-    runs["stills"] = _train("resnetlike_frame_adam50e_stanford40-rgb-synth.yaml", out, "stills",
+    runs["stills"] = _train("resnetlike_frame_adam2e_stanford40-rgb-synth.yaml", out, "stills",
                             [*stills, f"train.epochs={s.stills_epochs}", "optim.lr=1e-3"])
-    runs["stills-clr"] = _train("resnetlike_frame_clr50e_stanford40-rgb-synth.yaml", out,
+    runs["stills-clr"] = _train("resnetlike_frame_clr2e_stanford40-rgb-synth.yaml", out,
                                 "stills-clr", [*stills, f"train.epochs={s.stills_epochs}",
                                                "schedule.max_lr=3e-3"])
     runs["frame"] = _train("resnetlike_midframe_adam_hmdb12-rgb-synth.yaml", out, "frame",
@@ -213,7 +213,7 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
                             f"model.init.path={runs['stills']}", "optim.lr=1e-4",
                             "data.params.sample=random",
                             f"train.epochs={s.frame_epochs}"])
-    runs["flow"] = _train("r2plus1d_flow16_adam_hmdb12-flow-synth.yaml", out, "flow",
+    runs["flow"] = _train("r2plus1d_flow8_adam_hmdb12-flow-synth.yaml", out, "flow",
                           [*clips, *flow_shape, f"model.kwargs.width={s.width}",
                            f"train.epochs={s.flow_epochs}"])
     for fusion in s.fusions:
