@@ -405,6 +405,20 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     return from_dict(raw, src)
 
 
+def rebuild(cfg: ExperimentConfig, overrides: Sequence[str] = (),
+            source: str = "config") -> ExperimentConfig:
+    """A copy of a config changed in code, checked as a loaded one is (keys, types, ranges).
+
+    Code that loads a config and sets fields (``cfg.data = dataclasses.replace(cfg.data,
+    size=[64, 64])``) passes the result through here before training; ``overrides`` are applied
+    first, as :func:`load_config` applies them.
+
+    Raises:
+        InputError: for a field set to a wrong type or an out-of-range value.
+    """
+    return from_dict(apply_overrides(to_dict(cfg), overrides), source)
+
+
 def dump_config(cfg: ExperimentConfig) -> str:
     """The config as YAML text (sections in declaration order)."""
     return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None)

@@ -38,3 +38,16 @@ def test_bad_config_is_one_line(tmp_path: Path) -> None:
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown key 'optim.lrr'" in lines[0] and "optim.lr" in lines[0]
+
+
+def test_train_takes_a_shipped_config_by_name(tmp_path: Path, monkeypatch) -> None:
+    cache = fake_cache(tmp_path / "cache", size=32, frames=10)
+    monkeypatch.chdir(tmp_path)  # no configs/ folder here: the name is found as package data
+    res = CliRunner().invoke(app, [
+        "train", "resnetlike_frame_adam2e_stanford40-rgb-synth", f"data.cache_dir={cache}",
+        f"train.out_dir={tmp_path}/runs", "train.epochs=1", "train.max_steps=1",
+        "train.progress=false"])
+    assert res.exit_code == 0, res.output
+    run = tmp_path / "runs" / "resnetlike_frame_adam2e_stanford40-rgb-synth"
+    saved = (run / "config.yaml").read_text()
+    assert "base:" not in saved and "size: [32, 32]" in saved and "dataset: synth" in saved
