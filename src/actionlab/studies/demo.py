@@ -47,8 +47,8 @@ log = logging.getLogger(__name__)
 class DemoSettings:
     """Sizes of the demo; ``quick`` shrinks everything for a smoke run."""
 
-    # 48 clips (36 train, 12 test) per class: with 32 the flow stream reached test 0.77 and the
-    # motion pairs' figures rested on 8 test clips a class; with 48, 0.94 (docs/training.md)
+    # 48 clips (36 train, 12 test) per class: with 32 the flow stream was much weaker and the
+    # motion pairs' figures rested on 8 test clips a class (docs/training.md has the figures)
     clips_per_class: int = 48
     stills_per_class: int = 100  # single frames train fast; the frame stream needs them
     long_videos: int = 6
@@ -56,24 +56,24 @@ class DemoSettings:
     size: int = 64  # working side of frames and flow
     width: float = 0.5  # channel multiplier of both compact models
     # 32 flow frames, every 2nd: the stack spans the whole 64-frame clip (the slow rhythm of
-    # drinking/smoking) and samples fast motion without aliasing; flow-stream test top-1 0.938
-    # against 0.868 with 16 frames every 4th, which would save 1.5 min (docs/training.md)
+    # drinking/smoking) and samples fast motion without aliasing; 16 frames every 4th would be
+    # faster but clearly less accurate (docs/training.md has the figures)
     flow_frames: int = 32
     flow_stride: int = 2
     flow_bound: float = 4.0  # px; sub-pixel motion at 64x64 needs a tight quantisation bound
     # the frame model at 64x64: a 4x4 head grid (the study's 17x17 is the identity at 72x72 and
     # gives 74k inputs per class here, which made Adam's first epoch diverge), light dropout and
-    # whole-frame resizing instead of TSN multi-scale crops: stills val 0.30 -> 0.41
+    # whole-frame resizing instead of TSN multi-scale crops (docs/training.md)
     frame_kwargs: dict[str, Any] = field(
         default_factory=lambda: {"head_grid": 4, "drop_rate": 0.2})
     frame_crop: str = "resize"
     stills_epochs: int = 15
     frame_epochs: int = 10
     flow_epochs: int = 20
-    bf16: bool = True  # bf16 autocast + channels-last for the flow and fusion runs (3.4x faster)
+    bf16: bool = True  # bf16 autocast + channels-last for the flow and fusion runs (docs/models.md)
     fusion_epochs: int = 4
     fusions: tuple[str, ...] = ("average", "max", "min", "concat", "mid")
-    slip: bool = True  # run the slip-detector study (about 70 s)
+    slip: bool = True  # run the slip-detector study (docs/inference.md)
     seed: int = 0
     workers: int = 2
 

@@ -70,7 +70,7 @@ class SlipSettings:
     flow_bound: float = 4.0
     epochs: int = 8
     lr: float = 1e-3
-    bf16: bool = True  # bf16 autocast + channels-last: training 44 s instead of 140 s, same scores
+    bf16: bool = True  # bf16 autocast + channels-last: faster, same scores (docs/inference.md)
     batch_size: int = 16
     val_fraction: float = 0.15
     config: str = CONFIG  # a shipped experiment config's name, or a path
@@ -408,7 +408,7 @@ def run_slip_study(data: Path, out: Path, settings: SlipSettings | None = None) 
         out: Where everything goes: ``windows/``, ``cache/``, ``runs/slip`` (with its
             ``timeline/``), ``synth/`` (extra long videos), ``slip_results.md`` and
             ``slip_results.json``.
-        settings: :class:`SlipSettings` (defaults: the demo's sizes, ~70 s on 2 cores).
+        settings: :class:`SlipSettings` (defaults: the demo's sizes; time in docs/inference.md).
 
     Returns:
         A :class:`SlipStudyResult`.
@@ -417,8 +417,8 @@ def run_slip_study(data: Path, out: Path, settings: SlipSettings | None = None) 
 
     s = settings or SlipSettings()
     threads = torch.get_num_threads()
-    # One thread: on a shared 2-core machine two spinning OpenMP threads ran 10-40x slower
-    # than one whenever other jobs held a core (measured: 92 ms vs 3.5 s per training batch).
+    # One thread: on a shared 2-core machine two spinning OpenMP threads ran far slower than
+    # one whenever other jobs held a core (docs/inference.md).
     torch.set_num_threads(s.threads)
     try:
         return _study(Path(data), Path(out), s)
