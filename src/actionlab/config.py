@@ -8,12 +8,15 @@ its own head).
 
 Loading is strict: an unknown key anywhere (``optim.lrr``, ``data.bach_size``) or a value of the
 wrong type is an :class:`~actionlab.errors.InputError` that names the file, the key and the valid
-keys. Overrides are parsed as YAML scalars, so ``optim.lr=1e-5``, ``train.bf16=true`` and
-``data.size=[72,72]`` all get their natural types before the same checks run.
+keys; so are values out of range (NaN anywhere, ``data.size=[0,0]``, ``train.seed=-5``).
+Overrides are parsed as YAML scalars, so ``optim.lr=1e-5``, ``train.bf16=true`` and
+``data.size=[72,72]`` all get their natural types before the same checks run. A file may start
+from another with ``base:`` (:mod:`actionlab.configfiles`); the study's configs ship with the
+package (:data:`CONFIGS`) and load by bare name.
 
 .. code-block:: python
 
-    cfg = load_config("configs/resnetlike_frame_adam50e_stanford40-rgb.yaml",
+    cfg = load_config("resnetlike_frame_adam50e_stanford40-rgb",
                       overrides=["data.root=/data/stanford40", "train.epochs=5"])
     save_config(cfg, run_dir / "config.yaml")
 """
