@@ -1,6 +1,6 @@
 """``actionlab demo``: the study, end to end, on the built-in synthetic benchmark.
 
-The chain follows the Stanford40 -> HMDB51 study (``../shared/study/000_*``), each step an
+The chain follows the Stanford40 -> HMDB51 study (``../shared/study/000_*``), each step a
 shipped experiment config (its ``-synth`` twin) set to the demo's sizes in code and run by the
 one trainer:
 
