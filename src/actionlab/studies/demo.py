@@ -37,7 +37,7 @@ import numpy as np
 import typer
 
 from actionlab.config import ExperimentConfig, load_config, rebuild
-from actionlab.configfiles import merge
+from actionlab.config.files import merge
 from actionlab.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)

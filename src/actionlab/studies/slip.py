@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from actionlab.config import ExperimentConfig, load_config, rebuild
-from actionlab.configfiles import merge
+from actionlab.config.files import merge
 from actionlab.errors import InputError
 from actionlab.io import write_json_atomic, write_text_atomic
 

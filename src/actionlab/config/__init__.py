@@ -11,7 +11,7 @@ wrong type is an :class:`~actionlab.errors.InputError` that names the file, the 
 keys; so are values out of range (NaN anywhere, ``data.size=[0,0]``, ``train.seed=-5``).
 Overrides are parsed as YAML scalars, so ``optim.lr=1e-5``, ``train.bf16=true`` and
 ``data.size=[72,72]`` all get their natural types before the same checks run. A file may start
-from another with ``base:`` (:mod:`actionlab.configfiles`); the study's configs ship with the
+from another with ``base:`` (:mod:`actionlab.config.files`); the study's configs ship with the
 package (:data:`CONFIGS`) and load by bare name.
 
 .. code-block:: python
@@ -35,7 +35,7 @@ from typing import Any, Union
 
 import yaml
 
-from actionlab.configfiles import (  # noqa: F401  (CONFIGS and the overrides are public here)
+from actionlab.config.files import (  # noqa: F401  (CONFIGS and the overrides are public here)
     CONFIGS,
     FLOAT,
     apply_overrides,
