@@ -45,10 +45,12 @@ from actionlab.config.files import (  # noqa: F401  (CONFIGS and the overrides a
 )
 from actionlab.errors import InputError
 from actionlab.io import write_text_atomic
+from actionlab.spec import KINDS
+from actionlab.spec import MODALITIES as INPUT_MODALITIES
 
 # The values a few string fields may take; checked after loading.
-KINDS = ("frame", "clip", "tsn", "two_stream", "sequence")
-MODALITIES = ("rgb", "flow", "rgbdiff", "rgb+flow")
+# "features" is what a sequence checkpoint records as its input, not a modality to configure
+MODALITIES = tuple(m for m in INPUT_MODALITIES if m != "features")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "cyclic")
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
