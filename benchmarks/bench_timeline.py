@@ -59,7 +59,7 @@ def synthetic_video(path: Path, seconds: float, fps: int = 25,
 
 def demo_overrides() -> list[str]:
     """The config overrides `actionlab demo` trains its average-fusion two-stream model with."""
-    from actionlab.demo import DemoSettings
+    from actionlab.studies.demo import DemoSettings
 
     d = DemoSettings()
     return [f"data.size=[{d.size},{d.size}]", f"data.frames={d.flow_frames}",

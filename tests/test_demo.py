@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actionlab.demo import DemoSettings, pair_confusion, run_demo
+from actionlab.studies.demo import DemoSettings, pair_confusion, run_demo
 
 
 def test_pair_confusion_is_the_error_within_the_pair() -> None:

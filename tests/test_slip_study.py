@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from actionlab.errors import InputError
-from actionlab.slip_study import (SlipSettings, overlap_share, plan_windows, run_slip_study,
-                                  split_videos, trivial)
+from actionlab.studies.slip import (SlipSettings, overlap_share, plan_windows, run_slip_study,
+                                     split_videos, trivial)
 from actionlab.synth.api import generate_long_videos
 
 

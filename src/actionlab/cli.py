@@ -25,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Stage modules that add subcommands, in the order the data flows.
+# Stage modules that add subcommands, in the order the data flows; applications last.
 _STAGES = (
     "actionlab.synth.commands",
     "actionlab.data.commands",
@@ -36,7 +36,7 @@ _STAGES = (
     "actionlab.explain.commands",
     "actionlab.report.commands",
     "actionlab.serve.commands",
-    "actionlab.demo",
+    "actionlab.studies.demo",
 )
 
 
@@ -61,13 +61,7 @@ def main(
 
 
 for _name in _STAGES:
-    try:
-        _module = importlib.import_module(_name)
-    except ModuleNotFoundError as exc:  # a stage not built yet
-        if exc.name is None or not _name.startswith(exc.name):
-            raise
-        continue
-    _module.register(app)
+    importlib.import_module(_name).register(app)
 
 
 def run() -> None:

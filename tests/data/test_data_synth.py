@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
+from actionlab import synth
 from actionlab.data.adapters import load_manifest
 from actionlab.data.datasets import build_dataset
 from actionlab.data.manifest import CANONICAL_12
 from actionlab.data.prepare import PrepareConfig, prepare
-
-synth = pytest.importorskip("actionlab.synth")
 
 
 def test_synthetic_clips_prepare_and_load(tmp_path: Path) -> None:

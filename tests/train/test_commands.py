@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from actionlab.cli import app
@@ -38,3 +39,33 @@ def test_bad_config_is_one_line(tmp_path: Path) -> None:
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown key 'optim.lrr'" in lines[0] and "optim.lr" in lines[0]
+
+
+def test_train_takes_a_shipped_config_by_name(tmp_path: Path, monkeypatch) -> None:
+    cache = fake_cache(tmp_path / "cache", size=32, frames=10)
+    monkeypatch.chdir(tmp_path)  # no configs/ folder here: the name is found as package data
+    res = CliRunner().invoke(app, [
+        "train", "resnetlike_frame_adam2e_stanford40-rgb-synth", f"data.cache_dir={cache}",
+        f"train.out_dir={tmp_path}/runs", "train.epochs=1", "train.max_steps=1",
+        "train.progress=false"])
+    assert res.exit_code == 0, res.output
+    run = tmp_path / "runs" / "resnetlike_frame_adam2e_stanford40-rgb-synth"
+    saved = (run / "config.yaml").read_text()
+    assert "base:" not in saved and "size: [32, 32]" in saved and "dataset: synth" in saved
+
+
+@pytest.mark.parametrize("content, override, needle", [
+    (bytes(range(128, 256)), [], "not a UTF-8 text file"),
+    (b"train: {epochs: 2}\n", ["optim.lr=nan"], "optim.lr must be a finite number"),
+    (b"data: {size: [0, 0]}\n", [], "data.size[0] must be > 0"),
+])
+def test_bad_values_are_one_line(tmp_path: Path, content: bytes, override: list[str],
+                                 needle: str) -> None:
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_bytes(content)
+    exe = Path(sys.executable).with_name("actionlab")
+    res = subprocess.run([str(exe), "train", str(cfg), *override], capture_output=True,
+                         text=True, timeout=120, cwd=REPO)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {cfg}") and needle in lines[0]

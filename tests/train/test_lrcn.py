@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from actionlab import models
 from actionlab.train.lrcn import (
     SequenceDataset,
     SequenceLoss,
@@ -106,7 +107,6 @@ def test_train_lrcn_two_epochs(tmp_path: Path, windows: int) -> None:
 
 
 def test_extract_features_command(tmp_path: Path) -> None:
-    models = pytest.importorskip("actionlab.models")
     from typer.testing import CliRunner
 
     from actionlab.cli import app

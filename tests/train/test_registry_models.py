@@ -9,11 +9,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from actionlab import models
 from actionlab.checkpoint import load
 from actionlab.train.trainer import Trainer
 from train_helpers import config
-
-models = pytest.importorskip("actionlab.models")
 
 SMALL_2D = {"name": "resnetlike", "width": 0.25, "input_size": 32}
 SMALL_FLOW = {"name": "r2plus1d_flow", "width": 0.25, "input_shape": [4, 32, 32]}

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from actionlab.config import CONFIGS as SHIPPED
 from actionlab.config import load_config
 from train_helpers import fake_cache
 
-pytest.importorskip("actionlab.models")
-CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*-synth.yaml"))
+CONFIGS = sorted(SHIPPED.glob("*-synth.yaml"))
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from actionlab import checkpoint, models
 from actionlab.errors import ActionlabError, CheckpointError, DatasetError
-from actionlab import checkpoint
 from actionlab.checkpoint import read_meta
 from actionlab.train.trainer import Trainer, TrainingError, TrainingInterrupted
 
@@ -189,7 +189,6 @@ def test_joint_alternates_datasets(tiny_cfg) -> None:
 
 
 def test_joint_checkpoint_rebuilds(tmp_path: Path) -> None:
-    models = pytest.importorskip("actionlab.models")
     from actionlab.checkpoint import save_checkpoint
     from actionlab.checkpoint import load
     from actionlab.models.joint import JointModel

@@ -8,6 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from actionlab import models
 from actionlab.config import InitConfig
 from actionlab.errors import CheckpointError, InputError
 from actionlab.checkpoint import save_checkpoint
@@ -94,7 +95,6 @@ def test_streams_from_their_own_runs(tmp_path: Path) -> None:
 
 def test_imagenet_into_a_tsn_flow_backbone(tmp_path: Path) -> None:
     """torchvision ResNet weights into TSN's backbone, first conv averaged over 10 channels."""
-    models = pytest.importorskip("actionlab.models")
     src = models.build_model("resnet18", num_classes=1000, width=0.125)
     pth = tmp_path / "r18.pth"
     torch.save(src.state_dict(), pth)
@@ -111,9 +111,6 @@ def test_imagenet_into_a_tsn_flow_backbone(tmp_path: Path) -> None:
 
 
 def test_inflate_2d_into_i3d(tmp_path: Path) -> None:
-    models = pytest.importorskip("actionlab.models")
-    if "i3d" not in models.list_models():
-        pytest.skip("no i3d in the registry")
     src = models.build_model("resnet18", num_classes=1000, width=0.125)
     pth = tmp_path / "r18.pth"
     torch.save(src.state_dict(), pth)

@@ -13,7 +13,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("train")
     def train_cmd(
-        config: Path = typer.Argument(None, help="Experiment YAML (configs/...); optional with --resume."),
+        config: Path = typer.Argument(
+            None, help="Experiment YAML, or a shipped config's name (see docs/training.md); "
+            "optional with --resume."),
         overrides: list[str] = typer.Argument(None, help="Overrides as key.path=value, e.g. optim.lr=1e-4."),
         resume: Path = typer.Option(None, "--resume", help="Continue this run directory exactly."),
     ) -> None:
@@ -23,7 +25,7 @@ def register(app: typer.Typer) -> None:
         from actionlab.train.run import train
 
         if config is None and resume is None:
-            raise InputError("give a config file (configs/*.yaml) or --resume RUN_DIR")
+            raise InputError("give a config file or a shipped config's name, or --resume RUN_DIR")
         if config is not None and "=" in config.name and not config.exists():
             overrides = [str(config), *(overrides or [])]  # `train --resume run a.b=c`
             config = None

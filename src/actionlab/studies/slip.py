@@ -11,8 +11,8 @@ did on phone videos; its segments are scored against the annotations:
    when at least ``pos_overlap`` of its frames lie inside an annotated slip, ``not_slipping``
    when at most ``neg_overlap`` do (windows in between are left out), negatives sampled to
    balance the positives of each video;
-3. ``prepare`` (RGB + DIS flow) and ``train`` with
-   ``configs/twostream_avg_adam_slip-rgbflow-synth.yaml``;
+3. ``prepare`` (RGB + DIS flow) and ``train`` the shipped config
+   ``twostream_avg_adam_slip-rgbflow-synth`` set to these settings (:func:`detector_config`);
 4. ``timeline`` on every held-out video (JSON and plot each, annotated MP4 for the first)
    into the run's ``timeline/`` folder, where ``actionlab report`` finds them;
 5. ``evaluate_timeline``: frame P/R/F1 and segment AP at tIoU 0.3/0.5/0.7, beside two trivial
@@ -28,13 +28,14 @@ import logging
 import shutil
 import time
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from actionlab.config import CONFIGS, load_config
+from actionlab.config import ExperimentConfig, load_config, rebuild
+from actionlab.config.files import merge
 from actionlab.errors import InputError
 from actionlab.io import write_json_atomic, write_text_atomic
 
@@ -69,11 +70,11 @@ class SlipSettings:
     flow_bound: float = 4.0
     epochs: int = 8
     lr: float = 1e-3
-    bf16: bool = True  # bf16 autocast + channels-last: training 44 s instead of 140 s, same scores
+    bf16: bool = True  # bf16 autocast + channels-last: faster, same scores (docs/inference.md)
     batch_size: int = 16
     val_fraction: float = 0.15
-    config: str = CONFIG  # the experiment config under configs/ (or a path)
-    overrides: tuple[str, ...] = ()  # more `a.b=c` config overrides for training
+    config: str = CONFIG  # a shipped experiment config's name, or a path
+    overrides: tuple[str, ...] = ()  # more `a.b=c` config overrides for training, applied last
     step: float = 0.32  # timeline: seconds between windows
     threshold: float = 0.5  # timeline: slip probability that starts a segment
     smooth: float = 0.96  # timeline: moving average over this many seconds
@@ -282,6 +283,27 @@ def prepare_windows(root: Path, cache: Path, s: SlipSettings) -> None:
         log.warning("slip study: %d windows skipped while preparing", len(result.skipped))
 
 
+def detector_config(s: SlipSettings, root: Path, cache: Path) -> ExperimentConfig:
+    """``s.config`` set to the study's sizes, on the windows in ``root`` prepared in ``cache``.
+
+    A two-stream config gets the flow stack's length and stride and both streams' width; any
+    other (e.g. a TSN config) the width of its ``backbone_kwargs``.
+    """
+    cfg = load_config(s.config)
+    cfg.data = replace(cfg.data, root=str(root), cache_dir=str(cache), size=[s.size, s.size],
+                       flow_bound=s.flow_bound, batch_size=s.batch_size,
+                       val_fraction=s.val_fraction)
+    if cfg.model.name == "two_stream":
+        cfg.data = replace(cfg.data, frames=s.flow_frames, stride=s.flow_stride)
+        width = {"rgb": {"width": s.width}, "flow": {"width": s.width}}
+    else:
+        width = {"backbone_kwargs": {"width": s.width}}
+    cfg.model.kwargs = merge(cfg.model.kwargs, width)
+    cfg.optim = replace(cfg.optim, lr=s.lr)
+    cfg.train = replace(cfg.train, epochs=s.epochs, seed=s.seed)
+    return cfg
+
+
 def train_detector(root: Path, cache: Path, runs: Path, s: SlipSettings, plan_digest: str) -> Path:
     """Train the two-stream detector (or reuse the run an earlier call left for these windows)."""
     from actionlab.train.run import fast_cpu_overrides, train
@@ -296,16 +318,9 @@ def train_detector(root: Path, cache: Path, runs: Path, s: SlipSettings, plan_di
         return run
     if run.exists():  # other settings or an unfinished attempt: train again cleanly
         shutil.rmtree(run)
-    two = load_config(CONFIGS / s.config).model.name == "two_stream"
-    shape = [f"data.frames={s.flow_frames}", f"data.stride={s.flow_stride}",
-             f"model.kwargs.rgb.width={s.width}", f"model.kwargs.flow.width={s.width}"] if two \
-        else [f"model.kwargs.backbone_kwargs.width={s.width}"]
-    run = train(CONFIGS / s.config, overrides=[
-        f"data.root={root}", f"data.cache_dir={cache}", f"data.size=[{s.size},{s.size}]",
-        f"data.flow_bound={s.flow_bound}", f"data.batch_size={s.batch_size}", *shape,
-        f"data.val_fraction={s.val_fraction}", f"optim.lr={s.lr}", f"train.epochs={s.epochs}",
-        f"train.seed={s.seed}", f"train.out_dir={runs}", "train.run_name=slip",
-        *fast_cpu_overrides(s.bf16), "train.progress=false", *s.overrides])
+    cfg = detector_config(s, root, cache)
+    cfg.train = replace(cfg.train, out_dir=str(runs), run_name="slip", progress=False)
+    run = train(rebuild(cfg, [*fast_cpu_overrides(s.bf16), *s.overrides], "slip study"))
     write_json_atomic(done, stamp)
     return run
 
@@ -393,7 +408,7 @@ def run_slip_study(data: Path, out: Path, settings: SlipSettings | None = None) 
         out: Where everything goes: ``windows/``, ``cache/``, ``runs/slip`` (with its
             ``timeline/``), ``synth/`` (extra long videos), ``slip_results.md`` and
             ``slip_results.json``.
-        settings: :class:`SlipSettings` (defaults: the demo's sizes, ~70 s on 2 cores).
+        settings: :class:`SlipSettings` (defaults: the demo's sizes; time in docs/inference.md).
 
     Returns:
         A :class:`SlipStudyResult`.
@@ -402,8 +417,8 @@ def run_slip_study(data: Path, out: Path, settings: SlipSettings | None = None) 
 
     s = settings or SlipSettings()
     threads = torch.get_num_threads()
-    # One thread: on a shared 2-core machine two spinning OpenMP threads ran 10-40x slower
-    # than one whenever other jobs held a core (measured: 92 ms vs 3.5 s per training batch).
+    # One thread: on a shared 2-core machine two spinning OpenMP threads ran far slower than
+    # one whenever other jobs held a core (docs/inference.md).
     torch.set_num_threads(s.threads)
     try:
         return _study(Path(data), Path(out), s)

@@ -1,7 +1,8 @@
 """``actionlab demo``: the study, end to end, on the built-in synthetic benchmark.
 
-The chain follows the Stanford40 -> HMDB51 study (``../shared/study/000_*``), each step an
-experiment config from ``configs/`` (its ``-synth`` twin) run by the one trainer:
+The chain follows the Stanford40 -> HMDB51 study (``../shared/study/000_*``), each step a
+shipped experiment config (its ``-synth`` twin) set to the demo's sizes in code and run by the
+one trainer:
 
 1. ``synth``: clips (UCF101 layout), stills (Stanford40 layout) and long videos;
 2. ``prepare``: one cache of frames + DIS flow for the clips, one of frames for the stills;
@@ -13,40 +14,41 @@ experiment config from ``configs/`` (its ``-synth`` twin) run by the one trainer
    motion-only pairs table (how often each pair is confused, per stream);
 8. Grad-CAM, activation maps, guided backprop and t-SNE of the frame and flow models on one
    test clip per class;
-9. the slip-detector study (:mod:`actionlab.slip_study`): a binary two-stream detector trained
+9. the slip-detector study (:mod:`actionlab.studies.slip`): a binary two-stream detector trained
    on windows of some long videos labels the held-out ones over time, scored with frame
    P/R/F1 and segment AP;
 10. one HTML report with everything.
 
 Demo sizes (64x64 frames, width-0.5 models, a few epochs) are chosen to finish in minutes on
-2 CPU cores; the real-data configs in ``configs/`` use the study's sizes.
+2 CPU cores; the real-data configs (``actionlab.config.CONFIGS``) use the study's sizes.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import shutil
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import typer
 
-from actionlab.config import CONFIGS
+from actionlab.config import ExperimentConfig, load_config, rebuild
+from actionlab.config.files import merge
 from actionlab.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
 class DemoSettings:
     """Sizes of the demo; ``quick`` shrinks everything for a smoke run."""
 
-    # 48 clips (36 train, 12 test) per class: with 32 the flow stream reached test 0.77 and the
-    # motion pairs' figures rested on 8 test clips a class; with 48, 0.94 (docs/training.md)
+    # 48 clips (36 train, 12 test) per class: with 32 the flow stream was much weaker and the
+    # motion pairs' figures rested on 8 test clips a class (docs/training.md has the figures)
     clips_per_class: int = 48
     stills_per_class: int = 100  # single frames train fast; the frame stream needs them
     long_videos: int = 6
@@ -54,23 +56,24 @@ class DemoSettings:
     size: int = 64  # working side of frames and flow
     width: float = 0.5  # channel multiplier of both compact models
     # 32 flow frames, every 2nd: the stack spans the whole 64-frame clip (the slow rhythm of
-    # drinking/smoking) and samples fast motion without aliasing; flow-stream test top-1 0.938
-    # against 0.868 with 16 frames every 4th, which would save 1.5 min (docs/training.md)
+    # drinking/smoking) and samples fast motion without aliasing; 16 frames every 4th would be
+    # faster but clearly less accurate (docs/training.md has the figures)
     flow_frames: int = 32
     flow_stride: int = 2
     flow_bound: float = 4.0  # px; sub-pixel motion at 64x64 needs a tight quantisation bound
     # the frame model at 64x64: a 4x4 head grid (the study's 17x17 is the identity at 72x72 and
     # gives 74k inputs per class here, which made Adam's first epoch diverge), light dropout and
-    # whole-frame resizing instead of TSN multi-scale crops: stills val 0.30 -> 0.41
-    frame_kwargs: tuple[str, ...] = ("head_grid=4", "drop_rate=0.2")
+    # whole-frame resizing instead of TSN multi-scale crops (docs/training.md)
+    frame_kwargs: dict[str, Any] = field(
+        default_factory=lambda: {"head_grid": 4, "drop_rate": 0.2})
     frame_crop: str = "resize"
     stills_epochs: int = 15
     frame_epochs: int = 10
     flow_epochs: int = 20
-    bf16: bool = True  # bf16 autocast + channels-last for the flow and fusion runs (3.4x faster)
+    bf16: bool = True  # bf16 autocast + channels-last for the flow and fusion runs (docs/models.md)
     fusion_epochs: int = 4
     fusions: tuple[str, ...] = ("average", "max", "min", "concat", "mid")
-    slip: bool = True  # run the slip-detector study (about 70 s)
+    slip: bool = True  # run the slip-detector study (docs/inference.md)
     seed: int = 0
     workers: int = 2
 
@@ -93,7 +96,11 @@ class DemoResult:
     seconds: float = 0.0
 
 
-def _train(config: str, out: Path, name: str, overrides: list[str]) -> Path:
+def _train(cfg: ExperimentConfig, out: Path, name: str, overrides: Sequence[str] = ()) -> Path:
+    """Train ``cfg`` as ``out/runs/name`` (a finished run of that name is reused).
+
+    ``overrides``: what :func:`actionlab.train.run.fast_cpu_overrides` gives for the 3D runs.
+    """
     from actionlab.train.run import train
 
     run_dir = out / "runs" / name
@@ -101,11 +108,80 @@ def _train(config: str, out: Path, name: str, overrides: list[str]) -> Path:
         log.info("demo: %s already trained, reusing %s", name, run_dir)
         return run_dir
     if run_dir.exists():  # an unfinished earlier attempt: start it again cleanly
-        import shutil
-
         shutil.rmtree(run_dir)
-    return train(CONFIGS / config, overrides=[f"train.out_dir={out / 'runs'}",
-                                               f"train.run_name={name}", *overrides])
+    cfg.train = replace(cfg.train, out_dir=str(out / "runs"), run_name=name)
+    return train(rebuild(cfg, overrides, f"demo run {name}"))
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    """Where the demo's data and caches are: each run's config points at them."""
+
+    data: Path  # the synthetic benchmark (clips/, stills/, long/)
+    cache: Path  # the prepared caches (clips/, stills/)
+
+
+def stills_config(s: DemoSettings, p: DemoPaths, clr: bool = False) -> ExperimentConfig:
+    """Stills pretraining of the compact ResNet-like model (Adam, or the cyclical-LR variant)."""
+    name = "resnetlike_frame_clr2e_stanford40-rgb-synth" if clr else \
+        "resnetlike_frame_adam2e_stanford40-rgb-synth"
+    cfg = _frame_model(load_config(name), s)
+    cfg.data = replace(cfg.data, root=str(p.data / "stills"), cache_dir=str(p.cache / "stills"),
+                       size=[s.size, s.size], batch_size=16)
+    cfg.train = replace(cfg.train, seed=s.seed, epochs=s.stills_epochs)
+    if clr:
+        cfg.schedule = replace(cfg.schedule, max_lr=3e-3)
+    else:
+        cfg.optim = replace(cfg.optim, lr=1e-3)
+    return cfg
+
+
+def frame_config(s: DemoSettings, p: DemoPaths, stills: Path) -> ExperimentConfig:
+    """Middle-frame fine-tuning of the stills run ``stills`` on the clips (last layers only)."""
+    cfg = _frame_model(_clips(load_config("resnetlike_midframe_adam_hmdb12-rgb-synth"), s, p), s)
+    cfg.data.params = merge(cfg.data.params, {"sample": "random"})
+    cfg.model.init = replace(cfg.model.init, path=str(stills))
+    cfg.optim = replace(cfg.optim, lr=1e-4)
+    cfg.train = replace(cfg.train, epochs=s.frame_epochs)
+    return cfg
+
+
+def flow_config(s: DemoSettings, p: DemoPaths) -> ExperimentConfig:
+    """The compact (2+1)D network on optical-flow stacks."""
+    cfg = _flow_shape(_clips(load_config("r2plus1d_flow8_adam_hmdb12-flow-synth"), s, p), s)
+    cfg.model.kwargs = merge(cfg.model.kwargs, {"width": s.width})
+    cfg.train = replace(cfg.train, epochs=s.flow_epochs)
+    return cfg
+
+
+def fusion_config(s: DemoSettings, p: DemoPaths, fusion: str, frame: Path,
+                  flow: Path) -> ExperimentConfig:
+    """Two-stream ``fusion`` of the frame run ``frame`` and the flow run ``flow``."""
+    cfg = _flow_shape(_clips(load_config("twostream_avg_adam_hmdb12-rgbflow-synth"), s, p), s)
+    cfg.model.kwargs = merge(cfg.model.kwargs, {
+        "fusion": fusion, "rgb": {"width": s.width, **s.frame_kwargs}, "flow": {"width": s.width}})
+    cfg.model.init = replace(cfg.model.init, streams={"rgb": str(frame), "flow": str(flow)})
+    cfg.train = replace(cfg.train, epochs=s.fusion_epochs)
+    return cfg
+
+
+def _clips(cfg: ExperimentConfig, s: DemoSettings, p: DemoPaths) -> ExperimentConfig:
+    cfg.data = replace(cfg.data, root=str(p.data / "clips"), cache_dir=str(p.cache / "clips"),
+                       size=[s.size, s.size], batch_size=16, flow_bound=s.flow_bound,
+                       flow_method="dis")
+    cfg.train = replace(cfg.train, seed=s.seed)
+    return cfg
+
+
+def _frame_model(cfg: ExperimentConfig, s: DemoSettings) -> ExperimentConfig:
+    cfg.model.kwargs = merge(cfg.model.kwargs, {"width": s.width, **s.frame_kwargs})
+    cfg.data.params = merge(cfg.data.params, {"transform_kw": {"crop": s.frame_crop}})
+    return cfg
+
+
+def _flow_shape(cfg: ExperimentConfig, s: DemoSettings) -> ExperimentConfig:
+    cfg.data = replace(cfg.data, frames=s.flow_frames, stride=s.flow_stride)
+    return cfg
 
 
 def _prepare(dataset: str, root: Path, cache: Path, s: DemoSettings, inputs: tuple[str, ...],
@@ -175,7 +251,7 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
     """Run the whole study on the synthetic benchmark; see the module docstring."""
     from actionlab.evaluate.runs import markdown_table, results_table, table_cells
     from actionlab.report.html import build_report
-    from actionlab.slip_study import SlipSettings, run_slip_study
+    from actionlab.studies.slip import SlipSettings, run_slip_study
     from actionlab.synth import MOTION_PAIRS
     from actionlab.synth.api import synth
     from actionlab.train.run import fast_cpu_overrides
@@ -191,39 +267,17 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
     _prepare("ucf101", data / "clips", out / "cache" / "clips", s, ("rgb", "flow"), 0.2)
     _prepare("stanford40", data / "stills", out / "cache" / "stills", s, ("rgb",), 0.2)
 
-    size = f"data.size=[{s.size},{s.size}]"
-    clips = [f"data.root={data / 'clips'}", f"data.cache_dir={out / 'cache' / 'clips'}", size,
-             "data.batch_size=16", f"data.flow_bound={s.flow_bound}", "data.flow_method=dis",
-             f"train.seed={s.seed}"]
-    frame_model = [f"model.kwargs.width={s.width}",
-                   *(f"model.kwargs.{kv}" for kv in s.frame_kwargs),
-                   f"data.params.transform_kw.crop={s.frame_crop}"]
-    stills = [f"data.root={data / 'stills'}", f"data.cache_dir={out / 'cache' / 'stills'}", size,
-              "data.batch_size=16", *frame_model, f"train.seed={s.seed}"]
-    flow_shape = [f"data.frames={s.flow_frames}", f"data.stride={s.flow_stride}",
-                  *fast_cpu_overrides(s.bf16)]
+    p = DemoPaths(data, out / "cache")
     runs = res.runs
-    runs["stills"] = _train("resnetlike_frame_adam50e_stanford40-rgb-synth.yaml", out, "stills",
-                            [*stills, f"train.epochs={s.stills_epochs}", "optim.lr=1e-3"])
-    runs["stills-clr"] = _train("resnetlike_frame_clr50e_stanford40-rgb-synth.yaml", out,
-                                "stills-clr", [*stills, f"train.epochs={s.stills_epochs}",
-                                               "schedule.max_lr=3e-3"])
-    runs["frame"] = _train("resnetlike_midframe_adam_hmdb12-rgb-synth.yaml", out, "frame",
-                           [*clips, *frame_model,
-                            f"model.init.path={runs['stills']}", "optim.lr=1e-4",
-                            "data.params.sample=random",
-                            f"train.epochs={s.frame_epochs}"])
-    runs["flow"] = _train("r2plus1d_flow16_adam_hmdb12-flow-synth.yaml", out, "flow",
-                          [*clips, *flow_shape, f"model.kwargs.width={s.width}",
-                           f"train.epochs={s.flow_epochs}"])
+    runs["stills"] = _train(stills_config(s, p), out, "stills")
+    runs["stills-clr"] = _train(stills_config(s, p, clr=True), out, "stills-clr")
+    runs["frame"] = _train(frame_config(s, p, runs["stills"]), out, "frame")
+    fast = fast_cpu_overrides(s.bf16)
+    runs["flow"] = _train(flow_config(s, p), out, "flow", fast)
     for fusion in s.fusions:
         runs[f"fusion-{fusion}"] = _train(
-            "twostream_avg_adam_hmdb12-rgbflow-synth.yaml", out, f"fusion-{fusion}",
-            [*clips, *flow_shape, f"model.kwargs.fusion={fusion}",
-             f"model.kwargs.rgb.width={s.width}", f"model.kwargs.flow.width={s.width}",
-             *(f"model.kwargs.rgb.{kv}" for kv in s.frame_kwargs),
-             f"model.init.streams.rgb={runs['frame']}", f"model.init.streams.flow={runs['flow']}",
-             f"train.epochs={s.fusion_epochs}"])
+            fusion_config(s, p, fusion, runs["frame"], runs["flow"]), out, f"fusion-{fusion}",
+            fast)
     evals = {name: _eval(run) for name, run in runs.items()}
 
     main = ["stills", "stills-clr", "frame", "flow", "fusion-average"]

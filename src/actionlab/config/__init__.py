@@ -8,12 +8,15 @@ its own head).
 
 Loading is strict: an unknown key anywhere (``optim.lrr``, ``data.bach_size``) or a value of the
 wrong type is an :class:`~actionlab.errors.InputError` that names the file, the key and the valid
-keys. Overrides are parsed as YAML scalars, so ``optim.lr=1e-5``, ``train.bf16=true`` and
-``data.size=[72,72]`` all get their natural types before the same checks run.
+keys; so are values out of range (NaN anywhere, ``data.size=[0,0]``, ``train.seed=-5``).
+Overrides are parsed as YAML scalars, so ``optim.lr=1e-5``, ``train.bf16=true`` and
+``data.size=[72,72]`` all get their natural types before the same checks run. A file may start
+from another with ``base:`` (:mod:`actionlab.config.files`); the study's configs ship with the
+package (:data:`CONFIGS`) and load by bare name.
 
 .. code-block:: python
 
-    cfg = load_config("configs/resnetlike_frame_adam50e_stanford40-rgb.yaml",
+    cfg = load_config("resnetlike_frame_adam50e_stanford40-rgb",
                       overrides=["data.root=/data/stanford40", "train.epochs=5"])
     save_config(cfg, run_dir / "config.yaml")
 """
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import re
+import math
 import types
 import typing
 from collections.abc import Sequence
@@ -32,18 +35,26 @@ from typing import Any, Union
 
 import yaml
 
+from actionlab.config.files import (  # noqa: F401  (CONFIGS and the overrides are public here)
+    CONFIGS,
+    FLOAT,
+    apply_overrides,
+    parse_override,
+    read_config_file,
+    resolve_config,
+)
 from actionlab.errors import InputError
 from actionlab.io import write_text_atomic
+from actionlab.spec import KINDS
+from actionlab.spec import MODALITIES as INPUT_MODALITIES
 
 # The values a few string fields may take; checked after loading.
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"  # the experiment configs of the study
-KINDS = ("frame", "clip", "tsn", "two_stream", "sequence")
-MODALITIES = ("rgb", "flow", "rgbdiff", "rgb+flow")
+# "features" is what a sequence checkpoint records as its input, not a modality to configure
+MODALITIES = tuple(m for m in INPUT_MODALITIES if m != "features")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "cyclic")
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 INIT_FORMATS = ("auto", "run", "torchvision", "inflate")
-_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 LOG_FORMATS = ("csv", "jsonl", "tensorboard")
 SEQ_LOSS_WEIGHTS = ("uniform", "linear", "last")
 
@@ -234,13 +245,19 @@ def _coerce(value: Any, tp: Any, where: str, source: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise InputError(f"{source}: {where} must be a mapping, got {value!r}")
+        _check_finite(value, where, source)
         return dict(value)
     if tp is Any:
+        _check_finite(value, where, source)
         return value
+    if tp is float and isinstance(value, str) and FLOAT.fullmatch(value.strip()):
+        value = float(value)  # PyYAML reads `1e-5` (no dot) as a string
+    if tp is float and isinstance(value, str) and value.strip().lower().lstrip("+-.") in _NONFINITE:
+        raise InputError(f"{source}: {where} must be a finite number, got {value}")
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise InputError(f"{source}: {where} must be a finite number, got {value}")
         return float(value)
-    if tp is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
-        return float(value)  # PyYAML reads `1e-5` (no dot) as a string
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if tp in (str, bool) and isinstance(value, tp):
@@ -250,6 +267,21 @@ def _coerce(value: Any, tp: Any, where: str, source: str) -> Any:
     raise InputError(
         f"{source}: {where} must be {_type_name(tp)}, got {type(value).__name__} {value!r}"
     )
+
+
+_NONFINITE = ("nan", "inf", "infinity")
+
+
+def _check_finite(value: Any, where: str, source: str) -> None:
+    """Refuse NaN and infinity anywhere in free-form mappings (model kwargs, dataset params)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{source}: {where} must be a finite number, got {value}")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, f"{where}.{k}", source)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_finite(v, f"{where}[{i}]", source)
 
 
 def _keys(cls: type) -> str:
@@ -278,14 +310,28 @@ def _check_choice(value: str, choices: Sequence[str], where: str, source: str) -
         raise InputError(f"{source}: {where}={value!r} is not one of {', '.join(choices)}")
 
 
+def _check_range(values: dict[str, float | int | None], low: float, strict: bool,
+                 source: str) -> None:
+    """Each value (None skipped) must be > ``low`` (``strict``) or >= ``low``."""
+    for where, value in values.items():
+        if value is not None and (value <= low if strict else value < low):
+            bound = f"> {low:g}" if strict else f">= {low:g}"
+            raise InputError(f"{source}: {where} must be {bound}, got {value}")
+
+
 def _validate_data(d: DataConfig, where: str, source: str) -> DataConfig:
     _check_choice(d.kind, KINDS, f"{where}.kind", source)
     _check_choice(d.modality, MODALITIES, f"{where}.modality", source)
     if len(d.size) != 2:
         raise InputError(f"{source}: {where}.size must be [H, W], got {d.size}")
-    for key in ("batch_size", "frames", "stride", "segments"):
-        if getattr(d, key) <= 0:
-            raise InputError(f"{source}: {where}.{key} must be > 0, got {getattr(d, key)}")
+    _check_range({f"{where}.size[{i}]": v for i, v in enumerate(d.size)}, 0, True, source)
+    _check_range({f"{where}.{k}": getattr(d, k) for k in
+                  ("batch_size", "frames", "stride", "segments", "flow_bound")}, 0, True, source)
+    _check_range({f"{where}.workers": d.workers}, 0, False, source)
+    _check_range({f"{where}.std[{i}]": v for i, v in enumerate(d.std)}, 0, True, source)
+    if d.mean and d.std and len(d.mean) != len(d.std):
+        raise InputError(f"{source}: {where}.mean and {where}.std must have one value per "
+                         f"channel each, got {len(d.mean)} and {len(d.std)}")
     if not 0.0 <= d.val_fraction < 1.0:
         raise InputError(f"{source}: {where}.val_fraction must be in [0, 1), got {d.val_fraction}")
     return d
@@ -301,16 +347,22 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> ExperimentConfig:
     _check_choice(cfg.sequence.loss_weight, SEQ_LOSS_WEIGHTS, "sequence.loss_weight", source)
     for fmt in cfg.train.log:
         _check_choice(fmt, LOG_FORMATS, "train.log[]", source)
-    positive = {
-        "train.epochs": cfg.train.epochs,
-        "train.val_every": cfg.train.val_every,
-        "sequence.length": cfg.sequence.length,
-        "optim.lr": cfg.optim.lr,
-    }
-    for where, value in positive.items():
-        if value <= 0:
-            raise InputError(f"{source}: {where} must be > 0, got {value}")
-    if cfg.schedule.name == "cyclic" and cfg.schedule.max_lr < cfg.schedule.base_lr:
+    o, sch, t = cfg.optim, cfg.schedule, cfg.train
+    _check_range({"train.epochs": t.epochs, "train.val_every": t.val_every,
+                  "sequence.length": cfg.sequence.length, "optim.lr": o.lr,
+                  "optim.head_lr": o.head_lr, "schedule.gamma": sch.gamma,
+                  "schedule.step_epochs": sch.step_epochs, "schedule.base_lr": sch.base_lr,
+                  "schedule.max_lr": sch.max_lr}, 0, True, source)
+    _check_range({"train.seed": t.seed, "train.patience": t.patience,
+                  "train.grad_clip": t.grad_clip, "train.max_steps": t.max_steps,
+                  "optim.momentum": o.momentum, "optim.weight_decay": o.weight_decay,
+                  "schedule.warmup_epochs": sch.warmup_epochs, "schedule.min_lr": sch.min_lr,
+                  "schedule.step_size": sch.step_size,
+                  "model.freeze.train_last": cfg.model.freeze.train_last,
+                  "sequence.eval_windows": cfg.sequence.eval_windows}, 0, False, source)
+    if len(o.betas) != 2 or not all(0.0 <= b < 1.0 for b in o.betas):
+        raise InputError(f"{source}: optim.betas must be two numbers in [0, 1), got {o.betas}")
+    if sch.name == "cyclic" and sch.max_lr < sch.base_lr:
         raise InputError(f"{source}: schedule.max_lr must be >= schedule.base_lr")
     if cfg.joint.enabled:
         cfg.second_data(source)  # unknown keys and bad values in joint.second are errors too
@@ -331,77 +383,45 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-# --------------------------------------------------------------------------- overrides
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split ``"a.b=c"`` into ``(["a", "b"], value)``, the value parsed as YAML.
-
-    Raises:
-        InputError: when there is no ``=`` or the key is empty.
-    """
-    key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or not key or any(not p for p in key.split(".")):
-        raise InputError(f"override {text!r}: expected key.path=value, e.g. optim.lr=1e-4")
-    try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError as exc:
-        raise InputError(f"override {text!r}: the value is not valid YAML ({exc})") from None
-    if isinstance(parsed, str) and _FLOAT.fullmatch(parsed.strip()):
-        parsed = float(parsed)  # `1e-4`: a number, though YAML 1.1 reads it as a string
-    return key.split("."), parsed
-
-
-def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Set each ``a.b=c`` in a copy of ``raw`` (keys are checked later, by :func:`from_dict`)."""
-    import copy
-
-    out = copy.deepcopy(raw) if raw else {}
-    for text in overrides:
-        keys, value = parse_override(text)
-        node = out
-        for k in keys[:-1]:
-            child = node.get(k)
-            if child is None:
-                child = node[k] = {}
-            if not isinstance(child, dict):
-                raise InputError(f"override {text!r}: {k!r} is not a section")
-            node = child
-        node[keys[-1]] = value
-    return out
-
-
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """Read a YAML config, apply ``a.b=c`` overrides, and check everything.
+    """Read a YAML config (with its ``base:`` chain), apply ``a.b=c`` overrides, check it all.
 
     Args:
-        path: The YAML file (None: the defaults).
+        path: The YAML file, or the bare name of a shipped config
+            (``resnetlike_frame_adam50e_stanford40-rgb``); None: the defaults.
         overrides: ``key.path=value`` strings; values are parsed as YAML.
 
     Returns:
         The validated config. Its ``name`` defaults to the file's stem.
 
     Raises:
-        InputError: for a missing file, bad YAML, unknown keys or wrong types.
+        InputError: for a missing or unreadable file, bad YAML, a missing base or a cycle of
+            bases, unknown keys, wrong types or values out of range.
     """
     raw: dict[str, Any] = {}
     source = "config"
     if path is not None:
-        path = Path(path)
+        path = resolve_config(path)
         source = str(path)
-        if not path.is_file():
-            raise InputError(f"{path}: no such config file")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"{path}: not valid YAML ({exc})") from None
-        if not isinstance(raw, dict):
-            raise InputError(f"{path}: the top level must be a mapping")
+        raw = read_config_file(path)
         raw.setdefault("name", path.stem)
     raw = apply_overrides(raw, overrides)
     src = source + (" (with overrides)" if overrides else "")
     return from_dict(raw, src)
+
+
+def rebuild(cfg: ExperimentConfig, overrides: Sequence[str] = (),
+            source: str = "config") -> ExperimentConfig:
+    """A copy of a config changed in code, checked as a loaded one is (keys, types, ranges).
+
+    Code that loads a config and sets fields (``cfg.data = dataclasses.replace(cfg.data,
+    size=[64, 64])``) passes the result through here before training; ``overrides`` are applied
+    first, as :func:`load_config` applies them.
+
+    Raises:
+        InputError: for a field set to a wrong type or an out-of-range value.
+    """
+    return from_dict(apply_overrides(to_dict(cfg), overrides), source)
 
 
 def dump_config(cfg: ExperimentConfig) -> str:
