@@ -181,9 +181,9 @@ def test_timeline_decodes_once_and_computes_each_flow_pair_once(
         reads.append(a)
         return real_read(*a, **kw)
 
-    def flow(frames, method="dis"):
+    def flow(frames, method="dis", bound=None):
         pairs.append(len(frames) - 1)
-        return real_flow(frames, method)
+        return real_flow(frames, method, bound)
 
     monkeypatch.setattr(videolib, "read_frames", read)
     monkeypatch.setattr(flowlib, "compute_flow", flow)
