@@ -254,8 +254,12 @@ def train(config: ExperimentConfig | str | Path | None, resume: str | Path | Non
             config = resume / "config.yaml"
     if not isinstance(config, ExperimentConfig):
         config = load_config(config, overrides)
+    from actionlab.runtime import resolve_device
+
+    # a bad device, out_dir or run name fails before any data is loaded or folder made
+    resolve_device(config.train.device, "train.device")
     if resume is None:
-        check_run_target(config)  # a bad out_dir or run name fails before data is loaded
+        check_run_target(config)
     D.init_from_env()
     try:
         return _train(config, resume)
