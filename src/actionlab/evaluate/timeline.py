@@ -412,7 +412,8 @@ def frame_scores(
     labels = sorted({s["label"] for d in list(preds) + list(gts) for s in d["segments"]})
     counts = {lab: [0, 0, 0] for lab in labels}
     # every video's grid is sized and bounded before the first one is allocated
-    grids = [_bins(pd, gd, resolution, f"video {i}") for i, (pd, gd) in enumerate(zip(preds, gts))]
+    grids = [_bins(pd, gd, resolution, f"video {i} ({gd.get('video') or pd.get('video')})")
+             for i, (pd, gd) in enumerate(zip(preds, gts))]
     used_res = resolution
     for pd, gd, (res, n) in zip(preds, gts, grids):
         used_res = res
