@@ -34,7 +34,9 @@ def predict(
     checkpoint: Path = typer.Argument(
         ..., help="The model: a checkpoint (.safetensors), a run folder, or an exported .onnx."
     ),
-    videos: list[Path] = typer.Argument(..., help="One or more videos (any container PyAV reads)."),
+    videos: list[Path] = typer.Argument(
+        None, help="One or more videos (any container PyAV reads).", show_default=False
+    ),
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="Labels to show per video."),
     clips: int = typer.Option(3, "--clips", min=1, help="Clips averaged per video."),
     fmt: str = typer.Option(
@@ -60,7 +62,11 @@ def predict(
     from actionlab.infer.predict import predict_video
 
     fmt = _output_format(fmt or ("json" if as_json else None), out)
-    checkpoint, videos = _model_and_inputs(checkpoint, videos, onnx)
+    checkpoint, videos = _model_and_inputs(checkpoint, list(videos or []), onnx)
+    if not videos:
+        from actionlab.errors import InputError
+
+        raise InputError("give one or more videos after the model: predict CHECKPOINT VIDEO...")
     runner = _runner(checkpoint, fast, threads)
     rows: list[dict[str, Any]] = []
     skipped = 0
@@ -163,7 +169,7 @@ def timeline(
     checkpoint: Path = typer.Argument(
         ..., help="The model: a checkpoint (.safetensors), a run folder, or an exported .onnx."
     ),
-    video: Path = typer.Argument(..., help="The video to label over time."),
+    video: Path = typer.Argument(None, help="The video to label over time.", show_default=False),
     out: Path = typer.Option(Path("timeline_out"), "--out", "-o", help="Output folder."),
     window: str | None = typer.Option(
         None, "--window",
@@ -203,7 +209,12 @@ def timeline(
     from actionlab.io import check_output_dir, writing
 
     check_output_dir(out, "--out")
-    checkpoint, (video,) = _model_and_inputs(checkpoint, [video], onnx)
+    checkpoint, videos = _model_and_inputs(checkpoint, [video] if video else [], onnx)
+    if len(videos) != 1:
+        from actionlab.errors import InputError
+
+        raise InputError("give one video after the model: timeline CHECKPOINT VIDEO")
+    (video,) = videos
     runner = _runner(checkpoint, fast, threads)
     kw = segment_options(threshold=threshold, smooth=smooth, min_duration=min_duration,
                          merge_gap=merge_gap, background=background)
