@@ -134,10 +134,25 @@ def check_output_file(path: str | Path, what: str = "output file") -> Path:
 
 @contextlib.contextmanager
 def writing(path: str | Path, what: str = "output") -> Iterator[None]:
-    """Turn an OSError while writing ``path`` (a full disk, a vanished folder) into one line."""
+    """Turn an OSError while writing ``path`` (a full disk, a vanished folder) into one line.
+
+    Only errors about ``path`` or a file beside it (the temporary files of an atomic write)
+    are translated; an OSError about some other file (an input) passes through unchanged.
+    """
     try:
         yield
     except OSError as exc:
+        if exc.filename is not None and not _near(Path(os.fsdecode(exc.filename)), Path(path)):
+            raise
         raise OutputError(
             f"{what} {path}: could not write ({exc.strerror or exc}); nothing was kept"
         ) from None
+
+
+def _near(name: Path, target: Path) -> bool:
+    """``name`` is ``target``, lies inside it, or beside it (in its folder, at any depth)."""
+    try:
+        name.absolute().relative_to(target.absolute().parent)
+    except ValueError:
+        return False
+    return True

@@ -22,7 +22,8 @@ def _console():  # noqa: ANN202 - rich is imported only when a command runs
 
 def evaluate(
     checkpoint: Path = typer.Argument(
-        ..., help="Checkpoint (.safetensors) or a run dir (best.safetensors)."
+        ..., help="Checkpoint (.safetensors) or a run folder (its model: best.safetensors, or "
+        "last.safetensors for a run without validation data)."
     ),
     cache: Path = typer.Option(
         None, "--cache",
