@@ -147,11 +147,11 @@ def test_timeline_failure_leaves_nothing(monkeypatch, capsys, onnx_model, clip_m
 @pytest.mark.parametrize("where", ["folder", "under_file"])
 def test_export_onnx_path_checked_first(monkeypatch, capsys, checkpoint, tmp_path,
                                         where) -> None:
-    import actionlab.train.checkpoint as C
+    import actionlab.checkpoint as C
 
     blocker = tmp_path / "blocker"
     blocker.write_text("x")
-    monkeypatch.setattr(C, "load_model", lambda *a, **k: pytest.fail("loaded"))
+    monkeypatch.setattr(C, "load", lambda *a, **k: pytest.fail("loaded"))
     target = tmp_path if where == "folder" else blocker / "m.onnx"
     before = listing(tmp_path)
     refused(cli(monkeypatch, capsys, "export", checkpoint, "--onnx", target), "--onnx", code=2)
