@@ -14,18 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _infer_fakes import CLASSES, TinyTwoStream, meta, spec
+from _infer_fakes import CLASSES
 from cli_run import cli, listing, refused
-
-from actionlab.infer.export import export_onnx
-
-
-@pytest.fixture(scope="module")
-def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
-    return export_onnx(TinyTwoStream(), meta("tiny_two_stream", spec("two_stream", "rgb+flow")),
-                       out).path
 
 
 @pytest.fixture(scope="module")
