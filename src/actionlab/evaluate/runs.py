@@ -141,9 +141,11 @@ def tensor_bytes(path: str | Path) -> int:
 def find_checkpoint(run_dir: str | Path) -> Path | None:
     """The run's model: the file ``run.json`` names, else ``best.safetensors``, else
     ``last.safetensors`` (a run without validation data), else the newest ``*.safetensors``."""
+    from actionlab.checkpoint import CHECKPOINT_NAMES
+
     run_dir = Path(run_dir)
     named = (read_run_status(run_dir) or {}).get("model_file")
-    names = ([named] if isinstance(named, str) else []) + ["best.safetensors", "last.safetensors"]
+    names = ([named] if isinstance(named, str) else []) + list(CHECKPOINT_NAMES)
     for name in names:
         if (run_dir / Path(name).name).is_file():
             return run_dir / Path(name).name
