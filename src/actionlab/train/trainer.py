@@ -502,13 +502,3 @@ def _params_channels_last(model: nn.Module) -> None:
             p.data = p.data.contiguous(memory_format=torch.channels_last)
         elif p.dim() == 5:
             p.data = p.data.contiguous(memory_format=torch.channels_last_3d)
-
-
-def train(config: ExperimentConfig, resume: str | Path | None = None) -> Path:
-    """Build the model and data an experiment config names, train, return the run directory.
-
-    See :func:`actionlab.train.run.train`.
-    """
-    from actionlab.train.run import train as _train
-
-    return _train(config, resume=resume)
