@@ -185,3 +185,15 @@ def test_timeline_deprecated_onnx_alias(monkeypatch, capsys, onnx_model, clip_mp
     assert json.loads((tmp_path / "a" / "timeline.json").read_text())["video"] == str(clip_mp4)
     refused(cli(monkeypatch, capsys, "timeline", onnx_model, "--out", tmp_path / "b"),
             "give one video", code=2)
+
+
+def test_timeline_of_a_run_goes_into_the_run(monkeypatch, capsys, checkpoint, clip_mp4,
+                                             tmp_path) -> None:
+    """Given a run folder, timeline writes RUN/timeline/<video>/, where report looks."""
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(checkpoint, run / "best.safetensors")
+    res = cli(monkeypatch, capsys, "timeline", run, clip_mp4, "--no-video", "--no-fast",
+              "--window", "8")
+    assert res.code == 0, res.err
+    assert listing(run / "timeline") == {"clip", "clip/timeline.json", "clip/timeline.png"}

@@ -170,7 +170,11 @@ def timeline(
         ..., help="The model: a checkpoint (.safetensors), a run folder, or an exported .onnx."
     ),
     video: Path = typer.Argument(None, help="The video to label over time.", show_default=False),
-    out: Path = typer.Option(Path("timeline_out"), "--out", "-o", help="Output folder."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", show_default=False,
+        help="Output folder; default RUN/timeline/<video name> when CHECKPOINT is a run folder "
+        "(where report finds it), else timeline_out.",
+    ),
     window: str | None = typer.Option(
         None, "--window",
         help="Window length: frames ('16') or seconds ('0.64s'); default the model's.",
@@ -208,13 +212,16 @@ def timeline(
     from actionlab.infer.timeline import run_timeline
     from actionlab.io import check_output_dir, writing
 
-    check_output_dir(out, "--out")
+    run = checkpoint if checkpoint.is_dir() and onnx is None else None
     checkpoint, videos = _model_and_inputs(checkpoint, [video] if video else [], onnx)
     if len(videos) != 1:
         from actionlab.errors import InputError
 
         raise InputError("give one video after the model: timeline CHECKPOINT VIDEO")
     (video,) = videos
+    if out is None:
+        out = run / "timeline" / video.stem if run is not None else Path("timeline_out")
+    check_output_dir(out, "--out")
     runner = _runner(checkpoint, fast, threads)
     kw = segment_options(threshold=threshold, smooth=smooth, min_duration=min_duration,
                          merge_gap=merge_gap, background=background)
