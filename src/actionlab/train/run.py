@@ -215,12 +215,13 @@ def make_run_dir(cfg: ExperimentConfig) -> Path:
     path, n = base, 1
     while path.exists():
         if path.is_dir() and _failed_attempt(path):
-            log.info("%s holds a failed attempt (no checkpoint); starting over in it", path)
-            for child in path.iterdir():
-                if child.is_dir():
-                    shutil.rmtree(child)
-                else:
-                    child.unlink()
+            if D.current().is_main:  # under torchrun every rank picks the name; one clears
+                log.info("%s holds a failed attempt (no checkpoint); starting over in it", path)
+                for child in path.iterdir():
+                    if child.is_dir():
+                        shutil.rmtree(child, ignore_errors=True)
+                    else:
+                        child.unlink(missing_ok=True)
             return path
         n += 1
         path = base.with_name(f"{base.name}-{n}")
