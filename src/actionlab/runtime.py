@@ -100,8 +100,8 @@ def resolve_device(text: str, option: str = "--device") -> Any:
     return device
 
 
-THREADS_HELP = ("CPU threads for PyTorch (and onnxruntime with --fast); default: one per core. "
-                "Fewer threads suit a shared machine.")
+THREADS_HELP = ("CPU threads for PyTorch (and onnxruntime, for an .onnx model or with --fast); "
+                "default: one per core. Fewer threads suit a shared machine.")
 
 
 def threads_option() -> Any:

@@ -266,10 +266,12 @@ def _model_and_inputs(checkpoint: Path, inputs: list[Path], onnx: Path | None
 
 def _runner(checkpoint: Path, fast: bool, threads: int | None) -> Any:
     from actionlab.infer.export import accelerate
-    from actionlab.infer.runner import load_runner
+    from actionlab.infer.runner import OnnxRunner, load_runner
     from actionlab.runtime import set_threads
 
     set_threads(threads)
+    if checkpoint.suffix.lower() == ".onnx":
+        return OnnxRunner(checkpoint, threads=threads)
     runner = load_runner(checkpoint)
     return accelerate(runner, threads=threads) if fast else runner
 
