@@ -26,7 +26,8 @@ def test_quick_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     expected = {"stills", "stills-clr", "frame", "flow", "fusion-average", "fusion-concat", "slip"}
     assert set(res.runs) == expected
     for name, run in res.runs.items():  # the slip detector is scored on timelines instead
-        assert (run / "best.safetensors").is_file()
+        # the quick slip study holds out no validation windows: its model is the last epoch
+        assert (run / ("last.safetensors" if name == "slip" else "best.safetensors")).is_file()
         assert name == "slip" or (run / "eval.json").is_file()
     results = json.loads((tmp_path / "results.json").read_text())
     assert all(0.0 <= v <= 1.0 for v in results["test_top1"].values())

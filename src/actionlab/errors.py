@@ -21,6 +21,12 @@ class InputError(ActionlabError):
     exit_code = 2
 
 
+class OutputError(ActionlabError):
+    """An output path cannot be written: a file where a folder belongs, or no permission."""
+
+    exit_code = 2
+
+
 class VideoError(ActionlabError):
     """A video cannot be read: missing, empty, truncated, not a video, or without a video stream."""
 

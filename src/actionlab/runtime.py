@@ -10,6 +10,9 @@ of the demo's flow stream: 9.3 -> 6.2 s per epoch, system time 19.6 -> 6.1 s, id
 
 This is what the environment variables ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``
 do, set from inside the process with ``mallopt`` (no library exposes it; ctypes is enough).
+
+**Devices and threads.** :func:`resolve_device` turns ``--device`` text into a device or one
+clear line; :func:`threads_option` / :func:`set_threads` are the ``--threads N`` option.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import ctypes.util
 import logging
 import os
 import sys
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -57,3 +61,65 @@ def tune_malloc() -> bool:
         mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     log.debug("glibc malloc tuned: %s", _tuned)
     return _tuned
+
+
+# ---------------------------------------------------------------------- devices and threads
+
+
+def resolve_device(text: str, option: str = "--device") -> Any:
+    """A ``torch.device`` from a user's text, refused in one line when this build lacks it.
+
+    Args:
+        text: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+        option: Names the option or config key in the message.
+
+    Raises:
+        InputError: an unknown device (``tpu``), or CUDA on a build or machine without it.
+    """
+    import torch
+
+    from actionlab.errors import InputError
+
+    text = str(text).strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise InputError(f"{option} {text!r}: not a device; use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this PyTorch build has none" if torch.version.cuda is None else "no GPU visible"
+            raise InputError(f"{option} {text!r}: CUDA is not available ({why}); use "
+                             f"{option} cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InputError(f"{option} {text!r}: only {torch.cuda.device_count()} CUDA "
+                             "device(s) here (cuda:0 ...)")
+    return device
+
+
+THREADS_HELP = ("CPU threads for PyTorch (and onnxruntime, for an .onnx model or with --fast); "
+                "default: one per core. Fewer threads suit a shared machine.")
+
+
+def threads_option() -> Any:
+    """The ``--threads N`` option every compute command takes (a typer Option)."""
+    import typer
+
+    return typer.Option(None, "--threads", min=1, max=1024, help=THREADS_HELP)
+
+
+def set_threads(threads: int | None) -> int:
+    """Apply ``--threads``: ``torch.set_num_threads`` (unchanged when None).
+
+    Returns:
+        The number of threads PyTorch now uses.
+    """
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+        log.debug("torch threads: %d", threads)
+    return torch.get_num_threads()

@@ -46,3 +46,17 @@ def not_a_video(video_dir: Path) -> Path:
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real checkpoint: the registry's two_stream model (small widths, random weights)."""
     return _infer_fakes.registry_checkpoint(tmp_path_factory.mktemp("ckpt") / "two_stream.safetensors")
+
+
+@pytest.fixture(scope="session")
+def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny two-stream model exported to ONNX (no export on the tests' clock)."""
+    import torch
+
+    from actionlab.infer.export import export_onnx
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    model = _infer_fakes.TinyTwoStream()
+    meta = _infer_fakes.meta("tiny_two_stream", _infer_fakes.spec("two_stream", "rgb+flow"))
+    return export_onnx(model, meta, out).path

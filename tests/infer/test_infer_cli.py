@@ -6,33 +6,16 @@ import json
 import sys
 from pathlib import Path
 
+import cli_run
 import pytest
 import torch
-from _infer_fakes import CLASSES, TinyTwoStream, meta, spec
-
-from actionlab.infer.export import export_onnx
-
-
-@pytest.fixture(scope="module")
-def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
-    return export_onnx(TinyTwoStream(), meta("tiny_two_stream", spec("two_stream", "rgb+flow")),
-                       out).path
+from _infer_fakes import CLASSES
 
 
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
     """Run ``actionlab ARGS`` in-process through the console entry point."""
-    from actionlab import cli as cli_mod
-
-    monkeypatch.setattr(sys, "argv", ["actionlab", *map(str, args)])
-    code = 0
-    try:
-        cli_mod.run()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    res = cli_run.cli(monkeypatch, capsys, *args)
+    return res.code, res.out, res.err
 
 
 def test_predict_json_and_table(monkeypatch, capsys, onnx_model: Path, clip_mp4: Path,

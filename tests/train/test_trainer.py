@@ -79,8 +79,12 @@ def test_resume_after_ctrl_c_matches_uninterrupted(tiny_cfg, opt: str) -> None:
     with pytest.raises(TrainingInterrupted, match="--resume"):
         cut.fit()
     assert read_meta(cut.last_path)["step"] == 2  # the step in flight was finished
+    from actionlab.evaluate.runs import run_state
+
+    assert run_state(cut.run_dir).startswith("interrupted at epoch 1 of 3")
     again = _trainer(tiny_cfg(*over), TinyConvBN, data, run="cut")
     again.fit(resume=True)
+    assert run_state(again.run_dir) == "complete"
     a, b = _weights(ref.run_dir), _weights(again.run_dir)
     assert a.keys() == b.keys()
     for k in a:

@@ -8,6 +8,8 @@ from typing import Any
 
 import typer
 
+from actionlab.runtime import threads_option
+
 
 def _console():  # noqa: ANN202 - rich is imported only when a command runs
     import sys
@@ -20,7 +22,8 @@ def _console():  # noqa: ANN202 - rich is imported only when a command runs
 
 def evaluate(
     checkpoint: Path = typer.Argument(
-        ..., help="Checkpoint (.safetensors) or a run dir (best.safetensors)."
+        ..., help="Checkpoint (.safetensors) or a run folder (its model: best.safetensors, or "
+        "last.safetensors for a run without validation data)."
     ),
     cache: Path = typer.Option(
         None, "--cache",
@@ -36,24 +39,26 @@ def evaluate(
         1, "--crops", help="Crops per clip: 1 (centre), 3 or 5 (corners + centre)."
     ),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Views per model call."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
     out: Path = typer.Option(
         None, "--out", "-o", help="Output JSON; default RUN/eval.json (eval_<split>.json)."
     ),
+    threads: int | None = threads_option(),
 ) -> None:
     """Score a checkpoint on a cache split (multi-clip x multi-crop) and write eval.json."""
-    from actionlab.evaluate.run_eval import evaluate_checkpoint
-    from actionlab.evaluate.runs import find_checkpoint
+    from actionlab.evaluate.run_eval import eval_filename, evaluate_checkpoint
+    from actionlab.evaluate.runs import run_checkpoint
+    from actionlab.io import check_output_file, writing
+    from actionlab.runtime import resolve_device, set_threads
 
+    set_threads(threads)
+    device = str(resolve_device(device))
     if checkpoint.is_dir():
-        found = find_checkpoint(checkpoint)
-        if found is None:
-            from actionlab.errors import InputError
-
-            raise InputError(f"{checkpoint}: no .safetensors checkpoint in this run dir")
-        checkpoint = found
-    doc, path = evaluate_checkpoint(checkpoint, cache, split, clips, crops, batch_size, out,
-                                    progress=True, device=device)
+        checkpoint = run_checkpoint(checkpoint)
+    target = check_output_file(out or checkpoint.parent / eval_filename(split), "--out")
+    with writing(target, "--out"):
+        doc, path = evaluate_checkpoint(checkpoint, cache, split, clips, crops, batch_size, out,
+                                        progress=True, device=device)
     m = doc["metrics"]
     tops = "  ".join(f"{k} {v:.3f}" for k, v in m.items() if k.startswith("top"))
     mca = m["mean_class_accuracy"]
@@ -107,10 +112,18 @@ def evaluate_timeline_cmd(
     ),
     out: Path = typer.Option(None, "--out", "-o", help="Also write the scores as JSON here."),
 ) -> None:
-    """Frame-level P/R/F1 and segment AP at temporal IoU thresholds."""
-    from actionlab.evaluate.timeline import evaluate_timeline, load_segments
-    from actionlab.io import write_json_atomic
+    """Frame-level P/R/F1 and segment AP at temporal IoU thresholds.
 
+    Both files are checked before any work: strict JSON (no NaN or Infinity), times in
+    seconds within a year, a positive fps, numeric scores; a frame grid too large to score
+    (a huge end time or a tiny --resolution) is refused.
+    """
+    from actionlab.evaluate.timeline import check_resolution, evaluate_timeline, load_segments
+    from actionlab.io import check_output_file, write_json_atomic, writing
+
+    check_resolution(resolution)
+    if out:
+        check_output_file(out, "--out")
     res = evaluate_timeline(load_segments(pred), load_segments(gt), tiou, resolution)
     f = res["frame"]
     typer.echo(f"{res['num_videos']} video(s), {res['num_pred']} predicted / "
@@ -122,7 +135,8 @@ def evaluate_timeline_cmd(
     for label, aps in res["segment"]["ap"].items():
         typer.echo(f"  {label}: " + "  ".join(f"AP@{t} {v:.3f}" for t, v in aps.items()))
     if out:
-        write_json_atomic(out, _json_safe(res))
+        with writing(out, "--out"):
+            write_json_atomic(out, _json_safe(res))
         typer.echo(f"wrote {out}")
 
 

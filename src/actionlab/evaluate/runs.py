@@ -7,7 +7,13 @@ What is read from a run directory (all optional but the metrics log):
 * ``best.safetensors`` (else ``last.safetensors``, else any ``*.safetensors``): model size, and
   the epoch it was saved at;
 * ``config.yaml``: dataset and model names;
-* ``eval.json`` (written by ``actionlab evaluate``): test top-1/5/10, confusion.
+* ``eval.json`` (written by ``actionlab evaluate``): test top-1/5/10, confusion;
+* ``run.json`` (written by the trainer): whether the run completed, and which checkpoint is
+  the model (``best``, or ``last`` when there was no validation set).
+
+A run that is not complete (failed, interrupted, killed, or still running) keeps its row, with
+the state in its name (``exp (failed: ...)``), and a warning is logged: a failed attempt is
+never mistaken for a result.
 
 The table has, per run: train / val / test top-1, the train loss at the best validation epoch,
 and the model size in MB (the bytes of all tensors in the checkpoint, 1 MB = 10^6 bytes).
@@ -23,9 +29,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import logging
+
 import numpy as np
 
 from actionlab.errors import InputError
+from actionlab.train.state import process_alive, read_run_status
+
+log = logging.getLogger(__name__)
 
 EVAL_FILE = "eval.json"
 
@@ -47,6 +58,7 @@ class RunSummary:
     test_mean_class: float | None = None
     train_loss: float | None = None
     size_mb: float | None = None
+    state: str = "complete"  # see :func:`run_state`
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,13 +139,64 @@ def tensor_bytes(path: str | Path) -> int:
 
 
 def find_checkpoint(run_dir: str | Path) -> Path | None:
-    """``best.safetensors``, else ``last.safetensors``, else the newest ``*.safetensors``."""
+    """The run's model: the file ``run.json`` names, else ``best.safetensors``, else
+    ``last.safetensors`` (a run without validation data), else the newest ``*.safetensors``."""
+    from actionlab.checkpoint import CHECKPOINT_NAMES
+
     run_dir = Path(run_dir)
-    for name in ("best.safetensors", "last.safetensors"):
-        if (run_dir / name).is_file():
-            return run_dir / name
+    named = (read_run_status(run_dir) or {}).get("model_file")
+    names = ([named] if isinstance(named, str) else []) + list(CHECKPOINT_NAMES)
+    for name in names:
+        if (run_dir / Path(name).name).is_file():
+            return run_dir / Path(name).name
     found = sorted(run_dir.glob("*.safetensors"), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None
+
+
+def run_state(run_dir: str | Path) -> str:
+    """``complete``, or what is wrong with a run, in a few words for a table and a log line.
+
+    ``failed: <why>``, ``interrupted at epoch 3 of 10``, ``running or killed at epoch 2 of
+    10``, ``no checkpoint`` (a folder from before ``run.json``, or one that failed before
+    training began). A run from before ``run.json`` with a checkpoint counts as complete.
+    """
+    run_dir = Path(run_dir)
+    status = read_run_status(run_dir)
+    has_ckpt = find_checkpoint(run_dir) is not None
+    if status is None:
+        return "complete" if has_ckpt else "no checkpoint: training failed before its first epoch"
+    state = status.get("status")
+    at = f"epoch {status.get('epochs_done', '?')} of {status.get('epochs', '?')}"
+    if state == "complete":
+        return "complete"
+    if state == "failed":
+        return f"failed at {at}: {status.get('error') or 'no reason recorded'}"
+    if state == "interrupted":
+        return f"interrupted at {at} (resume it with actionlab train --resume {run_dir})"
+    if state == "running":
+        return f"still running at {at}" if process_alive(status) else f"killed at {at}"
+    return f"unknown state {state!r}"
+
+
+def run_checkpoint(run_dir: str | Path) -> Path:
+    """The checkpoint ``evaluate RUN`` (and any command given a run folder) uses.
+
+    A run that is not complete is used with a warning (an interrupted run's last checkpoint
+    is a real model); one without any checkpoint is refused.
+
+    Raises:
+        InputError: the folder holds no checkpoint, with the run's state.
+    """
+    run_dir = Path(run_dir)
+    ckpt = find_checkpoint(run_dir)
+    state = run_state(run_dir)
+    if ckpt is None:
+        if state == "complete":
+            state = "no .safetensors checkpoint in this folder"
+        raise InputError(f"{run_dir}: not a usable run ({state})")
+    if state != "complete":
+        log.warning("%s is not a complete run (%s); using %s", run_dir, state, ckpt.name)
+    return ckpt
 
 
 def read_config(run_dir: str | Path) -> dict[str, Any]:
@@ -186,9 +249,11 @@ def summarize_run(
     cfg = read_config(run_dir)
     s.dataset = (cfg.get("data") or {}).get("dataset")
     s.model = (cfg.get("model") or {}).get("name")
+    s.state = run_state(run_dir)
     rows = read_metrics(run_dir)
     s.epochs = len(rows)
-    best = best_row(rows, best_by)
+    # no validation metric: the last epoch is the model (training accuracy picks nothing)
+    best = best_row(rows, best_by) or (rows[-1] if rows else None)
     if best is not None:
         s.best_epoch = int(best["epoch"])
         s.train_top1 = _finite(best.get("train_acc"))
@@ -214,7 +279,14 @@ def results_table(run_dirs: list[str | Path], best_by: str = "val_acc") -> list[
         if names.count(r.name) > 1:
             p = Path(r.path)
             r.name = f"{p.parent.name}/{p.name}"
+        if r.state != "complete":
+            log.warning("%s: not a complete run (%s)", r.path, r.state)
+            r.name = f"{r.name} ({_short_state(r.state)})"
     return rows
+
+
+def _short_state(state: str, limit: int = 60) -> str:
+    return state if len(state) <= limit else state[: limit - 3] + "..."
 
 
 COLUMNS = (

@@ -28,6 +28,10 @@ from actionlab.errors import InputError
 
 DEFAULT_TIOUS = (0.3, 0.5, 0.7)
 DEFAULT_RESOLUTION = 0.04  # seconds: one frame at 25 fps
+MAX_SECONDS = 366 * 24 * 3600.0  # no segment time beyond a year
+MAX_BINS = 10_000_000  # frame-level bins per video: 4.6 days at 0.04 s, ~200 MB to score
+MAX_CELLS = 400_000_000  # bins x classes of one video: a few seconds of work
+MAX_FILE_BYTES = 256 * 10**6  # a segment file larger than this is not one
 
 
 # ------------------------------------------------------------- probabilities -> segments
@@ -181,8 +185,28 @@ def probs_to_segments(
 # --------------------------------------------------------------------------- loading
 
 
+def _number(value: Any, where: str, what: str, low: float = 0.0) -> float:
+    """A finite JSON number ``>= low`` (a string, bool, NaN or Infinity is refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{where}: {what} must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < low:
+        raise InputError(f"{where}: {what} must be a finite number >= {low:g}, got {value!r}")
+    if value > MAX_SECONDS and what != "score":
+        raise InputError(f"{where}: {what} {value:g} is beyond {MAX_SECONDS:g} s (a year)")
+    return value
+
+
+def _optional(doc: dict, key: str, where: str, low: float = 0.0) -> float | None:
+    value = doc.get(key)
+    return None if value is None else _number(value, where, key, low)
+
+
 def normalise_document(doc: Any, where: str = "segments") -> dict[str, Any]:
     """A segment document with its list under ``segments`` (``events`` preferred), scores filled.
+
+    Every number is checked before anything is allocated from it: times are finite, in
+    [0, a year], ``fps`` positive, scores finite numbers (strings are refused, not parsed).
 
     Args:
         doc: A parsed JSON object.
@@ -190,6 +214,9 @@ def normalise_document(doc: Any, where: str = "segments") -> dict[str, Any]:
 
     Returns:
         ``{"video", "fps", "duration", "segments": [{"label", "start", "end", "score"}]}``.
+
+    Raises:
+        InputError: on anything else, naming the document and the segment.
     """
     if not isinstance(doc, dict):
         raise InputError(f"{where}: expected a JSON object with a 'segments' or 'events' list")
@@ -198,36 +225,53 @@ def normalise_document(doc: Any, where: str = "segments") -> dict[str, Any]:
     raw = doc["events"] if "events" in doc else doc.get("segments")
     if not isinstance(raw, list):
         raise InputError(f"{where}: no 'segments' or 'events' list")
+    fps = _optional(doc, "fps", where)
+    if fps is not None and fps <= 0:
+        raise InputError(f"{where}: fps must be positive, got {fps:g}")
+    duration = _optional(doc, "duration", where)
     segs = []
     for i, s in enumerate(raw):
-        try:
-            start, end = float(s["start"]), float(s["end"])
-            label = str(s["label"])
-        except (KeyError, TypeError, ValueError):
-            raise InputError(
-                f"{where}: segment {i} needs label, start and end (seconds); got {s!r}"
-            ) from None
+        at = f"{where}: segment {i}"
+        if not isinstance(s, dict) or not {"label", "start", "end"} <= s.keys():
+            raise InputError(f"{at} needs label, start and end (seconds); got {_short(s)}")
+        if not isinstance(s["label"], (str, int)) or isinstance(s["label"], bool):
+            raise InputError(f"{at}: label must be a string, got {_short(s['label'])}")
+        start, end = _number(s["start"], at, "start"), _number(s["end"], at, "end")
         if end < start:
-            raise InputError(f"{where}: segment {i} ends ({end}) before it starts ({start})")
-        segs.append({"label": label, "start": start, "end": end,
-                     "score": float(s.get("score", 1.0))})
-    return {"video": doc.get("video"), "fps": doc.get("fps"), "duration": doc.get("duration"),
-            "segments": segs}
+            raise InputError(f"{at} ends ({end}) before it starts ({start})")
+        score = _number(s.get("score", 1.0), at, "score", low=-np.inf)
+        segs.append({"label": str(s["label"]), "start": start, "end": end, "score": score})
+    return {"video": doc.get("video"), "fps": fps, "duration": duration, "segments": segs}
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def load_segments(path: str | Path) -> list[dict[str, Any]]:
     """Read a segment file: one document or a list of documents (several videos).
 
     Raises:
-        InputError: if the file is missing, not JSON, or not in the segment format.
+        InputError: if the file is missing, too large, not strict JSON (``NaN``,
+            ``Infinity``, nesting deeper than Python can parse), or not in the segment format.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise InputError(f"{path}: {path.stat().st_size / 1e6:.0f} MB is more than a segment "
+                         f"file holds (at most {MAX_FILE_BYTES // 10**6} MB)")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply to be a segment file") from None
     docs = data if isinstance(data, list) else [data]
     return [normalise_document(d, f"{path}" + (f"[{i}]" if len(docs) > 1 else ""))
             for i, d in enumerate(docs)]
@@ -304,13 +348,44 @@ def segment_ap(
     return interpolated_ap(precision, recall)
 
 
-def _grid_masks(segs: list[dict], label: str, n: int, res: float) -> np.ndarray:
-    mask = np.zeros(n, dtype=bool)
-    centres = (np.arange(n) + 0.5) * res
-    for s in segs:
-        if s["label"] == label:
-            mask |= (centres >= s["start"]) & (centres < s["end"])
-    return mask
+def _grid_masks(segs: list[dict], label: str, centres: np.ndarray) -> np.ndarray:
+    """Bins whose centre lies in a ``label`` segment: O(bins + segments) whatever the
+    segments' lengths and overlaps (a difference array, not a mask per segment)."""
+    n = len(centres)
+    bounds = np.asarray([(s["start"], s["end"]) for s in segs if s["label"] == label],
+                        dtype=np.float64).reshape(-1, 2)
+    # centre >= start and centre < end, as index ranges of the sorted centres
+    lo = np.searchsorted(centres, bounds[:, 0], side="left")
+    hi = np.searchsorted(centres, bounds[:, 1], side="left")
+    delta = np.zeros(n + 1, dtype=np.int32)
+    np.add.at(delta, lo, 1)
+    np.add.at(delta, hi, -1)
+    return np.cumsum(delta[:n]) > 0
+
+
+def _bins(pd: dict, gd: dict, resolution: float | None, where: str) -> tuple[float, int]:
+    """The bin width and count of one video's grid, refused when it would not fit in memory."""
+    res = resolution or (1.0 / gd["fps"] if gd.get("fps") else DEFAULT_RESOLUTION)
+    ends = [s["end"] for s in pd["segments"] + gd["segments"]]
+    total = max([gd.get("duration") or 0.0, pd.get("duration") or 0.0] + ends)
+    n = int(np.ceil(total / res - 1e-9))
+    labels = len({s["label"] for s in pd["segments"] + gd["segments"]})
+    if n > MAX_BINS or n * labels > MAX_CELLS:
+        raise InputError(
+            f"{where}: {total:g} s in {res:g} s bins is {n:,} bins x {labels} classes, more "
+            f"than frame-level scoring allows ({MAX_BINS:,} bins, {MAX_CELLS:,} cells); "
+            "give a larger --resolution or check the times"
+        )
+    return res, n
+
+
+def check_resolution(resolution: float | None) -> float | None:
+    """``--resolution``: None (the ground truth's frame) or a finite number of seconds > 0."""
+    if resolution is None:
+        return None
+    if isinstance(resolution, bool) or not np.isfinite(resolution) or resolution <= 0:
+        raise InputError(f"--resolution {resolution!r}: give a bin width in seconds > 0")
+    return float(resolution)
 
 
 def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
@@ -333,18 +408,20 @@ def frame_scores(
         gts: Normalised ground-truth documents.
         resolution: Bin width in seconds.
     """
+    resolution = check_resolution(resolution)
     labels = sorted({s["label"] for d in list(preds) + list(gts) for s in d["segments"]})
     counts = {lab: [0, 0, 0] for lab in labels}
+    # every video's grid is sized and bounded before the first one is allocated
+    grids = [_bins(pd, gd, resolution, f"video {i} ({gd.get('video') or pd.get('video')})")
+             for i, (pd, gd) in enumerate(zip(preds, gts))]
     used_res = resolution
-    for pd, gd in zip(preds, gts):
-        res = resolution or (1.0 / gd["fps"] if gd.get("fps") else DEFAULT_RESOLUTION)
+    for pd, gd, (res, n) in zip(preds, gts, grids):
         used_res = res
-        ends = [s["end"] for s in pd["segments"] + gd["segments"]]
-        total = max([gd.get("duration") or 0.0, pd.get("duration") or 0.0] + ends)
-        n = int(np.ceil(total / res - 1e-9))
-        for lab in labels:
-            pm = _grid_masks(pd["segments"], lab, n, res)
-            gm = _grid_masks(gd["segments"], lab, n, res)
+        present = {s["label"] for s in pd["segments"] + gd["segments"]}
+        centres = (np.arange(n) + 0.5) * res
+        for lab in sorted(present):  # a class absent from both adds nothing
+            pm = _grid_masks(pd["segments"], lab, centres)
+            gm = _grid_masks(gd["segments"], lab, centres)
             c = counts[lab]
             c[0] += int((pm & gm).sum())
             c[1] += int((pm & ~gm).sum())
@@ -374,6 +451,10 @@ def evaluate_timeline(
         "ap": {label: {tiou: ap}}, "map": {tiou: mean AP over ground-truth classes}},
         "num_videos", "num_pred", "num_gt"}``. Threshold keys are strings like ``"0.5"``.
     """
+    resolution = check_resolution(resolution)
+    for t in tious:
+        if isinstance(t, bool) or not 0 < float(t) <= 1:
+            raise InputError(f"--tiou {t!r}: a temporal IoU threshold is in (0, 1]")
     preds = [preds] if isinstance(preds, dict) else list(preds)
     gts = [gts] if isinstance(gts, dict) else list(gts)
     preds = [normalise_document(d, "predictions") for d in preds]

@@ -4,6 +4,9 @@ stage's timeline figure), and an annotated MP4."""
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
@@ -47,8 +50,8 @@ def write_annotated_mp4(
             for i, frame in enumerate(frames):
                 h, w = frame.shape[:2]
                 scale = min(1.0, max_side / max(h, w))
-                # H.264 with yuv420p needs even dimensions.
-                tw, th = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2
+                # H.264 with yuv420p needs even dimensions (2 at least: a 1x1 video too)
+                tw, th = max(2, int(w * scale) // 2 * 2), max(2, int(h * scale) // 2 * 2)
                 if (tw, th) != (w, h):
                     frame = cv2.resize(frame, (tw, th), interpolation=cv2.INTER_AREA)
                 if stream is None:
@@ -110,6 +113,10 @@ def save_timeline(
 ) -> dict[str, Path]:
     """Write ``timeline.json``, ``timeline.png`` and (with ``frames``) ``annotated.mp4``.
 
+    All or nothing: the files are written into a hidden folder inside ``out_dir`` and moved
+    into place only when every one of them is complete, so a failure (a full disk, a frame
+    the encoder refuses) leaves ``out_dir`` as it was.
+
     Args:
         tl: The timeline.
         out_dir: Folder to write into (created).
@@ -120,16 +127,30 @@ def save_timeline(
         Name -> path of each file written.
     """
     out_dir = Path(out_dir)
+    names = {"json": "timeline.json", "plot": "timeline.png"}
+    if video and frames is not None:
+        names["video"] = "annotated.mp4"
+    made = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / "timeline.json", "plot": out_dir / "timeline.png"}
-    write_json_atomic(paths["json"], tl.to_dict())
-    with ThreadPoolExecutor(1) as pool:
-        # The encoder releases the GIL: the MP4 is written while matplotlib draws the plot.
-        mp4 = None
-        if video and frames is not None:
-            mp4 = pool.submit(write_annotated_mp4, frames, tl.fps,
-                              lambda i: label_at(tl, (i + 0.5) / tl.fps), out_dir / "annotated.mp4")
-        plot_timeline(tl, paths["plot"])
-        if mp4 is not None:
-            paths["video"] = mp4.result()
+    stage = Path(tempfile.mkdtemp(prefix=".timeline-", dir=out_dir))
+    try:
+        write_json_atomic(stage / names["json"], tl.to_dict())
+        with ThreadPoolExecutor(1) as pool:
+            # The encoder releases the GIL: the MP4 is written while matplotlib draws the plot.
+            mp4 = None
+            if "video" in names:
+                mp4 = pool.submit(write_annotated_mp4, frames, tl.fps,
+                                  lambda i: label_at(tl, (i + 0.5) / tl.fps),
+                                  stage / names["video"])
+            plot_timeline(tl, stage / names["plot"], title=Path(tl.video).name)
+            if mp4 is not None:
+                mp4.result()
+        paths = {}
+        for key, name in names.items():
+            os.replace(stage / name, out_dir / name)
+            paths[key] = out_dir / name
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        if made and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # a folder this call made stays only with its files in it
     return paths

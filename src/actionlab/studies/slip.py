@@ -306,13 +306,14 @@ def detector_config(s: SlipSettings, root: Path, cache: Path) -> ExperimentConfi
 
 def train_detector(root: Path, cache: Path, runs: Path, s: SlipSettings, plan_digest: str) -> Path:
     """Train the two-stream detector (or reuse the run an earlier call left for these windows)."""
+    from actionlab.evaluate.runs import find_checkpoint
     from actionlab.train.run import fast_cpu_overrides, train
 
     run = runs / "slip"
     # through JSON, so it compares equal to the stamp read back (tuples become lists)
     stamp = json.loads(json.dumps({**_stamp(s, *TRAIN_KEYS), "windows": plan_digest}))
     done = run / "slip_stamp.json"
-    if ((run / "best.safetensors").is_file() and done.is_file()
+    if (find_checkpoint(run) is not None and done.is_file()
             and json.loads(done.read_text()) == stamp):
         log.info("slip study: reusing the trained detector in %s", run)
         return run
@@ -337,12 +338,14 @@ def label_videos(run: Path, anns: list[dict[str, Any]], out: Path,
         of wall time, the first for decoding through segments, the second with the JSON, plot
         and annotated MP4 written too. Loading the model (and its ONNX export) is not counted.
     """
+    from actionlab.evaluate.runs import run_checkpoint
     from actionlab.infer.export import accelerate
     from actionlab.infer.outputs import save_timeline
     from actionlab.infer.runner import load_runner
     from actionlab.infer.timeline import run_timeline
 
-    runner = accelerate(load_runner(run / "best.safetensors"), threads=s.threads)
+    # best on validation, or last when the quick settings hold out no validation windows
+    runner = accelerate(load_runner(run_checkpoint(run)), threads=s.threads)
     kw = {"threshold": s.threshold, "smooth": s.smooth, "min_duration": s.min_duration,
           "merge_gap": s.merge_gap, "background": "not_slipping"}
     window = max(2, int(round(s.window * anns[0]["fps"])))

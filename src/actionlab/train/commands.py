@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from actionlab.runtime import threads_option
+
 
 def register(app: typer.Typer) -> None:
     """Add the training commands to the ``actionlab`` app."""
@@ -18,12 +20,19 @@ def register(app: typer.Typer) -> None:
             "optional with --resume."),
         overrides: list[str] = typer.Argument(None, help="Overrides as key.path=value, e.g. optim.lr=1e-4."),
         resume: Path = typer.Option(None, "--resume", help="Continue this run directory exactly."),
+        threads: int | None = threads_option(),
     ) -> None:
-        """Train the experiment a config describes (also under torchrun --nproc_per_node=N)."""
+        """Train the experiment a config describes (also under torchrun --nproc_per_node=N).
+
+        The run folder is train.out_dir/NAME (NAME: train.run_name, else the config's name,
+        one plain folder name); run.json in it says whether the run completed.
+        """
         from actionlab.config import load_config
         from actionlab.errors import InputError
+        from actionlab.runtime import set_threads
         from actionlab.train.run import train
 
+        set_threads(threads)
         if config is None and resume is None:
             raise InputError("give a config file or a shipped config's name, or --resume RUN_DIR")
         if config is not None and "=" in config.name and not config.exists():
@@ -43,9 +52,16 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Argument(..., help="The HDF5 file to write."),
         batch_size: int = typer.Option(64, help="Frames per forward pass."),
         splits: str = typer.Option("train,val,test", help="Comma-separated splits to extract."),
+        threads: int | None = threads_option(),
     ) -> None:
         """Per-frame features of every video into HDF5, normalised with the train mean/std (LRCN)."""
+        from actionlab.io import check_output_file, writing
+        from actionlab.runtime import set_threads
         from actionlab.train.lrcn import extract_features_from_cache
 
-        path = extract_features_from_cache(checkpoint, cache, out, splits.split(","), batch_size)
+        set_threads(threads)
+        check_output_file(out, "OUT")
+        with writing(out, "OUT"):
+            path = extract_features_from_cache(checkpoint, cache, out, splits.split(","),
+                                               batch_size)
         typer.echo(str(path))

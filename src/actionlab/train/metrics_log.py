@@ -1,4 +1,8 @@
-"""Per-epoch metrics: ``metrics.csv``, ``metrics.jsonl`` and TensorBoard when it is installed."""
+"""Per-epoch metrics: ``metrics.csv``, ``metrics.jsonl`` and TensorBoard (``RUN/tb``).
+
+TensorBoard is a dependency (it is what people in this field look at: ``tensorboard --logdir
+runs``); an install without it gets one warning naming the fix, never silence.
+"""
 
 from __future__ import annotations
 
@@ -44,10 +48,11 @@ class MetricsLog:
         if "tensorboard" in self.formats:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-            except ImportError:  # tensorboard is optional: skip silently
-                SummaryWriter = None  # noqa: N806
-            if SummaryWriter is not None:
-                self._tb = SummaryWriter(log_dir=str(self.run_dir / "tb"), purge_step=resume_epoch + 1)
+            except ImportError:
+                _warn_no_tensorboard()
+            else:
+                self._tb = SummaryWriter(log_dir=str(self.run_dir / "tb"),
+                                         purge_step=resume_epoch + 1)
 
     def _truncate(self, keep_epochs: int) -> None:
         for path in (self.csv_path, self.jsonl_path):
@@ -89,6 +94,17 @@ class MetricsLog:
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
+
+
+_warned = False
+
+
+def _warn_no_tensorboard() -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        log.warning("train.log names tensorboard but it is not installed: pip install "
+                    "tensorboard (or drop it from train.log); metrics.csv is written")
 
 
 def _plain(value: Any) -> Any:

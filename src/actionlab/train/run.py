@@ -18,10 +18,11 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, S
 
 from actionlab.config import DataConfig, ExperimentConfig, load_config, save_config
 from actionlab.errors import DatasetError, InputError
+from actionlab.io import writing
 from actionlab.spec import InputSpec, in_channels
 from actionlab.train import distributed as D
 from actionlab.train.finetune import apply_freeze
-from actionlab.train.state import seed_everything
+from actionlab.train.state import RUN_FILE, process_alive, read_run_status, seed_everything
 from actionlab.train.transfer import initialise
 
 log = logging.getLogger(__name__)
@@ -157,11 +158,71 @@ def build_model_from_config(cfg: ExperimentConfig, num_classes: int) -> tuple[to
 # ---------------------------------------------------------------------- run dir
 
 
+# What a failed attempt leaves in its run folder; a folder holding only these (no checkpoint)
+# is taken over by the next attempt instead of making ``-2``, ``-3`` ...
+_ATTEMPT_FILES = {"config.yaml", RUN_FILE, "metrics.csv", "metrics.jsonl", "tb"}
+
+
+def run_name(cfg: ExperimentConfig) -> str:
+    """The run folder's name: ``train.run_name``, else the config's ``name``; one plain name.
+
+    Raises:
+        InputError: a name with a path separator, ``..``, or an absolute path (a run never
+            leaves ``train.out_dir``).
+    """
+    key = "train.run_name" if cfg.train.run_name else "name"
+    name = str(cfg.train.run_name or cfg.name or "run")
+    if (name in (".", "..") or "/" in name or "\\" in name or "\0" in name
+            or Path(name).is_absolute() or name != name.strip()):
+        raise InputError(
+            f"{key}={name!r}: a run name is one folder name inside train.out_dir (no '/', "
+            "'..' or absolute path); set train.out_dir to choose where runs go"
+        )
+    return name
+
+
+def check_run_target(cfg: ExperimentConfig) -> Path:
+    """``train.out_dir`` can take the run folder (checked before any data is loaded).
+
+    Raises:
+        InputError: a bad run name; OutputError: ``train.out_dir`` is a file or unwritable.
+    """
+    from actionlab.io import check_output_dir
+
+    run_name(cfg)
+    return check_output_dir(Path(cfg.train.out_dir).expanduser(), "train.out_dir")
+
+
+def _failed_attempt(path: Path) -> bool:
+    """A folder a failed (or killed) attempt left: no checkpoint, only the files a run writes."""
+    status = read_run_status(path) or {}
+    if status.get("status") == "running" and process_alive(status):
+        return False  # another process is training here right now
+    names = {p.name for p in path.iterdir()}
+    return names <= _ATTEMPT_FILES
+
+
 def make_run_dir(cfg: ExperimentConfig) -> Path:
-    """``train.out_dir / (train.run_name or name)``, with ``-2``, ``-3`` ... if taken."""
-    base = Path(cfg.train.out_dir).expanduser() / (cfg.train.run_name or cfg.name or "run")
+    """``train.out_dir / (train.run_name or name)``, with ``-2``, ``-3`` ... if taken.
+
+    A folder that holds a failed attempt (no checkpoint; see :data:`_ATTEMPT_FILES`) is not
+    "taken": its files are removed and the folder reused, so retries do not pile up suffixes.
+    """
+    import shutil
+
+    out_dir = check_run_target(cfg)
+    base = out_dir / run_name(cfg)
     path, n = base, 1
     while path.exists():
+        if path.is_dir() and _failed_attempt(path):
+            if D.current().is_main:  # under torchrun every rank picks the name; one clears
+                log.info("%s holds a failed attempt (no checkpoint); starting over in it", path)
+                for child in path.iterdir():
+                    if child.is_dir():
+                        shutil.rmtree(child, ignore_errors=True)
+                    else:
+                        child.unlink(missing_ok=True)
+            return path
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
@@ -194,6 +255,12 @@ def train(config: ExperimentConfig | str | Path | None, resume: str | Path | Non
             config = resume / "config.yaml"
     if not isinstance(config, ExperimentConfig):
         config = load_config(config, overrides)
+    from actionlab.runtime import resolve_device
+
+    # a bad device, out_dir or run name fails before any data is loaded or folder made
+    resolve_device(config.train.device, "train.device")
+    if resume is None:
+        check_run_target(config)
     D.init_from_env()
     try:
         return _train(config, resume)
@@ -221,8 +288,9 @@ def _train(cfg: ExperimentConfig, resume: Path | None) -> Path:
     apply_freeze(model, cfg.model.freeze.train_last, cfg.model.freeze.policy)
     run_dir = D.broadcast_object(Path(resume) if resume is not None else make_run_dir(cfg))
     if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
+        with writing(run_dir, "train.out_dir"):
+            run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, run_dir / "config.yaml")
     D.barrier()
     bs, workers, seed = cfg.data.batch_size, cfg.data.workers, cfg.train.seed
     meta = {"model": spec, "classes": classes, "input": spec_of(train_ds).to_dict()}
@@ -236,9 +304,19 @@ def _train(cfg: ExperimentConfig, resume: Path | None) -> Path:
     )
     summary = trainer.fit(resume=resume is not None)
     if info.is_main:
-        log.info("run %s: best val accuracy %.4f at epoch %d", run_dir, summary["best_metric"],
-                 summary["best_epoch"])
+        log_summary(run_dir, summary)
     return run_dir
+
+
+def log_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    """The run's last log line: which checkpoint is the model, and what its accuracy means."""
+    if summary.get("validation", True):
+        log.info("run %s: best val accuracy %.4f at epoch %d (best.safetensors)", run_dir,
+                 summary["best_metric"], summary["best_epoch"])
+    else:
+        log.info("run %s: no validation set, so the model is last.safetensors (epoch %d); its "
+                 "training accuracy on augmented batches was %.4f", run_dir, summary["epochs"],
+                 summary.get("last", {}).get("train_acc", float("nan")))
 
 
 __all__ = ["build_datasets", "build_model_from_config", "data_spec", "make_loader", "spec_of",

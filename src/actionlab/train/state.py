@@ -5,10 +5,14 @@
 files first and renamed only when both are complete, so a failure while writing (a full disk)
 leaves the previous pair as it was. The state file holds only tensors and plain Python values,
 so it loads with ``torch.load(weights_only=True)``.
+
+``run.json`` says where a run stands (running, complete, interrupted, failed and why), so that
+readers never mistake a failed attempt for a result.
 """
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -106,3 +110,64 @@ def load_state(weights: str | Path) -> dict[str, Any]:
             f"{weights.name} (epoch {meta.get('epoch')}); the pair was not written together"
         )
     return state
+
+
+# ---------------------------------------------------------------------- the run's status
+
+RUN_FILE = "run.json"
+
+
+def write_run_status(run_dir: str | Path, **fields: Any) -> dict[str, Any]:
+    """Update ``run_dir/run.json``, the run's own account of itself, atomically.
+
+    Keys: ``status`` (``running``, ``complete``, ``interrupted``, ``failed``), ``started``,
+    ``updated``, ``epochs_done``, ``epochs``, ``validation`` (whether there was a validation
+    set), ``model_file`` (the checkpoint to use: ``best.safetensors``, or
+    ``last.safetensors`` without validation), ``error`` (why it failed), ``pid``, ``host``.
+    Readers (``compare``, ``report``, ``evaluate RUN``) name a run that is not complete.
+
+    Returns:
+        The status written.
+    """
+    import datetime as dt
+    import socket
+
+    from actionlab.io import write_json_atomic
+
+    status = read_run_status(run_dir) or {}
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    if fields.get("status") == "running":
+        status.pop("error", None)
+        status.update(started=now, pid=os.getpid(), host=socket.gethostname())
+    status.update(fields, updated=now)
+    write_json_atomic(Path(run_dir) / RUN_FILE, status)
+    return status
+
+
+def read_run_status(run_dir: str | Path) -> dict[str, Any] | None:
+    """``run_dir/run.json`` (None when absent or unreadable: a run from before it existed)."""
+    import json
+
+    path = Path(run_dir) / RUN_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def process_alive(status: dict[str, Any]) -> bool:
+    """Whether the process that wrote a ``running`` status still runs (False when it was
+    killed; True when it ran on another host, which cannot be checked from here)."""
+    import socket
+
+    pid = status.get("pid")
+    if status.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -5,8 +5,10 @@
     trainer = Trainer(model, train_loader, val_loader, cfg, run_dir, meta=meta)
     summary = trainer.fit()            # or fit(resume=True) to continue run_dir exactly
 
-A run directory holds ``config.yaml``, ``best.safetensors`` (best validation accuracy),
-``last.safetensors`` + ``last.state.pt`` (resumable), ``metrics.csv`` and ``metrics.jsonl``.
+A run directory holds ``config.yaml``, ``run.json`` (running / complete / interrupted /
+failed, and which checkpoint is the model), ``best.safetensors`` (best validation accuracy; not
+written without a validation set, where ``last`` is the model), ``last.safetensors`` +
+``last.state.pt`` (resumable), ``metrics.csv``, ``metrics.jsonl`` and ``tb/`` (TensorBoard).
 Each epoch is seeded from ``(train.seed, epoch)``, and an interrupted epoch is replayed by
 skipping the batches it had already seen, so a resumed run ends with the same weights as one
 that never stopped. ``train_loader`` may be a mapping ``{dataset: loader}`` for joint training:
@@ -29,14 +31,21 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from actionlab.config import ExperimentConfig, to_dict
-from actionlab.errors import ActionlabError, CheckpointError, InputError
-from actionlab.runtime import tune_malloc
+from actionlab.errors import ActionlabError, CheckpointError
+from actionlab.runtime import resolve_device, tune_malloc
 from actionlab.train import distributed as D
 from actionlab.train.console import DeferredInterrupt, progress_bar
 from actionlab.train.finetune import count_trainable, set_partial_bn, to_channels_last
 from actionlab.train.metrics_log import MetricsLog, topk_correct
 from actionlab.train.optim import build_optimizer, build_scheduler
-from actionlab.train.state import load_state, rng_state, save_pair, seed_everything, set_rng_state
+from actionlab.train.state import (
+    load_state,
+    rng_state,
+    save_pair,
+    seed_everything,
+    set_rng_state,
+    write_run_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +69,8 @@ class Trainer:
         model: Any module; called as ``model(*inputs)`` (``task=`` added in joint training).
         train_loader: A DataLoader of ``(x, label)``, x a tensor or a tuple of tensors; or a
             mapping ``{dataset: loader}`` for joint training with alternating batches.
-        val_loader: The same kind, or None (the best checkpoint then follows train accuracy).
+        val_loader: The same kind, or None: then no ``best.safetensors`` is written (training
+            accuracy on augmented batches cannot pick an epoch) and ``last`` is the model.
         config: The experiment config (``optim``, ``schedule``, ``train`` sections are used).
         run_dir: Where checkpoints and metrics go (rank 0 writes).
         meta: Checkpoint meta: ``model`` (name, kwargs), ``classes``, ``input``; the config,
@@ -162,6 +172,11 @@ class Trainer:
             log.info("training %s: %d of %d parameters trainable, %d steps per epoch, on %s "
                      "(%d processes)", self.meta["model"]["name"], trainable, total,
                      self.steps_per_epoch, self.device, self.dist.world_size)
+        if self.cfg.train.patience > 0 and not self.val_loaders and self.dist.is_main:
+            log.warning("train.patience=%d needs a validation set; training runs all %d epochs",
+                        self.cfg.train.patience, self.cfg.train.epochs)
+        self._status(status="running", epochs=self.cfg.train.epochs, epochs_done=self.epoch,
+                     validation=bool(self.val_loaders), model_file=self.model_file.name)
         stopped = "completed"
         try:
             while self.epoch < self.cfg.train.epochs:
@@ -169,20 +184,41 @@ class Trainer:
                 if self.dist.is_main:
                     metrics_log.write(row)
                 self.history.append(row)
+                self._status(epochs_done=self.epoch)
                 if self._early_stop():
                     stopped = "early"
                     log.info("early stopping: no better validation accuracy for %d epochs",
                              self.bad_epochs)
                     break
+        except TrainingInterrupted as exc:
+            self._status(status="interrupted", error=str(exc))
+            raise
+        except BaseException as exc:
+            self._status(status="failed", error=_one_line(exc))
+            raise
         finally:
             metrics_log.close()
+        self._status(status="complete", stopped=stopped)
         return {
             "run_dir": str(self.run_dir),
+            "validation": bool(self.val_loaders),
+            "model_file": str(self.model_file),
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
             "epochs": self.epoch,
             "stopped": stopped,
+            "last": self.history[-1] if self.history else {},
         }
+
+    @property
+    def model_file(self) -> Path:
+        """The checkpoint to use: the best on validation, else the last (training accuracy
+        on augmented batches says nothing about which epoch generalises best)."""
+        return self.best_path if self.val_loaders else self.last_path
+
+    def _status(self, **fields: Any) -> None:
+        if self.dist.is_main:
+            write_run_status(self.run_dir, **fields)
 
     def _run_epoch(self) -> dict[str, Any]:
         start = time.time()
@@ -201,7 +237,8 @@ class Trainer:
         row["time"] = round(time.time() - start, 3)
         self.epoch, self.step = epoch + 1, 0
         self._sums = [0.0, 0.0, 0.0]
-        metric = row["val_acc"] if self.val_loaders else train_acc
+        # without validation data nothing is "best": the last checkpoint is the model
+        metric = row["val_acc"] if self.val_loaders else math.nan
         improved = not math.isnan(metric) and metric > self.best_metric
         if improved:
             self.best_metric, self.best_epoch, self.bad_epochs = metric, epoch + 1, 0
@@ -212,10 +249,13 @@ class Trainer:
             if improved:
                 self._save(self.best_path, metrics, with_state=False)
             self._save(self.last_path, metrics, with_state=True)
-        if self.dist.is_main:
+        if self.dist.is_main and self.val_loaders:
             log.info("epoch %d/%d  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f",
                      epoch + 1, self.cfg.train.epochs, train_loss, train_acc, row["val_loss"],
                      row["val_acc"])
+        elif self.dist.is_main:
+            log.info("epoch %d/%d  loss %.4f  train acc %.4f (augmented batches; no validation "
+                     "set)", epoch + 1, self.cfg.train.epochs, train_loss, train_acc)
         return row
 
     def _early_stop(self) -> bool:
@@ -416,16 +456,10 @@ def _model_size(model: nn.Module) -> dict[str, Any]:
 
 
 def _device(name: str, info: D.DistInfo) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", info.local_rank)
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise InputError(f"train.device={name!r} is not a device (auto, cpu, cuda, cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"train.device={name!r} but CUDA is not available; use train.device=auto")
+    """``train.device`` as a device; under torchrun a bare ``cuda`` means this process's GPU."""
+    device = resolve_device(name, "train.device")
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", info.local_rank)
     return device
 
 
@@ -451,6 +485,11 @@ def _final_labels(y: torch.Tensor) -> torch.Tensor:
     return y if y.dim() == 1 else y[:, -1]
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, ActionlabError) else f"{type(exc).__name__}: {text}"
+
+
 def _finite_or_none(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return None
@@ -463,13 +502,3 @@ def _params_channels_last(model: nn.Module) -> None:
             p.data = p.data.contiguous(memory_format=torch.channels_last)
         elif p.dim() == 5:
             p.data = p.data.contiguous(memory_format=torch.channels_last_3d)
-
-
-def train(config: ExperimentConfig, resume: str | Path | None = None) -> Path:
-    """Build the model and data an experiment config names, train, return the run directory.
-
-    See :func:`actionlab.train.run.train`.
-    """
-    from actionlab.train.run import train as _train
-
-    return _train(config, resume=resume)
