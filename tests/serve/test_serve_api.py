@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -91,23 +92,31 @@ def test_no_path_from_the_client(client: TestClient, good_clip: Path, work: Path
     assert client.get(f"/api/results/{rid}/secret.txt").status_code == 404
 
 
-def test_serve_command_builds_the_app_on_localhost(monkeypatch: pytest.MonkeyPatch,
-                                                   tmp_path: Path) -> None:
-    """`actionlab serve CKPT --port N` hands uvicorn the app on 127.0.0.1 (uvicorn stubbed)."""
+def test_serve_runs_on_localhost_and_removes_its_folder(ckpt: Path, temp_root: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve CKPT` listens on 127.0.0.1 and its temporary folder goes when it stops."""
     import uvicorn
-    from _infer_fakes import registry_checkpoint
-    from typer.testing import CliRunner
-
-    from actionlab.cli import app
+    from cli_errors import run_cli
 
     seen: dict = {}
-    monkeypatch.setattr(uvicorn, "run", lambda a, **kw: seen.update(app=a, **kw))
-    ckpt = registry_checkpoint(tmp_path / "m.safetensors")
-    res = CliRunner().invoke(app, ["serve", str(ckpt), "--port", "8765", "--max-upload-mb", "5"])
-    assert res.exit_code == 0, res.output
-    assert seen["host"] == "127.0.0.1" and seen["port"] == 8765
-    with TestClient(seen["app"]) as c:
-        assert c.get("/api/info").json()["max_upload_mb"] == 5
+
+    def fake_run(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+        seen["host"], seen["port"] = sockets[0].getsockname()[:2]
+        seen["folders"] = list(temp_root.iterdir())
+        with TestClient(server.config.app) as c:
+            seen["info"] = c.get("/api/info").json()
+
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, out, err = run_cli(["serve", ckpt, "--port", port, "--max-upload-mb", "5"])
+    assert code == 0, err
+    assert out == f"serving {ckpt} on http://127.0.0.1:{port}/\n"
+    assert seen["host"] == "127.0.0.1" and seen["port"] == port
+    assert seen["info"]["max_upload_mb"] == 5
+    assert [p.name[:16] for p in seen["folders"]] == ["actionlab-serve-"]
+    assert list(temp_root.iterdir()) == []
 
 
 def test_onnx_model_page_has_labels_but_no_gradcam(runner, good_clip: Path) -> None:

@@ -10,12 +10,19 @@ Safety rules for uploads:
 - results (the timeline PNG, the Grad-CAM GIF) are served only by a server-generated id and a
   fixed file name, and the oldest are deleted beyond ``keep_results``.
 
-Every refusal is an HTTP 4xx with a JSON body ``{"error": "<reason>"}``; the server keeps
-serving. Analysis runs one request at a time (the model and the CPU are shared).
+Every refusal, whatever refuses it (our checks, FastAPI's validation, an unknown route, an
+internal error), answers with a JSON body ``{"error": "<reason>"}``; the server keeps serving.
+
+Analysis runs one request at a time on **one** dedicated thread (the model and the CPU are shared
+anyway). Libraries keep per-thread state: matplotlib opens its fonts once per thread, glibc gives
+each thread its own malloc arena. On FastAPI's pool of up to 40 worker threads that state grew
+with every new thread (open files 10 -> 104, resident memory by hundreds of MB under concurrent
+uploads); on one thread it is made once. At most ``max_queue`` uploads wait (503 beyond).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -24,12 +31,15 @@ import tempfile
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from actionlab.errors import ActionlabError, VideoError
 from actionlab.infer.export import accelerate
@@ -78,12 +88,17 @@ class UploadLimit:
         return f"upload too large: the limit is {self.max_bytes / 2**20:.0f} MB"
 
 
+class Busy(Exception):
+    """Too many uploads are waiting for the analysis thread."""
+
+
 class Analyzer:
     """Runs the model on uploaded videos and keeps the latest results' pictures."""
 
     def __init__(self, runner: Runner, work_dir: Path, top_k: int = 5,
                  window: str | None = None, step: str | None = None,
-                 keep_results: int = 20, explain: bool = True, fast: bool = True) -> None:
+                 keep_results: int = 20, explain: bool = True, fast: bool = True,
+                 max_queue: int = 32) -> None:
         self.spec = runner.spec
         self.top_k, self.window, self.step = top_k, window, step
         # Grad-CAM needs the PyTorch model; labels and timelines run with onnxruntime.
@@ -96,7 +111,28 @@ class Analyzer:
         self.results.mkdir(parents=True, exist_ok=True)
         self.keep_results = keep_results
         self._order: OrderedDict[str, Path] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # for direct callers of analyze(); the server has one thread
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="actionlab-analyze")
+        self.max_queue = max_queue
+        self._waiting = 0  # only touched on the event loop's thread
+
+    async def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` on the analysis thread and await its result.
+
+        Raises:
+            Busy: ``max_queue`` requests are already waiting or running.
+        """
+        if self._waiting >= self.max_queue:
+            raise Busy(f"busy: {self._waiting} uploads are waiting; try again in a moment")
+        self._waiting += 1
+        try:
+            return await asyncio.wrap_future(self._pool.submit(fn, *args))
+        finally:
+            self._waiting -= 1
+
+    def close(self) -> None:
+        """Stop the analysis thread (waiting uploads are dropped)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def analyze(self, video: Path, title: str | None = None) -> dict[str, Any]:
         """Top-k, timeline (with plot) and Grad-CAM GIF for one uploaded video.
@@ -183,6 +219,7 @@ def create_app(
     work_dir: str | Path | None = None,
     explain: bool = True,
     fast: bool = True,
+    max_queue: int = 32,
 ) -> FastAPI:
     """The FastAPI app serving the page and ``POST /api/analyze``.
 
@@ -197,16 +234,18 @@ def create_app(
         explain: Make the Grad-CAM GIF (PyTorch models only).
         fast: Run a PyTorch model with onnxruntime for labels and timelines (see
             :func:`actionlab.infer.export.accelerate`).
+        max_queue: Uploads allowed to wait for the analysis thread; more get a 503.
     """
     owned = work_dir is None
     base = Path(tempfile.mkdtemp(prefix="actionlab-serve-")) if owned else Path(work_dir)
     analyzer = Analyzer(runner, base, top_k=top_k, window=window, step=step, explain=explain,
-                        fast=fast)
+                        fast=fast, max_queue=max_queue)
     max_bytes = int(max_upload_mb * 2**20)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        analyzer.close()
         if owned:
             shutil.rmtree(base, ignore_errors=True)
 
@@ -214,9 +253,18 @@ def create_app(
     app.state.analyzer = analyzer
     app.add_middleware(UploadLimit, max_bytes=max_bytes)
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, _http_reason(request, exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, _validation_reason(exc))
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette re-raises after answering, so the server's log still gets the traceback.
+        return _error(500, f"internal error: {type(exc).__name__}: {exc}")
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
@@ -233,27 +281,15 @@ def create_app(
         }
 
     @app.post(ANALYZE_PATH)
-    def analyze(file: UploadFile = File(...)) -> JSONResponse:  # noqa: B008 - FastAPI idiom
+    async def analyze(file: UploadFile = File(...)) -> JSONResponse:  # noqa: B008 - FastAPI idiom
         ext = Path(file.filename or "").suffix.lower()
         if ext not in VIDEO_EXTS:
             return _error(415, f"not a video file ({ext or 'no extension'}); "
                                f"upload one of {', '.join(sorted(VIDEO_EXTS))}")
-        # A server-side name: nothing from the client becomes part of a path.
-        path = analyzer.uploads / f"{uuid.uuid4().hex}{ext}"
         try:
-            size = _save(file, path, max_bytes)
-            if size > max_bytes:
-                return _error(413, f"upload too large: the limit is {max_upload_mb:.0f} MB")
-            if size == 0:
-                return _error(422, "empty upload")
-            return JSONResponse(analyzer.analyze(path, title=_display_name(file.filename)))
-        except VideoError as exc:
-            return _error(422, f"{_display_name(file.filename)}: {exc.reason}")
-        except ActionlabError as exc:
-            return _error(422, str(exc))
-        finally:
-            path.unlink(missing_ok=True)
-            file.file.close()
+            return await analyzer.submit(_analyze_upload, analyzer, file, ext, max_bytes)
+        except Busy as exc:
+            return _error(503, str(exc))
 
     @app.get("/api/results/{rid}/{name}")
     def result(rid: str, name: str) -> FileResponse:
@@ -263,6 +299,49 @@ def create_app(
         return FileResponse(path)
 
     return app
+
+
+def _analyze_upload(analyzer: Analyzer, file: UploadFile, ext: str,
+                    max_bytes: int) -> JSONResponse:
+    """Save, check and analyse one upload (on the analysis thread); always delete it."""
+    # A server-side name: nothing from the client becomes part of a path.
+    path = analyzer.uploads / f"{uuid.uuid4().hex}{ext}"
+    try:
+        size = _save(file, path, max_bytes)
+        if size > max_bytes:
+            return _error(413, f"upload too large: the limit is {max_bytes / 2**20:.0f} MB")
+        if size == 0:
+            return _error(422, "empty upload")
+        return JSONResponse(analyzer.analyze(path, title=_display_name(file.filename)))
+    except VideoError as exc:
+        return _error(422, f"{_display_name(file.filename)}: {exc.reason}")
+    except ActionlabError as exc:
+        return _error(422, str(exc))
+    except Exception as exc:  # noqa: BLE001 - one bad upload must not take the page down
+        log.exception("analysis of %s failed", _display_name(file.filename))
+        return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+    finally:
+        path.unlink(missing_ok=True)
+        file.file.close()
+
+
+def _http_reason(request: Request, exc: StarletteHTTPException) -> str:
+    """Starlette's bare reason phrases ("Not Found") made to say what was asked for."""
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        return f"no such page: {request.url.path}"
+    if exc.status_code == 405 and exc.detail == "Method Not Allowed":
+        return f"{request.method} is not allowed on {request.url.path}"
+    return str(exc.detail)
+
+
+def _validation_reason(exc: RequestValidationError) -> str:
+    """FastAPI's list of validation errors as one line."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "request"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    hint = "; send the video as the multipart form field 'file'"
+    return "invalid request: " + "; ".join(parts) + hint
 
 
 def _display_name(name: str | None) -> str:

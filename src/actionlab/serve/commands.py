@@ -2,9 +2,41 @@
 
 from __future__ import annotations
 
+import socket
+import tempfile
 from pathlib import Path
 
 import typer
+
+from actionlab.errors import InputError
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or one clear line saying why there is none.
+
+    Binding before uvicorn starts turns a bad port, a port in use or an unknown host into an
+    :class:`InputError` before the model is loaded or a temporary folder is made.
+
+    Raises:
+        InputError: ``port`` is outside 1-65535 or the address cannot be bound.
+    """
+    if not 1 <= port <= 65535:
+        raise InputError(f"--port {port}: use a port between 1 and 65535")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, addr = infos[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except (OSError, IndexError) as exc:
+        raise InputError(f"--host {host}: not an address of this machine ({exc})") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise InputError(f"cannot listen on {host}:{port}: {reason}") from None
+    return sock
 
 
 def serve(
@@ -12,7 +44,7 @@ def serve(
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Interface to listen on (local only by default)."
     ),
-    port: int = typer.Option(8000, "--port", help="Port."),
+    port: int = typer.Option(8000, "--port", help="Port (1-65535)."),
     max_upload_mb: float = typer.Option(
         200.0, "--max-upload-mb", min=0.001, help="Upload size limit."
     ),
@@ -26,10 +58,18 @@ def serve(
     from actionlab.infer.runner import load_runner
     from actionlab.serve.app import create_app
 
-    app = create_app(load_runner(checkpoint), max_upload_mb=max_upload_mb, top_k=top_k,
-                     window=window, step=step)
-    typer.echo(f"serving {checkpoint} on http://{host}:{port}/")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    sock = listen(host, port)
+    try:
+        runner = load_runner(checkpoint)
+        # Our own temporary folder (not the app's): it goes however the server stops.
+        with tempfile.TemporaryDirectory(prefix="actionlab-serve-") as work:
+            app = create_app(runner, max_upload_mb=max_upload_mb, top_k=top_k, window=window,
+                             step=step, work_dir=work)
+            typer.echo(f"serving {checkpoint} on http://{host}:{port}/")
+            server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+            server.run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 def register(app: typer.Typer) -> None:
