@@ -15,3 +15,9 @@ import _infer_fakes  # noqa: E402
 @pytest.fixture(scope="session")
 def explain_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _infer_fakes.write_video(tmp_path_factory.mktemp("explain") / "clip.mp4", frames=24)
+
+
+@pytest.fixture(scope="session")
+def explain_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real checkpoint: the registry's two_stream model (small widths, random weights)."""
+    return _infer_fakes.registry_checkpoint(tmp_path_factory.mktemp("ckpt") / "two_stream.safetensors")

@@ -103,9 +103,11 @@ def test_explain_command(monkeypatch, capsys, checkpoint: Path, clip_mp4: Path, 
     code, out, err = cli(monkeypatch, capsys, "explain", checkpoint, clip_mp4, clip_avi,
                          "--out", tmp_path, "--color-by", "folder")
     assert code == 0, err
-    for stem in ("clip", "clip_avi"):
+    folders = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    assert len(folders) == 2  # clip.mp4 and clip.avi: one folder each (clip-<hash>)
+    for folder in folders:
         for name in ("gradcam.gif", "gradcam.png", "activation.png", "guided.png", "flow.png"):
-            assert (tmp_path / stem / name).is_file(), name
+            assert (folder / name).is_file(), name
     assert (tmp_path / "tsne.png").is_file()
     code, _, err = cli(monkeypatch, capsys, "explain", checkpoint, clip_mp4, "--target", "dance",
                        "--out", tmp_path)

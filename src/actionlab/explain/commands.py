@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from actionlab.errors import InputError
+from actionlab.io import output_dir, output_errors
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +26,9 @@ def explain_videos(
 ) -> dict[str, Any]:
     """Explain each video's centre window and embed every window of every video with t-SNE.
 
-    Writes ``OUT/<video stem>/{gradcam.gif, gradcam.png, activation.png, guided.png,
-    flow.png}`` and ``OUT/tsne.png`` (penultimate features of sliding windows, coloured by
-    the predicted class).
+    Writes ``OUT/<name>/{gradcam.gif, gradcam.png, activation.png, guided.png, flow.png}``
+    and ``OUT/tsne.png`` (penultimate features of sliding windows, coloured by the predicted
+    class). ``<name>`` is the video's stem, unique among ``videos`` (see :func:`output_names`).
 
     Args:
         checkpoint: A checkpoint (.safetensors); explanations need the PyTorch model.
@@ -47,28 +50,24 @@ def explain_videos(
     from actionlab.infer.preprocess import as_spec, decode_video, preprocess
     from actionlab.infer.timeline import window_starts
 
+    if color_by not in ("predicted", "folder"):
+        raise InputError(f"--color-by {color_by!r}: use 'predicted' or 'folder'")
     loaded = load(checkpoint)
     model, meta = loaded.model, loaded.meta
     spec = as_spec(meta, str(loaded.path))
     classes = list(loaded.classes)
-    if color_by not in ("predicted", "folder"):
-        raise InputError(f"--color-by {color_by!r}: use 'predicted' or 'folder'")
     if target is not None and target not in classes:
         raise InputError(f"--target {target!r}: not a class of this model ({', '.join(classes)})")
-    out = Path(out)
+    out = output_dir(out, create=False)  # made when the first pictures are written
     result: dict[str, Any] = {"videos": {}, "tsne": None}
     feats, labels = [], []
     span = spec.window_span()
-    used: set[str] = set()
-    for video in videos:
-        name = Path(video).stem
-        if name in used:  # clip.mp4 and clip.avi: keep both
-            name = f"{name}_{Path(video).suffix.lstrip('.')}"
-        used.add(name)
+    for video, name in output_names(videos).items():
         decoded = decode_video(video, spec)
         exp = explain_window(model, meta, decoded,
                              target=None if target is None else classes.index(target))
-        files = save_explanation(exp, out / name)
+        with output_errors(out):
+            files = save_explanation(exp, out / name)
         result["videos"][str(video)] = {"label": exp.label, "prob": exp.prob,
                                         "files": {k: str(v) for k, v in files.items()}}
         if tsne:
@@ -82,16 +81,43 @@ def explain_videos(
                 labels += [classes[int(j)] for j in np.argmax(logits, 1)]
     if tsne and feats:
         how = "predicted class" if color_by == "predicted" else "folder"
-        path = plot_tsne(np.concatenate(feats), labels, out / "tsne.png",
-                         title=f"t-SNE of penultimate features (colour: {how})")
+        with output_errors(out):
+            path = plot_tsne(np.concatenate(feats), labels, out / "tsne.png",
+                             title=f"t-SNE of penultimate features (colour: {how})")
         result["tsne"] = str(path) if path else None
     return result
 
 
+def output_names(videos: list[Path]) -> dict[Path, str]:
+    """A distinct output folder name for each distinct video.
+
+    A video's stem when no other video has it; otherwise the stem and a short hash of the
+    video's absolute path (``a/clip.mp4`` and ``b/clip.mp4`` -> ``clip-3f2a9c01`` and
+    ``clip-8e41d7b2``), so one video never overwrites another's pictures. A video given twice
+    is explained once.
+    """
+    first: dict[Path, Path] = {}  # absolute path -> the video as given, first occurrence
+    for v in map(Path, videos):
+        first.setdefault(v.resolve(), v)
+    stems = Counter(p.stem for p in first)
+    names = {v: p.stem if stems[p.stem] == 1 else
+             f"{p.stem}-{hashlib.sha1(str(p).encode()).hexdigest()[:8]}"
+             for p, v in first.items()}
+    if len(set(names.values())) < len(names):  # a stem that looks like another's stem-hash
+        raise InputError("explain: two videos would share an output folder; rename one")
+    return names
+
+
 def explain(
-    checkpoint: Path = typer.Argument(..., help="Checkpoint (.safetensors) or run folder."),
+    checkpoint: Path = typer.Argument(
+        ..., help="Checkpoint (.safetensors), or a run folder (its best checkpoint)."
+    ),
     videos: list[Path] = typer.Argument(..., help="Videos to explain."),
-    out: Path = typer.Option(Path("explain_out"), "--out", "-o", help="Output folder."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o",
+        help="Output folder; default RUN/explain for a run folder (where `report` looks), "
+        "else explain_out.",
+    ),
     target: str | None = typer.Option(
         None, "--target", help="Class to explain (default: predicted)."
     ),
@@ -101,6 +127,8 @@ def explain(
     ),
 ) -> None:
     """Where the model looks: Grad-CAM, activation maps, guided backprop, flow, t-SNE."""
+    if out is None:  # a run folder keeps its pictures where `report` looks for them
+        out = checkpoint / "explain" if checkpoint.is_dir() else Path("explain_out")
     res = explain_videos(checkpoint, videos, out, target=target, tsne=not no_tsne,
                          color_by=color_by)
     for video, info in res["videos"].items():

@@ -300,18 +300,20 @@ def plot_tsne(
         log.warning("t-SNE skipped: %d samples (needs at least 5)", len(features))
         return None
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from sklearn.manifold import TSNE
 
     perplexity = float(min(30, max(2, (len(features) - 1) // 3)))
     emb = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
         np.asarray(features, np.float64)
     )
-    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=100)
+    # A bare Figure on the Agg canvas: no pyplot, so no global figure list or backend switch.
+    fig = Figure(figsize=(5.5, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     names = sorted(set(labels))
-    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    cmap = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
     for k, name in enumerate(names):
         sel = np.array([lab == name for lab in labels])
         ax.scatter(emb[sel, 0], emb[sel, 1], s=14, color=cmap(k % cmap.N), label=name)
@@ -323,5 +325,4 @@ def plot_tsne(
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp)
-    plt.close(fig)
     return path
