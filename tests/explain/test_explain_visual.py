@@ -83,3 +83,32 @@ def test_registry_tsn_and_lrcn(name: str, kwargs: dict, input_spec: dict, images
     (st,) = exp.streams
     assert len(st.images) == len(st.gradcam) == images
     assert save_explanation(exp, tmp_path)["gradcam_gif"].is_file()
+
+
+def test_sheets_have_row_titles_and_frame_captions(explain_clip: Path, tmp_path: Path) -> None:
+    """Each row of a sheet is titled (stream, method, class) and each image captioned (frame,
+    time); four frames are four different columns."""
+    from actionlab.explain.visual import _captions, _sheet
+
+    torch.manual_seed(0)
+    s = spec("two_stream", "rgb+flow", frames=4)
+    dec = decode_video(explain_clip, s)
+    exp = explain_window(TinyTwoStream(), meta("tiny", s), dec, flow_for_video(dec.frames, s))
+    flow = exp.streams[1]
+    assert flow.frames == [9, 10, 11, 12] and exp.fps == 25  # the centred window of 24 frames
+    assert _captions(exp, flow) == [f"frame {f}, {f / 25:.2f} s" for f in (9, 10, 11, 12)]
+    paths = save_explanation(exp, tmp_path)
+    sheet = np.asarray(Image.open(paths["gradcam"]).convert("RGB"))
+    h, w = flow.images[0].shape[:2]
+    assert sheet.shape == (4 * (22 + h), 4 * w, 3)  # 2 streams x (input, Grad-CAM), 4 columns
+    for r in range(4):
+        strip = sheet[r * (22 + h): r * (22 + h) + 22]
+        assert (strip == 255).mean() > 0.8 and (strip < 100).any()  # white, with dark text
+    # Without captions, the four flow columns' top bands would be the same dark band.
+    flow_row = sheet[2 * (22 + h) + 22: 3 * (22 + h)]
+    bands = [flow_row[:16, c * w: (c + 1) * w] for c in range(4)]
+    assert all(not np.array_equal(bands[0], b) for b in bands[1:])
+    # Images are spread over the columns, none repeated (8 columns of 4 images repeated each).
+    imgs = [np.full((8, 8, 3), v, np.uint8) for v in (10, 60, 110, 160)]
+    tiled = _sheet([("t", imgs, [])])[22:]
+    assert [int(tiled[0, c * 8, 0]) for c in range(4)] == [10, 60, 110, 160]

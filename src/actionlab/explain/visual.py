@@ -42,6 +42,7 @@ class StreamExplanation:
 
     name: str  # "rgb", "flow", "rgbdiff"
     images: list[np.ndarray]  # (H, W, 3) uint8 per shown frame (flow in colour)
+    frames: list[int] = field(default_factory=list)  # the video frame of each image
     gradcam: list[np.ndarray] = field(default_factory=list)  # overlays, one per image
     activation: list[np.ndarray] = field(default_factory=list)
     guided: list[np.ndarray] = field(default_factory=list)
@@ -55,6 +56,7 @@ class Explanation:
     prob: float
     start: int
     streams: list[StreamExplanation]
+    fps: float = 0.0  # of the video, to caption frames with their time
 
 
 def _display_images(spec: InputSpec, src: RecordingSource,
@@ -145,7 +147,9 @@ def explain_window(
     for i, sub in enumerate(subs):
         images = [_grow(im) for im in _display_images(spec, src, src.reads[i])]
         hw = images[0].shape[:2]
-        st = StreamExplanation(name=sub.modality, images=images)
+        # The source's reads are window-relative frame indices.
+        st = StreamExplanation(name=sub.modality, images=images,
+                               frames=[int(start + k) for k in src.reads[i][1]])
         if i < len(cams) and cams[i].ndim >= 3 and not cams[i][0].any():
             log.warning("Grad-CAM: no positive evidence for %r in the %s stream (all-zero map; "
                         "common for weakly trained models)", classes[j], st.name)
@@ -156,7 +160,8 @@ def explain_window(
                              zip(images, _per_image_maps(acts[i][0], len(images), hw), strict=True)]
         st.guided = _guided_images(guided[i][0], sub, len(images), hw)
         streams.append(st)
-    return Explanation(label=classes[j], prob=float(probs[j]), start=int(start), streams=streams)
+    return Explanation(label=classes[j], prob=float(probs[j]), start=int(start), streams=streams,
+                       fps=float(decoded.fps))
 
 
 def _guided_images(g: np.ndarray, sub: InputSpec, count: int,
@@ -213,17 +218,48 @@ def save_png(image: np.ndarray, path: str | Path) -> Path:
     return path
 
 
-def _sheet(rows: list[list[np.ndarray]], max_cols: int = 8) -> np.ndarray:
-    """Rows of equally sized images tiled into one picture (at most ``max_cols`` per row)."""
-    h, w = rows[0][0].shape[:2]
+def _sheet(rows: list[tuple[str, list[np.ndarray], list[str]]], max_cols: int = 8) -> np.ndarray:
+    """Labelled rows of images tiled into one picture (at most ``max_cols`` per row).
+
+    Args:
+        rows: ``(row title, images, one caption per image)``; the title goes on a white strip
+            above the row (what is shown: stream and method, and the class explained), each
+            caption on its image (which frame, at what time).
+    """
+    from actionlab.infer.outputs import draw_caption
+
+    h, w = rows[0][1][0].shape[:2]
+    width = min(max(len(r[1]) for r in rows), max_cols)
     out_rows = []
-    for row in rows:
-        cols = min(len(row), max_cols)
-        pick = [row[min(i * len(row) // max_cols, len(row) - 1)] for i in range(cols)]
-        pick = [im if im.shape[:2] == (h, w) else _resize(im, h, w) for im in pick]
-        pick += [np.zeros_like(pick[0])] * (min(max(len(r) for r in rows), max_cols) - len(pick))
-        out_rows.append(np.concatenate(pick, axis=1))
+    for title, images, captions in rows:
+        cols = min(len(images), max_cols)
+        pick = [i * len(images) // cols for i in range(cols)]  # evenly spread, no repeats
+        cells = [images[k] if images[k].shape[:2] == (h, w) else _resize(images[k], h, w)
+                 for k in pick]
+        cells = [draw_caption(im, captions[k]) if k < len(captions) else im
+                 for im, k in zip(cells, pick, strict=True)]
+        cells += [np.zeros_like(cells[0])] * (width - len(cells))
+        out_rows += [_title_strip(title, w * width), np.concatenate(cells, axis=1)]
     return np.concatenate(out_rows, axis=0)
+
+
+def _title_strip(text: str, width: int, height: int = 22) -> np.ndarray:
+    """A white band with ``text`` in black, left-aligned (cut to the band's width)."""
+    import cv2
+
+    strip = np.full((height, width, 3), 255, np.uint8)
+    scale = 0.5
+    while len(text) > 4 and cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] > width - 8:
+        text = text[:-4] + "..."
+    cv2.putText(strip, text, (4, height - 7), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1,
+                cv2.LINE_AA)
+    return strip
+
+
+def _captions(exp: Explanation, stream: StreamExplanation) -> list[str]:
+    """``frame 12, 0.48 s`` for each image of a stream (frame only when the fps is unknown)."""
+    return [f"frame {f}, {f / exp.fps:.2f} s" if exp.fps > 0 else f"frame {f}"
+            for f in stream.frames]
 
 
 def _resize(im: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -250,23 +286,35 @@ def gradcam_gif_frames(exp: Explanation) -> list[np.ndarray]:
 def save_explanation(exp: Explanation, out_dir: str | Path) -> dict[str, Path]:
     """Write ``gradcam.gif``, ``gradcam.png``, ``activation.png``, ``guided.png`` (+ ``flow.png``).
 
-    PNG sheets have one row of inputs and one row of overlays per stream.
+    PNG sheets have one row of inputs and one row of maps per stream, each row titled with the
+    stream and the method (and the class explained), each image captioned with its frame and
+    time in the video.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"gradcam_gif": save_gif(gradcam_gif_frames(exp), out_dir / "gradcam.gif")}
+    target = f"'{exp.label}' (p={exp.prob:.2f})"
     for key in ("gradcam", "activation", "guided"):
         rows = []
         for s in exp.streams:
             maps = getattr(s, key)
             if maps:
-                rows += [s.images, maps]
+                caps = _captions(exp, s)
+                rows += [(f"{s.name}: input", s.images, caps),
+                         (f"{s.name}: {_METHODS[key]}" + (f" for {target}" if key != "activation"
+                                                          else ""), maps, caps)]
         if rows:
             paths[key] = save_png(_sheet(rows), out_dir / f"{key}.png")
     flows = [s for s in exp.streams if s.name == "flow"]
     if flows:
-        paths["flow"] = save_png(_sheet([flows[0].images]), out_dir / "flow.png")
+        paths["flow"] = save_png(_sheet([("flow (colour: direction, brightness: speed)",
+                                          flows[0].images, _captions(exp, flows[0]))]),
+                                 out_dir / "flow.png")
     return paths
+
+
+_METHODS = {"gradcam": "Grad-CAM", "activation": "mean activation",
+            "guided": "guided backprop"}
 
 
 def penultimate_features(

@@ -21,12 +21,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from actionlab import __version__
-from actionlab.errors import ActionlabError
+from actionlab.errors import ActionlabError, InputError
 from actionlab.evaluate import runs as R
 from actionlab.evaluate.timeline import evaluate_timeline, normalise_document
+from actionlab.io import output_errors, output_file, write_text_atomic
 from actionlab.metrics import per_class_improvement
-from actionlab.io import write_text_atomic
 from actionlab.report import plots as P
 
 log = logging.getLogger(__name__)
@@ -107,18 +109,20 @@ def _results_section(summaries: list[R.RunSummary]) -> str:
              "1 MB = 10<sup>6</sup> bytes.</p>"]
     tested = [s for s in summaries if s.test_top1 is not None]
     if len(tested) >= 2:
-        names = [_bar_name(s) for s in tested]
-        fig = P.bars_figure(names, [s.test_top1 for s in tested], "test top-1",
-                            "test top-1 per run (fusion comparison)")
-        parts.append(figure_tag(P.png_bytes(fig), "test top-1 per run"))
+        fusions = [_fusion_of(s) for s in tested]
+        names = [f"{s.name} ({f})" if f else s.name for s, f in zip(tested, fusions, strict=True)]
+        # Only runs that all fuse two streams make a fusion comparison.
+        title = "test top-1 per run" + (" (fusion comparison)" if all(fusions) else "")
+        fig = P.bars_figure(names, [s.test_top1 for s in tested], "test top-1", title)
+        parts.append(figure_tag(P.png_bytes(fig), title))
     return "\n".join(parts)
 
 
-def _bar_name(s: R.RunSummary) -> str:
-    """A two-stream run is named by its fusion method (the study's comparison), else by run."""
+def _fusion_of(s: R.RunSummary) -> str | None:
+    """The fusion method of a two-stream run (the study's comparison), else None."""
     cfg = R.read_config(s.path)
     fusion = ((cfg.get("model") or {}).get("kwargs") or {}).get("fusion")
-    return f"{s.name} ({fusion})" if fusion else s.name
+    return str(fusion) if fusion else None
 
 
 def _improvement_section(run_dirs: list[Path], top: int = 10) -> str:
@@ -197,13 +201,65 @@ def _explain_block(run_dir: Path, max_images: int) -> str:
     return "\n".join(parts)
 
 
-def _timeline_json_block(path: Path, run_dir: Path, has_png: bool) -> str:
+def read_timeline(path: Path) -> dict[str, Any]:
+    """A ``timeline.json`` (or ``evaluate-timeline`` scores), checked before anything is drawn.
+
+    Raises:
+        InputError: the file is not JSON, or not a timeline: one line naming the file and what is
+            wrong (wrong types, probabilities that do not fit the times and classes, NaN times).
+    """
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-        return f'<p class="note">{esc(path.relative_to(run_dir))}: not readable JSON</p>'
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a timeline (JSON nested too deeply)") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not isinstance(doc, dict):
-        return ""
+        raise InputError(f"{path}: not a timeline (a JSON {type(doc).__name__}, expected an "
+                         "object as `actionlab timeline` writes)")
+    if "frame" in doc and "segment" in doc:  # evaluate-timeline scores
+        frame, seg = doc["frame"], doc["segment"]
+        if not isinstance(frame, dict) or not isinstance(seg, dict):
+            raise InputError(f"{path}: 'frame' and 'segment' must be objects of scores")
+        maps = seg.get("map") or {}
+        scores = [frame.get(k, 0) for k in ("precision", "recall", "f1")]
+        if not isinstance(maps, dict) or not all(_is_number(v) for v in [*scores, *maps.values()]):
+            raise InputError(f"{path}: scores must be numbers")
+        return doc
+    try:
+        segs = (normalise_document(doc, str(path))["segments"]
+                if "segments" in doc or "events" in doc else [])
+    except RecursionError:
+        raise InputError(f"{path}: not a timeline (JSON nested too deeply)") from None
+    if not all(np.isfinite([s["start"], s["end"], s["score"]]).all() for s in segs):
+        raise InputError(f"{path}: segment times and scores must be finite numbers")
+    if {"times", "probs", "classes"} <= doc.keys():
+        classes, duration = doc["classes"], doc.get("duration")
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise InputError(f"{path}: 'classes' must be a list of names")
+        try:
+            times = np.asarray(doc["times"], dtype=np.float64)
+            probs = np.asarray(doc["probs"], dtype=np.float64)
+        except (TypeError, ValueError, RecursionError):
+            raise InputError(f"{path}: 'times' and 'probs' must be lists of numbers") from None
+        if times.ndim != 1 or probs.shape != (len(times), len(classes)):
+            raise InputError(f"{path}: 'probs' is {list(probs.shape)}, expected [times, classes] "
+                             f"= [{len(times)}, {len(classes)}]")
+        if not (np.isfinite(times).all() and np.isfinite(probs).all()):
+            raise InputError(f"{path}: 'times' and 'probs' must be finite numbers")
+        if duration is not None and not (_is_number(duration) and np.isfinite(duration)):
+            raise InputError(f"{path}: 'duration' must be a number of seconds")
+    return {**doc, "segments": segs}
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _timeline_json_block(path: Path, run_dir: Path, has_png: bool) -> str:
+    doc = read_timeline(path)
     rel = str(path.relative_to(run_dir))
     parts = []
     if "frame" in doc and "segment" in doc:  # evaluate-timeline scores
@@ -211,14 +267,14 @@ def _timeline_json_block(path: Path, run_dir: Path, has_png: bool) -> str:
         cells = [[f"frame {k}", f"{f.get(k, 0):.3f}"] for k in ("precision", "recall", "f1")]
         cells += [[f"segment mAP@{t}", f"{v:.3f}"] for t, v in (seg.get("map") or {}).items()]
         return f"<h4>{esc(rel)}</h4>" + html_table(["score", "value"], cells)
-    segs = doc.get("segments") or []
+    segs = doc["segments"]
     gt = _ground_truth_for(doc, path)
     if {"times", "probs", "classes"} <= doc.keys() and (not has_png or gt is not None):
         fig = P.timeline_figure(doc["times"], doc["probs"], doc["classes"], segs,
                                 gt["segments"] if gt else None, duration=doc.get("duration"),
                                 title=doc.get("video"))
         parts.append(figure_tag(P.png_bytes(fig), rel + (" with ground truth" if gt else "")))
-    if gt is not None and isinstance(segs, list):
+    if gt is not None:
         try:
             scores = evaluate_timeline(doc, gt)
         except ActionlabError as exc:
@@ -231,8 +287,8 @@ def _timeline_json_block(path: Path, run_dir: Path, has_png: bool) -> str:
             parts.append(f"<h4>{esc(rel)}: scored against {esc(gt['path'])}</h4>"
                          + html_table(["score", "value"], cells))
     if segs:
-        body = [[s.get("label"), f"{s.get('start', 0):.2f}", f"{s.get('end', 0):.2f}",
-                 f"{s.get('score', 0):.3f}"] for s in segs if isinstance(s, dict)]
+        body = [[s["label"], f"{s['start']:.2f}", f"{s['end']:.2f}", f"{s['score']:.3f}"]
+                for s in segs]
         parts.append(f"<h4>{esc(rel)}: segments</h4>" +
                      html_table(["label", "start (s)", "end (s)", "score"], body))
     return "\n".join(parts)
@@ -254,7 +310,7 @@ def _ground_truth_for(doc: dict[str, Any], path: Path) -> dict[str, Any] | None:
             if c.is_file() and c.resolve() != path.resolve():
                 gt = normalise_document(json.loads(c.read_text(encoding="utf-8")), str(c))
                 return {**gt, "path": str(c)}
-        except (OSError, ValueError, ActionlabError):
+        except (OSError, ValueError, RecursionError, ActionlabError):
             continue
     return None
 
@@ -304,7 +360,7 @@ def render_report(run_dirs: Sequence[str | Path], title: str = "actionlab report
         max_images: Most explanation / timeline images embedded per run.
 
     Raises:
-        InputError: if a path is not a folder.
+        InputError: a path is not a folder, or a timeline JSON in it is malformed.
     """
     dirs = [Path(d) for d in run_dirs]
     summaries = R.results_table(dirs, best_by)
@@ -332,6 +388,8 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, title: str = "
 
     See :func:`render_report` for the arguments. Returns the path written.
     """
-    out = Path(out)
-    write_text_atomic(out, render_report(run_dirs, title, best_by, max_images))
+    out = output_file(out, "--out")  # before the work: a wrong -o costs nothing
+    page = render_report(run_dirs, title, best_by, max_images)
+    with output_errors(out, "--out"):
+        write_text_atomic(out, page)
     return out

@@ -7,6 +7,7 @@ pyplot (no global state, no display needed: the Agg canvas renders them).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -236,7 +237,12 @@ def bars_figure(names: Sequence[str], values: Sequence[float | None], ylabel: st
         ylabel: Axis label.
         title: Axes title.
     """
-    fig = Figure(figsize=(max(4.0, 0.9 * len(names) + 1.5), 3.6))
+    labels = [_wrap_label(str(n)) for n in names]
+    longest = max((len(line) for lab in labels for line in lab.split("\n")), default=1)
+    # Slanted labels need less width; still give each bar room for its own label.
+    many = len(names) > 4 or longest > 12
+    per_bar = 0.9 if not many else max(0.9, 0.075 * longest)
+    fig = Figure(figsize=(max(4.0, per_bar * len(names) + 1.5), 3.6))
     ax = fig.subplots()
     heights = [0.0 if v is None else float(v) for v in values]
     bars = ax.bar(range(len(names)), heights, color="tab:blue")
@@ -245,8 +251,8 @@ def bars_figure(names: Sequence[str], values: Sequence[float | None], ylabel: st
         ax.annotate("n/a" if v is None else f"{v:.3f}", xy,
                     ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(range(len(names)))
-    many = len(names) > 4
-    ax.set_xticklabels(names, rotation=30 if many else 0, ha="right" if many else "center")
+    ax.set_xticklabels(labels, rotation=30 if many else 0, ha="right" if many else "center",
+                       rotation_mode="anchor" if many else "default", fontsize=8)
     top = max([h for h in heights] + [0.0])
     ax.set_ylim(0, 1.0 if top <= 1.0 else top * 1.15)
     ax.set_ylabel(ylabel)
@@ -254,6 +260,23 @@ def bars_figure(names: Sequence[str], values: Sequence[float | None], ylabel: st
     ax.set_title(title or "fusion comparison")
     fig.tight_layout()
     return fig
+
+
+def _wrap_label(name: str, width: int = 18) -> str:
+    """A long run name on up to three lines, broken after ``_``, ``-``, ``/`` or a space."""
+    if len(name) <= width:
+        return name
+    parts = re.findall(r"[^_\-/ ]+[_\-/ ]?", name) or [name]
+    lines, line = [], ""
+    for part in parts:
+        if line and len(line) + len(part) > width:
+            lines.append(line)
+            line = ""
+        line += part
+    lines.append(line)
+    if len(lines) > 3:
+        lines = [*lines[:2], "..." + "".join(lines[2:])[-(width - 3):]]
+    return "\n".join(lines)
 
 
 def plot_fusion(names: Sequence[str], values: Sequence[float | None], path: str | Path,
