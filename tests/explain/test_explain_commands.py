@@ -70,8 +70,7 @@ def test_bad_outputs_and_inputs_are_one_line(explain_ckpt: Path, explain_clip: P
              "missing.mp4", tmp_path)
     empty_run = tmp_path / "empty_run"
     empty_run.mkdir()
-    _refused(["explain", empty_run, clip], "no .safetensors checkpoint in this run folder",
-             tmp_path, 2)
+    _refused(["explain", empty_run, clip], "a folder without best.safetensors", tmp_path, 1)
     _refused(["explain", ck, clip, "--target", "dance", "--out", tmp_path / "o"], "dance",
              tmp_path, 2)
     _refused(["explain", ck, clip, "--color-by", "x", "--out", tmp_path / "o"], "--color-by",
