@@ -62,10 +62,10 @@ def test_bad_outputs_and_inputs_are_one_line(explain_ckpt: Path, explain_clip: P
     a_file = tmp_path / "taken.txt"
     a_file.write_text("x")
     ck, clip = explain_ckpt, explain_clip
-    _refused(["explain", ck, clip, "--out", a_file], f"--out {a_file}: a file, not a folder",
+    _refused(["explain", ck, clip, "--out", a_file], f"--out {a_file}: a file is there, not a folder",
              tmp_path, 2)
     _refused(["explain", ck, clip, "--out", a_file / "sub"],
-             "a part of this path is a file, not a folder", tmp_path, 2)
+             f"{a_file} is a file, not a folder", tmp_path, 2)
     _refused(["explain", ck, tmp_path / "missing.mp4", "--out", tmp_path / "o"],
              "missing.mp4", tmp_path)
     empty_run = tmp_path / "empty_run"
@@ -92,7 +92,7 @@ def test_a_read_only_out_folder_is_one_line(explain_ckpt: Path, explain_clip: Pa
     ro.mkdir()
     ro.chmod(0o500)
     try:
-        _refused(["explain", explain_ckpt, explain_clip, "--out", ro / "x"], "cannot create",
+        _refused(["explain", explain_ckpt, explain_clip, "--out", ro / "x"], "not writable",
                  tmp_path, 2)
         _refused(["explain", explain_ckpt, explain_clip, "--out", ro], "not writable",
                  tmp_path, 2)

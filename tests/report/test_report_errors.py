@@ -70,9 +70,9 @@ def test_wrong_output_paths_are_one_line(tmp_path: Path) -> None:
     a_file = tmp_path / "notes.txt"
     a_file.write_text("keep me")
     before = files_under(tmp_path)
-    assert_one_line_error(["report", run, "-o", tmp_path], "a folder, not a file name", 2)
+    assert_one_line_error(["report", run, "-o", tmp_path], "a folder is there; give a file name", 2)
     assert_one_line_error(["report", run, "-o", a_file / "r.html"],
-                          "a part of this path is a file, not a folder", 2)
+                          f"{a_file} is a file, not a folder", 2)
     assert_one_line_error(["report", tmp_path / "missing", "-o", tmp_path / "r.html"],
                           "not a run directory")
     assert files_under(tmp_path) == before and a_file.read_text() == "keep me"

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from actionlab.errors import InputError
-from actionlab.io import output_dir, output_errors
+from actionlab.io import check_output_dir, writing
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def explain_videos(
     classes = list(loaded.classes)
     if target is not None and target not in classes:
         raise InputError(f"--target {target!r}: not a class of this model ({', '.join(classes)})")
-    out = output_dir(out, create=False)  # made when the first pictures are written
+    out = check_output_dir(out, "--out")  # made when the first pictures are written
     result: dict[str, Any] = {"videos": {}, "tsne": None}
     feats, labels = [], []
     span = spec.window_span()
@@ -66,7 +66,7 @@ def explain_videos(
         decoded = decode_video(video, spec)
         exp = explain_window(model, meta, decoded,
                              target=None if target is None else classes.index(target))
-        with output_errors(out):
+        with writing(out, "--out"):
             files = save_explanation(exp, out / name)
         result["videos"][str(video)] = {"label": exp.label, "prob": exp.prob,
                                         "files": {k: str(v) for k, v in files.items()}}
@@ -81,7 +81,7 @@ def explain_videos(
                 labels += [classes[int(j)] for j in np.argmax(logits, 1)]
     if tsne and feats:
         how = "predicted class" if color_by == "predicted" else "folder"
-        with output_errors(out):
+        with writing(out, "--out"):
             path = plot_tsne(np.concatenate(feats), labels, out / "tsne.png",
                              title=f"t-SNE of penultimate features (colour: {how})")
         result["tsne"] = str(path) if path else None

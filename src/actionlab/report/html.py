@@ -27,7 +27,7 @@ from actionlab import __version__
 from actionlab.errors import ActionlabError, InputError
 from actionlab.evaluate import runs as R
 from actionlab.evaluate.timeline import evaluate_timeline, normalise_document
-from actionlab.io import output_errors, output_file, write_text_atomic
+from actionlab.io import check_output_file, write_text_atomic, writing
 from actionlab.metrics import per_class_improvement
 from actionlab.report import plots as P
 
@@ -388,8 +388,8 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, title: str = "
 
     See :func:`render_report` for the arguments. Returns the path written.
     """
-    out = output_file(out, "--out")  # before the work: a wrong -o costs nothing
+    out = check_output_file(out, "--out")  # before the work: a wrong -o costs nothing
     page = render_report(run_dirs, title, best_by, max_images)
-    with output_errors(out, "--out"):
+    with writing(out, "--out"):
         write_text_atomic(out, page)
     return out
