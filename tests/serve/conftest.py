@@ -44,3 +44,13 @@ def temp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _infer_fakes.registry_checkpoint(tmp_path_factory.mktemp("serve-ckpt") / "m.safetensors")
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -93,7 +93,8 @@ def test_no_path_from_the_client(client: TestClient, good_clip: Path, work: Path
 
 
 def test_serve_runs_on_localhost_and_removes_its_folder(ckpt: Path, temp_root: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        free_port: int) -> None:
     """`serve CKPT` listens on 127.0.0.1 and its temporary folder goes when it stops."""
     import uvicorn
     from cli_errors import run_cli
@@ -107,9 +108,7 @@ def test_serve_runs_on_localhost_and_removes_its_folder(ckpt: Path, temp_root: P
             seen["info"] = c.get("/api/info").json()
 
     monkeypatch.setattr(uvicorn.Server, "run", fake_run)
-    with socket.socket() as probe:  # a port that was free a moment ago
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port
     code, out, err = run_cli(["serve", ckpt, "--port", port, "--max-upload-mb", "5"])
     assert code == 0, err
     assert out == f"serving {ckpt} on http://127.0.0.1:{port}/\n"

@@ -131,10 +131,57 @@ def test_serve_port_in_use_is_one_line(ckpt: Path, temp_root: Path) -> None:
     assert list(temp_root.iterdir()) == []
 
 
-def test_serve_bad_host_and_checkpoint_are_one_line(ckpt: Path, temp_root: Path,
-                                                    tmp_path: Path) -> None:
+def test_serve_bad_host_and_checkpoint_are_one_line(ckpt: Path, temp_root: Path, tmp_path: Path,
+                                                    free_port: int) -> None:
     _cli_error(["serve", str(ckpt), "--host", "no-such-host.invalid"],
                "--host no-such-host.invalid: not an address", 2)
-    _cli_error(["serve", str(tmp_path / "missing.safetensors"), "--port", "8123"],
+    _cli_error(["serve", str(tmp_path / "missing.safetensors"), "--port", str(free_port)],
                "missing.safetensors", 1)
+    assert list(temp_root.iterdir()) == []
+
+
+def _raw_checkpoint(path: Path, meta_text: str) -> Path:
+    """The tests' two-stream weights with ``meta_text`` stored as the meta, as it is."""
+    import torch
+    from _infer_fakes import TWO_STREAM_KWARGS
+    from safetensors.torch import save_file
+
+    from actionlab.checkpoint import META_KEY
+    from actionlab.models import build_model
+
+    torch.manual_seed(0)
+    state = {k: v.contiguous().clone() for k, v in
+             build_model("two_stream", **TWO_STREAM_KWARGS).state_dict().items()}
+    save_file(state, str(path), metadata={META_KEY: meta_text})
+    return path
+
+
+def _meta(**change: object) -> str:
+    import json
+
+    from _infer_fakes import CLASSES, TWO_STREAM_INPUT, TWO_STREAM_KWARGS
+
+    from actionlab.checkpoint import FORMAT_VERSION
+
+    meta = {"format_version": FORMAT_VERSION, "classes": CLASSES, "input": TWO_STREAM_INPUT,
+            "model": {"name": "two_stream", "kwargs": TWO_STREAM_KWARGS}}
+    meta.update(change)
+    return json.dumps({k: v for k, v in meta.items() if v is not None})
+
+
+BAD_METAS = {
+    "not JSON": ("{model: two_stream", "not valid JSON"),
+    "a list": ("[1, 2]", "must be a JSON object"),
+    "no model": (_meta(model=None), "no model {name, kwargs}"),
+    "5 classes, 3-way head": (_meta(classes=list("abcde")), "lists 5 classes"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_METAS))
+def test_serve_refuses_a_malformed_checkpoint_in_one_line(case: str, tmp_path: Path,
+                                                          temp_root: Path, free_port: int) -> None:
+    """Before: `serve` started and answered every upload with a 500 in text/plain."""
+    text, words = BAD_METAS[case]
+    bad = _raw_checkpoint(tmp_path / "bad.safetensors", text)
+    assert_one_line_error(["serve", bad, "--port", free_port], words)
     assert list(temp_root.iterdir()) == []
