@@ -20,4 +20,5 @@ def explain_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def explain_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real checkpoint: the registry's two_stream model (small widths, random weights)."""
-    return _infer_fakes.registry_checkpoint(tmp_path_factory.mktemp("ckpt") / "two_stream.safetensors")
+    folder = tmp_path_factory.mktemp("ckpt")
+    return _infer_fakes.registry_checkpoint(folder / "two_stream.safetensors")

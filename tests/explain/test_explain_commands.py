@@ -62,8 +62,8 @@ def test_bad_outputs_and_inputs_are_one_line(explain_ckpt: Path, explain_clip: P
     a_file = tmp_path / "taken.txt"
     a_file.write_text("x")
     ck, clip = explain_ckpt, explain_clip
-    _refused(["explain", ck, clip, "--out", a_file], f"--out {a_file}: a file is there, not a folder",
-             tmp_path, 2)
+    _refused(["explain", ck, clip, "--out", a_file],
+             f"--out {a_file}: a file is there, not a folder", tmp_path, 2)
     _refused(["explain", ck, clip, "--out", a_file / "sub"],
              f"{a_file} is a file, not a folder", tmp_path, 2)
     _refused(["explain", ck, tmp_path / "missing.mp4", "--out", tmp_path / "o"],

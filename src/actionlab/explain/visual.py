@@ -248,11 +248,10 @@ def _title_strip(text: str, width: int, height: int = 22) -> np.ndarray:
     import cv2
 
     strip = np.full((height, width, 3), 255, np.uint8)
-    scale = 0.5
-    while len(text) > 4 and cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] > width - 8:
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.5
+    while len(text) > 4 and cv2.getTextSize(text, font, scale, 1)[0][0] > width - 8:
         text = text[:-4] + "..."
-    cv2.putText(strip, text, (4, height - 7), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1,
-                cv2.LINE_AA)
+    cv2.putText(strip, text, (4, height - 7), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
     return strip
 
 
