@@ -129,3 +129,35 @@ def test_long_run_names_do_not_overlap() -> None:
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
     assert all(b.x0 >= 0 and b.y0 >= 0 and b.x1 <= fig.bbox.width for b in boxes)
     assert P._wrap_label("two_stream_average_fusion_seed0") == "two_stream_\naverage_fusion_\nseed0"
+
+
+MALFORMED_EVAL = {
+    "a list": ("[1, 2]", "not an evaluation (expected an object with a 'metrics' object)"),
+    "metrics text": ('{"metrics": "x"}', "not an evaluation"),
+    "ragged confusion": ('{"metrics": {"top1": 0.5, "confusion": [[1, 2], [3]]}}',
+                         "'confusion' is not a square matrix of counts"),
+    "too few classes": ('{"metrics": {"top1": 0.5, "confusion": [[1, 0], [0, 1]]}, '
+                        '"classes": ["a"]}', "2x2 confusion matrix but classes is not a list"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_EVAL))
+def test_a_malformed_eval_json_is_one_line(case: str, tmp_path: Path) -> None:
+    text, words = MALFORMED_EVAL[case]
+    run = fake_run(tmp_path, "run", extras=False)
+    (run / "eval.json").write_text(text)
+    other = fake_run(tmp_path, "other", extras=False)
+    before = files_under(tmp_path)
+    line = assert_one_line_error(["report", run, other, "-o", tmp_path / "r.html"], words, 2)
+    assert str(run / "eval.json") in line
+    assert files_under(tmp_path) == before
+
+
+def test_a_config_with_a_scalar_model_section_is_tolerated(tmp_path: Path) -> None:
+    """`model: x` made the results table die; a config it cannot read is left out of it."""
+    run = fake_run(tmp_path, "run", extras=False)
+    (run / "config.yaml").write_text("model: x\ndata: [1, 2]\n")
+    code, _, err = run_cli(["report", run, fake_run(tmp_path, "other", extras=False),
+                            "-o", tmp_path / "r.html"])
+    assert code == 0, err
+    assert "model: x" in (tmp_path / "r.html").read_text()  # the config is still shown

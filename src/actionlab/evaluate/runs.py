@@ -210,7 +210,11 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError:
         return {}
-    return data if isinstance(data, dict) else {}
+    # The sections tables read must be mappings too: `model: x` is as unreadable as no file.
+    if not isinstance(data, dict) or any(
+            not isinstance(data.get(k) or {}, dict) for k in ("data", "model")):
+        return {}
+    return data
 
 
 def read_eval(run_dir: str | Path, name: str = EVAL_FILE) -> dict[str, Any] | None:
@@ -219,9 +223,13 @@ def read_eval(run_dir: str | Path, name: str = EVAL_FILE) -> dict[str, Any] | No
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc}); re-run actionlab evaluate") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("metrics", {}), dict):
+        raise InputError(f"{path}: not an evaluation (expected an object with a 'metrics' "
+                         "object); re-run actionlab evaluate")
+    return doc
 
 
 # --------------------------------------------------------------------------- the table

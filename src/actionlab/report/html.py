@@ -120,8 +120,9 @@ def _results_section(summaries: list[R.RunSummary]) -> str:
 
 def _fusion_of(s: R.RunSummary) -> str | None:
     """The fusion method of a two-stream run (the study's comparison), else None."""
-    cfg = R.read_config(s.path)
-    fusion = ((cfg.get("model") or {}).get("kwargs") or {}).get("fusion")
+    model = R.read_config(s.path).get("model")
+    kwargs = model.get("kwargs") if isinstance(model, dict) else None
+    fusion = kwargs.get("fusion") if isinstance(kwargs, dict) else None
     return str(fusion) if fusion else None
 
 
@@ -182,10 +183,27 @@ def _eval_block(run_dir: Path) -> str:
     parts = [f"<h3>Test ({esc(ev.get('split', 'test'))}, {esc(views)})</h3>",
              html_table(["metric", "value"], cells)]
     if "confusion" in m:
-        classes = ev.get("classes") or [str(i) for i in range(len(m["confusion"]))]
-        fig = P.confusion_figure(m["confusion"], classes, True)
+        cm = _confusion(m["confusion"], run_dir / R.EVAL_FILE)
+        classes = ev.get("classes") or [str(i) for i in range(len(cm))]
+        if not isinstance(classes, list) or len(classes) != len(cm):
+            raise InputError(f"{run_dir / R.EVAL_FILE}: {len(cm)}x{len(cm)} confusion matrix "
+                             f"but classes is not a list of {len(cm)} names; re-run actionlab "
+                             "evaluate")
+        fig = P.confusion_figure(cm, [str(c) for c in classes], True)
         parts.append(figure_tag(P.png_bytes(fig), "confusion matrix (row-normalised)"))
     return "\n".join(parts)
+
+
+def _confusion(raw: Any, path: Path) -> np.ndarray:
+    """An eval.json's confusion matrix as a square array of finite counts, or one clear error."""
+    try:
+        cm = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        cm = np.zeros((0, 1))
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or not cm.size or not np.isfinite(cm).all():
+        raise InputError(f"{path}: 'confusion' is not a square matrix of counts; re-run "
+                         "actionlab evaluate")
+    return cm
 
 
 def _explain_block(run_dir: Path, max_images: int) -> str:
