@@ -110,7 +110,7 @@ def output_names(videos: list[Path]) -> dict[Path, str]:
 
 def explain(
     checkpoint: Path = typer.Argument(
-        ..., help="Checkpoint (.safetensors), or a run folder (its best checkpoint)."
+        ..., help="Checkpoint (.safetensors), or a run folder (its best checkpoint, else last)."
     ),
     videos: list[Path] = typer.Argument(..., help="Videos to explain."),
     out: Path | None = typer.Option(
