@@ -35,3 +35,11 @@ def real_videos() -> list[Path]:
     if not vids:
         pytest.skip(f"no videos under {SHARED_VIDEOS}")
     return vids
+
+
+@pytest.fixture
+def actionlab(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """``actionlab(*args)`` runs the command as a user does (:func:`cli_run.cli`) -> Result."""
+    from cli_run import cli
+
+    return lambda *args: cli(monkeypatch, capsys, *args)

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_errors import assert_one_line_error, files_under, run_cli
+from cli_run import listing, refused
 from report_helpers import fake_run
 
 GOOD = {"video": "v.mp4", "fps": 25, "duration": 2.0, "times": [0.5, 1.0, 1.5],
@@ -27,28 +27,28 @@ MALFORMED = {
     "segment text": ({**GOOD, "segments": ["x"]}, "segment 0 needs label, start and end"),
     "segments object": ({**GOOD, "segments": {"a": 1}}, "no 'segments' or 'events' list"),
     "start text": ({**GOOD, "segments": [{"label": "a", "start": "zero", "end": 1}]},
-                   "segment 0 needs label, start and end"),
+                   "segment 0: start must be a number, got 'zero'"),
     "NaN segment": ({**GOOD, "segments": [{"label": "a", "start": float("nan"), "end": 1}]},
-                    "segment times and scores must be finite"),
+                    "segment 0: start must be a finite number"),
     "scores numbers": ({"frame": 5, "segment": 3}, "'frame' and 'segment' must be objects"),
     "scores text": ({"frame": {"precision": "x"}, "segment": {"map": {"0.5": "y"}}},
                     "scores must be numbers"),
     "NaN times": ({**GOOD, "times": [float("nan"), 1.0, float("inf")]}, "must be finite"),
-    "duration text": ({**GOOD, "duration": "long"}, "'duration' must be a number of seconds"),
+    "duration text": ({**GOOD, "duration": "long"}, "duration must be a number, got 'long'"),
 }
 
 
 @pytest.mark.parametrize("case", list(MALFORMED))
-def test_a_malformed_timeline_json_is_one_line(case: str, tmp_path: Path) -> None:
+def test_a_malformed_timeline_json_is_one_line(actionlab, case: str, tmp_path: Path) -> None:
     doc, words = MALFORMED[case]
     run = fake_run(tmp_path, "run", extras=False)
     (run / "timeline").mkdir()
     bad = run / "timeline" / "timeline.json"
     bad.write_text(json.dumps(doc))
-    before = files_under(tmp_path)
-    line = assert_one_line_error(["report", run, "-o", tmp_path / "r.html"], words, 2)
+    before = listing(tmp_path)
+    line = refused(actionlab("report", run, "-o", tmp_path / "r.html"), words, code=2)
     assert str(bad) in line
-    assert files_under(tmp_path) == before  # no report, no temporary file
+    assert listing(tmp_path) == before  # no report, no temporary file
 
 
 @pytest.mark.parametrize(("text", "words"), [
@@ -56,44 +56,45 @@ def test_a_malformed_timeline_json_is_one_line(case: str, tmp_path: Path) -> Non
     ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     ("\udcff", "not valid JSON"),
 ])
-def test_timeline_json_that_does_not_parse_is_one_line(text: str, words: str,
+def test_timeline_json_that_does_not_parse_is_one_line(actionlab, text: str, words: str,
                                                         tmp_path: Path) -> None:
     run = fake_run(tmp_path, "run", extras=False)
     (run / "timeline").mkdir()
     (run / "timeline" / "t.json").write_bytes(text.encode("utf-8", "surrogateescape"))
-    assert_one_line_error(["report", run, "-o", tmp_path / "r.html"], words, 2)
+    refused(actionlab("report", run, "-o", tmp_path / "r.html"), words, code=2)
     assert not (tmp_path / "r.html").exists()
 
 
-def test_wrong_output_paths_are_one_line(tmp_path: Path) -> None:
+def test_wrong_output_paths_are_one_line(actionlab, tmp_path: Path) -> None:
     run = fake_run(tmp_path, "run", extras=False)
     a_file = tmp_path / "notes.txt"
     a_file.write_text("keep me")
-    before = files_under(tmp_path)
-    assert_one_line_error(["report", run, "-o", tmp_path], "a folder is there; give a file name", 2)
-    assert_one_line_error(["report", run, "-o", a_file / "r.html"],
-                          f"{a_file} is a file, not a folder", 2)
-    assert_one_line_error(["report", tmp_path / "missing", "-o", tmp_path / "r.html"],
-                          "not a run directory")
-    assert files_under(tmp_path) == before and a_file.read_text() == "keep me"
+    before = listing(tmp_path)
+    refused(actionlab("report", run, "-o", tmp_path), "a folder is there; give a file name",
+            code=2)
+    refused(actionlab("report", run, "-o", a_file / "r.html"),
+            f"{a_file} is a file, not a folder", code=2)
+    refused(actionlab("report", tmp_path / "missing", "-o", tmp_path / "r.html"),
+            "not a run directory")
+    assert listing(tmp_path) == before and a_file.read_text() == "keep me"
 
 
 @pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs a read-only /sys")
-def test_an_unwritable_output_is_one_line(tmp_path: Path) -> None:
+def test_an_unwritable_output_is_one_line(actionlab, tmp_path: Path) -> None:
     run = fake_run(tmp_path, "run", extras=False)
-    line = assert_one_line_error(["report", run, "-o", "/sys/actionlab-report.html"],
-                                 "--out /sys/actionlab-report.html: ", 2)
+    line = refused(actionlab("report", run, "-o", "/sys/actionlab-report.html"),
+                   "--out /sys/actionlab-report.html: ", code=2)
     assert "not permitted" in line or "Permission denied" in line or "not writable" in line
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_a_read_only_output_folder_is_one_line(tmp_path: Path) -> None:
+def test_a_read_only_output_folder_is_one_line(actionlab, tmp_path: Path) -> None:
     run = fake_run(tmp_path, "run", extras=False)
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
     try:
-        assert_one_line_error(["report", run, "-o", ro / "r.html"], "not writable", 2)
+        refused(actionlab("report", run, "-o", ro / "r.html"), "not writable", code=2)
     finally:
         ro.chmod(0o700)
 
@@ -102,15 +103,15 @@ def _bar_title(page: str) -> str:
     return re.findall(r"<figcaption>(test top-1 per run[^<]*)</figcaption>", page)[0]
 
 
-def test_fusion_comparison_only_for_fusion_runs(tmp_path: Path) -> None:
+def test_fusion_comparison_only_for_fusion_runs(actionlab, tmp_path: Path) -> None:
     fused = [fake_run(tmp_path, n, fusion=f, extras=False) for n, f in (("a", "average"),
                                                                           ("b", "concat"))]
     plain = [fake_run(tmp_path, n, extras=False) for n in ("c", "d")]
     for runs, title in ((fused, "test top-1 per run (fusion comparison)"),
                         (plain, "test top-1 per run"),
                         ([fused[0], plain[0]], "test top-1 per run")):
-        code, _, err = run_cli(["report", *runs, "-o", tmp_path / "r.html"])
-        assert code == 0, err
+        res = actionlab("report", *runs, "-o", tmp_path / "r.html")
+        assert res.code == 0, res.err
         assert _bar_title((tmp_path / "r.html").read_text()) == title
 
 
@@ -142,22 +143,22 @@ MALFORMED_EVAL = {
 
 
 @pytest.mark.parametrize("case", list(MALFORMED_EVAL))
-def test_a_malformed_eval_json_is_one_line(case: str, tmp_path: Path) -> None:
+def test_a_malformed_eval_json_is_one_line(actionlab, case: str, tmp_path: Path) -> None:
     text, words = MALFORMED_EVAL[case]
     run = fake_run(tmp_path, "run", extras=False)
     (run / "eval.json").write_text(text)
     other = fake_run(tmp_path, "other", extras=False)
-    before = files_under(tmp_path)
-    line = assert_one_line_error(["report", run, other, "-o", tmp_path / "r.html"], words, 2)
+    before = listing(tmp_path)
+    line = refused(actionlab("report", run, other, "-o", tmp_path / "r.html"), words, code=2)
     assert str(run / "eval.json") in line
-    assert files_under(tmp_path) == before
+    assert listing(tmp_path) == before
 
 
-def test_a_config_with_a_scalar_model_section_is_tolerated(tmp_path: Path) -> None:
+def test_a_config_with_a_scalar_model_section_is_tolerated(actionlab, tmp_path: Path) -> None:
     """`model: x` made the results table die; a config it cannot read is left out of it."""
     run = fake_run(tmp_path, "run", extras=False)
     (run / "config.yaml").write_text("model: x\ndata: [1, 2]\n")
-    code, _, err = run_cli(["report", run, fake_run(tmp_path, "other", extras=False),
-                            "-o", tmp_path / "r.html"])
-    assert code == 0, err
+    res = actionlab("report", run, fake_run(tmp_path, "other", extras=False),
+                    "-o", tmp_path / "r.html")
+    assert res.code == 0, res.err
     assert "model: x" in (tmp_path / "r.html").read_text()  # the config is still shown

@@ -92,12 +92,11 @@ def test_no_path_from_the_client(client: TestClient, good_clip: Path, work: Path
     assert client.get(f"/api/results/{rid}/secret.txt").status_code == 404
 
 
-def test_serve_runs_on_localhost_and_removes_its_folder(ckpt: Path, temp_root: Path,
+def test_serve_runs_on_localhost_and_removes_its_folder(actionlab, ckpt: Path, temp_root: Path,
                                                         monkeypatch: pytest.MonkeyPatch,
                                                         free_port: int) -> None:
     """`serve CKPT` listens on 127.0.0.1 and its temporary folder goes when it stops."""
     import uvicorn
-    from cli_errors import run_cli
 
     seen: dict = {}
 
@@ -109,9 +108,9 @@ def test_serve_runs_on_localhost_and_removes_its_folder(ckpt: Path, temp_root: P
 
     monkeypatch.setattr(uvicorn.Server, "run", fake_run)
     port = free_port
-    code, out, err = run_cli(["serve", ckpt, "--port", port, "--max-upload-mb", "5"])
-    assert code == 0, err
-    assert out == f"serving {ckpt} on http://127.0.0.1:{port}/\n"
+    res = actionlab("serve", ckpt, "--port", port, "--max-upload-mb", "5")
+    assert res.code == 0, res.err
+    assert res.out == f"serving {ckpt} on http://127.0.0.1:{port}/\n"
     assert seen["host"] == "127.0.0.1" and seen["port"] == port
     assert seen["info"]["max_upload_mb"] == 5
     assert [p.name[:16] for p in seen["folders"]] == ["actionlab-serve-"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from cli_errors import assert_one_line_error
+from cli_run import refused
 
 from actionlab.serve.app import create_app
 
@@ -107,8 +107,6 @@ def test_a_full_queue_is_a_json_503(runner, good_clip: Path, tmp_path: Path) -> 
 
 # ---- the `serve` command's own errors: one line, non-zero exit, no temporary folder left
 
-def _cli_error(args: list[str], words: str, code: int) -> None:
-    assert_one_line_error(args, words, code)
 
 
 @pytest.mark.parametrize(("port", "words"), [
@@ -116,27 +114,29 @@ def _cli_error(args: list[str], words: str, code: int) -> None:
     ("0", "--port 0: use a port between 1 and 65535"),
     ("-1", "--port -1"),
 ])
-def test_serve_bad_port_is_one_line(ckpt: Path, temp_root: Path, port: str, words: str) -> None:
-    _cli_error(["serve", str(ckpt), "--port", port], words, 2)
+def test_serve_bad_port_is_one_line(actionlab, ckpt: Path, temp_root: Path, port: str,
+                                    words: str) -> None:
+    refused(actionlab("serve", ckpt, "--port", port), words, code=2)
     assert list(temp_root.iterdir()) == []
 
 
-def test_serve_port_in_use_is_one_line(ckpt: Path, temp_root: Path) -> None:
+def test_serve_port_in_use_is_one_line(actionlab, ckpt: Path, temp_root: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        _cli_error(["serve", str(ckpt), "--port", str(port)],
-                   f"cannot listen on 127.0.0.1:{port}: Address already in use", 2)
+        refused(actionlab("serve", ckpt, "--port", port),
+                f"cannot listen on 127.0.0.1:{port}: Address already in use", code=2)
     assert list(temp_root.iterdir()) == []
 
 
-def test_serve_bad_host_and_checkpoint_are_one_line(ckpt: Path, temp_root: Path, tmp_path: Path,
+def test_serve_bad_host_and_checkpoint_are_one_line(actionlab, ckpt: Path, temp_root: Path,
+                                                    tmp_path: Path,
                                                     free_port: int) -> None:
-    _cli_error(["serve", str(ckpt), "--host", "no-such-host.invalid"],
-               "--host no-such-host.invalid: not an address", 2)
-    _cli_error(["serve", str(tmp_path / "missing.safetensors"), "--port", str(free_port)],
-               "missing.safetensors", 1)
+    refused(actionlab("serve", ckpt, "--host", "no-such-host.invalid"),
+            "--host no-such-host.invalid: not an address", code=2)
+    refused(actionlab("serve", tmp_path / "missing.safetensors", "--port", free_port),
+            "missing.safetensors", code=1)
     assert list(temp_root.iterdir()) == []
 
 
@@ -178,10 +178,10 @@ BAD_METAS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_METAS))
-def test_serve_refuses_a_malformed_checkpoint_in_one_line(case: str, tmp_path: Path,
+def test_serve_refuses_a_malformed_checkpoint_in_one_line(actionlab, case: str, tmp_path: Path,
                                                           temp_root: Path, free_port: int) -> None:
     """Before: `serve` started and answered every upload with a 500 in text/plain."""
     text, words = BAD_METAS[case]
     bad = _raw_checkpoint(tmp_path / "bad.safetensors", text)
-    assert_one_line_error(["serve", bad, "--port", free_port], words)
+    refused(actionlab("serve", bad, "--port", free_port), words)
     assert list(temp_root.iterdir()) == []

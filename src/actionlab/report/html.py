@@ -246,15 +246,12 @@ def read_timeline(path: Path) -> dict[str, Any]:
         if not isinstance(maps, dict) or not all(_is_number(v) for v in [*scores, *maps.values()]):
             raise InputError(f"{path}: scores must be numbers")
         return doc
-    try:
-        segs = (normalise_document(doc, str(path))["segments"]
-                if "segments" in doc or "events" in doc else [])
+    try:  # segments, fps and duration (a timeline without segments has an empty list)
+        segs = normalise_document({"segments": [], **doc}, str(path))["segments"]
     except RecursionError:
         raise InputError(f"{path}: not a timeline (JSON nested too deeply)") from None
-    if not all(np.isfinite([s["start"], s["end"], s["score"]]).all() for s in segs):
-        raise InputError(f"{path}: segment times and scores must be finite numbers")
     if {"times", "probs", "classes"} <= doc.keys():
-        classes, duration = doc["classes"], doc.get("duration")
+        classes = doc["classes"]
         if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
             raise InputError(f"{path}: 'classes' must be a list of names")
         try:
@@ -267,8 +264,6 @@ def read_timeline(path: Path) -> dict[str, Any]:
                              f"= [{len(times)}, {len(classes)}]")
         if not (np.isfinite(times).all() and np.isfinite(probs).all()):
             raise InputError(f"{path}: 'times' and 'probs' must be finite numbers")
-        if duration is not None and not (_is_number(duration) and np.isfinite(duration)):
-            raise InputError(f"{path}: 'duration' must be a number of seconds")
     return {**doc, "segments": segs}
 
 
