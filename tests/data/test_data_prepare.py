@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from actionlab.data.adapters import folder
 from actionlab.data.cache import Cache, merge_shards, video_file
-from actionlab.data.manifest import Manifest, Record
+from actionlab.data.manifest import Manifest, Record, make_key
 from actionlab.data.prepare import PrepareConfig, prepare
 from actionlab.errors import InputError
 
@@ -26,14 +26,17 @@ def test_prepare_tree_frames_flow_and_stills(tmp_path: Path, clip_tree: Path) ->
     assert (res.done, res.reused, res.skipped, res.exit_code) == (13, 0, [], 0)
     cache = Cache(tmp_path / "c")
     assert len(cache.records()) == 13 and cache.classes == m.classes
-    rec = next(r for r in cache.records() if r.key == "running__running_2")
+    rec = next(r for r in cache.records() if r.key == make_key("running/running_2.mp4"))
+    assert rec.key.startswith("running__running_2-")
     assert (rec.frames, rec.fps, rec.width, rec.height) == (27, 25.0, 64, 48)
-    with h5py.File(video_file(tmp_path / "c", rec.key)) as f:
-        assert f["rgb"].shape == (27, 24, 32, 3)
-        assert f["flow"].shape == (26, 24, 32, 2) and f["flow"].dtype == np.uint8
+    with h5py.File(video_file(tmp_path / "c", rec.key)) as f:  # JPEG frames by default
+        assert tuple(f["rgb_jpeg"].attrs["shape"]) == (27, 24, 32, 3)
+        assert tuple(f["flow_jpeg"].attrs["shape"]) == (26, 24, 32, 2)
+        assert f["rgb_index"].shape == (28,) and f.attrs["cache_format"] == 2
+    assert cache.flow(rec, np.arange(26)).shape == (26, 24, 32, 2)
     # Frames are the decoded ones, in order.
     assert [level_of(f) for f in cache.rgb(rec, np.array([3, 0, 3]))] == [3, 0, 3]
-    still = next(r for r in cache.records() if r.key == "waving__still")
+    still = next(r for r in cache.records() if r.key == make_key("waving/still.jpg"))
     assert still.frames == 1 and cache.rgb(still, np.array([0])).shape == (1, 24, 32, 3)
     assert cache.num_flow(still) == 0
     on_disk = json.loads((tmp_path / "c" / "manifest.json").read_text())
@@ -95,7 +98,8 @@ def test_cli_prepare_exit_code_and_report(tmp_path: Path, clip_tree: Path,
     res = runner.invoke(app, args)
     assert res.exit_code == 3, res.output
     assert "broken.mp4" in res.output and "4 prepared" in res.output
-    assert json.loads((tmp_path / "c" / "skipped.json").read_text())[0]["key"] == "running__broken"
+    skipped = json.loads((tmp_path / "c" / "skipped.json").read_text())
+    assert skipped[0]["key"] == make_key("running/broken.mp4")
     res = runner.invoke(app, args)
     assert "4 already there" in res.output and res.exit_code == 3
     res = runner.invoke(app, ["manifest", "folder", str(tree)])

@@ -4,16 +4,26 @@ Layout of a cache folder::
 
     manifest.json            records actually prepared (frames, fps, size filled) + settings
     skipped.json             [{"path", "key", "reason"}] for what could not be prepared
-    prepare.json             the settings, checked when a run resumes
+    prepare.json             the settings and cache format, checked when a run resumes
     videos/<key>.h5          one file per video, written atomically (temp file + rename)
     parts/manifest-K-of-N.json, parts/skipped-K-of-N.json   one pair per shard, merged
 
-Inside ``videos/<key>.h5``:
+Inside ``videos/<key>.h5`` (cache format 2), with ``--compression jpeg`` (the default):
 
-- ``rgb``: (T, H, W, 3) uint8 frames at the working size (contiguous; with compression,
-  one frame per chunk);
-- ``flow``: (T-1, H, W, 2) uint8 flow quantised with ``attrs["flow_bound"]`` (absent for stills);
-- attrs: ``frames``, ``fps``, ``src_width``, ``src_height``, ``flow_method``, ``flow_bound``.
+- ``rgb_jpeg``: every frame's JPEG bytes, one contiguous uint8 run; ``rgb_index``: (T + 1,)
+  int64 offsets into it; attribute ``shape`` on ``rgb_jpeg``: (T, H, W, 3);
+- ``flow_jpeg`` / ``flow_index``: the same for the quantised flow (see :mod:`.codec`);
+
+and with ``--compression raw`` (or ``lzf`` / ``gzip``, HDF5 filters over raw frames):
+
+- ``rgb``: (T, H, W, 3) uint8 frames at the working size (contiguous; with a filter, one
+  frame per chunk);
+- ``flow``: (T-1, H, W, 2) uint8 flow quantised with ``attrs["flow_bound"]`` (absent for stills).
+
+File attributes: ``cache_format``, ``frames``, ``fps``, ``src_width``, ``src_height``,
+``flow_method``, ``flow_bound`` and the source's ``src_path``, ``src_size``, ``src_mtime_ns``
+(a resumed run redoes an entry whose source no longer matches). Entries of format 1 (raw,
+before these attributes) still read.
 
 Either way a reader pulls exactly the frames it samples and nothing else. A contiguous
 dataset is read with ``pread`` at its offset in the file (:class:`_Entry`), a chunked one
@@ -32,17 +42,30 @@ from typing import Any
 import h5py
 import numpy as np
 
-from actionlab.data.manifest import Manifest, Record, merge_records
+from actionlab.data import codec
+from actionlab.data.manifest import Manifest, Record, key_problem, merge_records
 from actionlab.errors import DatasetError
 from actionlab.io import atomic_path, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-COMPRESSIONS = ("none", "lzf", "gzip")
+# jpeg: per-frame JPEG (the default); raw: uint8 arrays; lzf, gzip: raw under an HDF5 filter.
+COMPRESSIONS = ("jpeg", "raw", "lzf", "gzip")
+CACHE_FORMAT = 2  # 1: raw arrays without cache_format / source attributes (still readable)
+REBUILD = "prepare it again into a new folder (actionlab prepare ... NEW_OUT)"
 
 
 def video_file(cache_dir: str | Path, key: str) -> Path:
-    """Path of a record's HDF5 file in a cache."""
+    """Path of a record's HDF5 file in a cache.
+
+    Raises:
+        DatasetError: The key is not a plain file name (``../x``, ``/abs``, ``.hidden``), so
+            it would name a file outside ``cache_dir/videos``.
+    """
+    problem = key_problem(key)
+    if problem:
+        raise DatasetError(f"record key {key!r}: {problem}; keys name files inside the cache "
+                           "(regenerate the manifest with `actionlab manifest`)")
     return Path(cache_dir) / "videos" / f"{key}.h5"
 
 
@@ -51,20 +74,35 @@ def write_entry(
     rgb: np.ndarray | None,
     flow_q: np.ndarray | None,
     attrs: dict[str, Any],
-    compression: str = "none",
+    compression: str = "raw",
+    quality: int = codec.DEFAULT_QUALITY,
 ) -> None:
-    """Write one video's arrays atomically (a crash leaves no half-written file)."""
-    comp = None if compression == "none" else compression
+    """Write one video's arrays atomically (a crash leaves no half-written file).
+
+    Args:
+        path: The entry's file.
+        rgb: (T, H, W, 3) uint8 frames, or ``None``.
+        flow_q: (T-1, H, W, 2) quantised flow, or ``None``.
+        attrs: File attributes (``cache_format`` is added).
+        compression: One of :data:`COMPRESSIONS` (``none`` is read as ``raw``).
+        quality: JPEG quality for ``jpeg``.
+    """
+    filt = None if compression in ("raw", "none", "jpeg") else compression
     with atomic_path(path, suffix=".h5") as tmp:
         with h5py.File(tmp, "w", libver="latest") as f:
             for name, arr in (("rgb", rgb), ("flow", flow_q)):
                 if arr is None or not len(arr):
                     continue
-                # Uncompressed: contiguous (a frame is one hyperslab read, and writing is
-                # fastest). Compressed: one chunk per frame, so a read inflates only its frames.
-                chunks = (1, *arr.shape[1:]) if comp else None
-                f.create_dataset(name, data=arr, chunks=chunks, compression=comp)
-            for k, v in attrs.items():
+                if compression == "jpeg":
+                    data, offsets = codec.encode(arr, name, quality)
+                    f.create_dataset(f"{name}_jpeg", data=data).attrs["shape"] = arr.shape
+                    f.create_dataset(f"{name}_index", data=offsets)
+                    continue
+                # Unfiltered: contiguous (a frame is one hyperslab read, and writing is
+                # fastest). Filtered: one chunk per frame, so a read inflates only its frames.
+                chunks = (1, *arr.shape[1:]) if filt else None
+                f.create_dataset(name, data=arr, chunks=chunks, compression=filt)
+            for k, v in {**attrs, "cache_format": CACHE_FORMAT}.items():
                 f.attrs[k] = v
 
 
@@ -77,15 +115,16 @@ def read_attrs(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _take(ds: h5py.Dataset | _Contiguous, idx: np.ndarray) -> np.ndarray:
+def _take(ds: h5py.Dataset | _Contiguous | _Jpeg, idx: np.ndarray) -> np.ndarray:
     """``ds[idx]`` for any index order/repeats, as a new array of its own.
 
     Args:
-        ds: An h5py dataset, or a contiguous one read with ``pread`` (see :class:`_Entry`).
+        ds: An h5py dataset, a contiguous one read with ``pread`` (see :class:`_Entry`), or
+            JPEG frames.
         idx: Frame indices along the first axis; any order, repeats allowed.
     """
     idx = np.asarray(idx, dtype=np.int64)
-    if isinstance(ds, _Contiguous):
+    if isinstance(ds, (_Contiguous, _Jpeg)):
         return ds.take(idx)
     if idx.size and np.all(np.diff(idx) == 1):  # a consecutive run: one slice
         return ds[int(idx[0]) : int(idx[-1]) + 1]
@@ -125,6 +164,62 @@ class _Contiguous:
         return out
 
 
+class _Jpeg:
+    """JPEG-coded frames (see :mod:`.codec`): each frame's bytes read with ``pread``, decoded.
+
+    Args:
+        fd: The entry's open file descriptor.
+        offset: Where the ``*_jpeg`` bytes start in the file.
+        size: Their length.
+        index: (T + 1,) offsets of each frame's bytes.
+        shape: (T, H, W, C) of the decoded frames.
+        kind: ``"rgb"`` or ``"flow"``.
+    """
+
+    def __init__(self, fd: int, offset: int, size: int, index: np.ndarray, shape: tuple,
+                 kind: str) -> None:
+        if len(index) != shape[0] + 1 or index[0] != 0 or index[-1] != size or np.any(
+                np.diff(index) <= 0):
+            raise OSError(f"{kind} frame index does not match its {size} bytes")
+        self.fd, self.offset, self.index, self.shape, self.kind = fd, offset, index, shape, kind
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        out = np.empty((len(idx), *self.shape[1:]), np.uint8)
+        first: dict[int, int] = {}  # a repeated index is decoded once, then copied
+        for k, i in enumerate(idx.tolist()):
+            if i in first:
+                out[k] = out[first[i]]
+                continue
+            first[i] = k
+            start, n = int(self.index[i]), int(self.index[i + 1] - self.index[i])
+            buf = os.pread(self.fd, n, self.offset + start)
+            if len(buf) != n:
+                raise OSError(f"short read ({len(buf)} of {n} bytes): the file is truncated")
+            if not codec.decode_into(np.frombuffer(buf, np.uint8), self.kind, out[k]):
+                raise OSError(f"{self.kind} frame {i} is not a valid JPEG (damaged entry)")
+        return out
+
+
+def _read_small(fid: h5py.h5f.FileID, name: bytes) -> np.ndarray:
+    """A whole small dataset (an index) through the low-level API."""
+    ds = h5py.h5d.open(fid, name)
+    out = np.empty(ds.shape, ds.dtype)
+    ds.read(h5py.h5s.ALL, h5py.h5s.ALL, out)
+    return out
+
+
+def _read_attr(obj: Any, name: bytes) -> np.ndarray | None:
+    if not h5py.h5a.exists(obj, name):
+        return None
+    attr = h5py.h5a.open(obj, name)
+    out = np.empty(attr.shape, attr.dtype)
+    attr.read(out)
+    return out
+
+
 def _layout(dsid: h5py.h5d.DatasetID, file_size: int) -> tuple[int, tuple, np.dtype] | None:
     """``(offset, shape, dtype)`` of a dataset :class:`_Contiguous` can read, or ``None``.
 
@@ -142,6 +237,10 @@ def _layout(dsid: h5py.h5d.DatasetID, file_size: int) -> tuple[int, tuple, np.dt
     if offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > file_size:
         return None
     return offset, shape, dtype
+
+
+class _FormatError(OSError):
+    """An entry this version cannot read; its message says how to rebuild."""
 
 
 class _Entry:
@@ -167,7 +266,14 @@ class _Entry:
         self.fd: int | None = None
         try:
             size = fid.get_filesize()
+            fmt = _read_attr(h5py.h5g.open(fid, b"/"), b"cache_format")
+            if fmt is not None and int(fmt) > CACHE_FORMAT:
+                raise _FormatError(f"cache format {int(fmt)} is newer than this actionlab "
+                                   f"reads ({CACHE_FORMAT}); upgrade actionlab or {REBUILD}")
             for name in ("rgb", "flow"):
+                if f"{name}_jpeg".encode() in fid:
+                    self._open_jpeg(path, fid, name, size)
+                    continue
                 if name.encode() not in fid:
                     continue
                 layout = _layout(h5py.h5d.open(fid, name.encode()), size)
@@ -187,6 +293,18 @@ class _Entry:
             raise
         if self.file is None:
             fid.close()
+
+    def _open_jpeg(self, path: Path, fid: h5py.h5f.FileID, name: str, size: int) -> None:
+        dsid = h5py.h5d.open(fid, f"{name}_jpeg".encode())
+        layout = _layout(dsid, size)
+        shape = _read_attr(dsid, b"shape")
+        if layout is None or shape is None or f"{name}_index".encode() not in fid:
+            raise OSError(f"{name} JPEG data incomplete (truncated or damaged file)")
+        if self.fd is None:
+            self.fd = os.open(path, os.O_RDONLY)
+        index = _read_small(fid, f"{name}_index".encode()).astype(np.int64)
+        self.arrays[name] = _Jpeg(self.fd, layout[0], layout[1][0], index,
+                                  tuple(int(x) for x in shape), name)
 
     def close(self) -> None:
         if self.file is not None:
@@ -247,6 +365,8 @@ class Cache:
             path = video_file(self.dir, rec.key)
             try:
                 entry = _Entry(path)
+            except _FormatError as exc:
+                raise DatasetError(f"{path}: {exc}") from None
             except OSError as exc:
                 raise DatasetError(f"{path}: cannot open cache entry ({exc}); re-run prepare") from None
             if len(self._files) >= self.max_open:  # bounded: close the least recently used
@@ -277,7 +397,7 @@ class Cache:
                                f"the entry holds {len(arr)}; re-run prepare if it is stale")
         try:
             return _take(arr, idx)
-        except OSError as exc:  # changed on disk since it was opened, or a read error
+        except OSError as exc:  # changed on disk since opened, damaged, or a read error
             raise DatasetError(f"{video_file(self.dir, rec.key)}: cannot read {name} ({exc}); "
                                "re-run prepare") from None
 

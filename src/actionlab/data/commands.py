@@ -5,7 +5,9 @@ Thin wrappers: each parses options and calls a function from this package.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -18,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
     """``"112x112"`` or ``"112"`` -> (W, H); ``None`` stays ``None``."""
-    if not text:
+    if text is None:
         return None
     try:
         parts = [int(p) for p in text.lower().split("x")]
@@ -40,6 +42,34 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not 1 <= k <= n:
         raise InputError(f"--shard {text!r}: need 1 <= K <= N")
     return k, n
+
+
+def check_output_file(path: Path) -> None:
+    """Refuse, before any work, an output file that cannot be written there.
+
+    Raises:
+        InputError: ``path`` is a folder, lies under a file, or its folder is not writable.
+    """
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give a file name")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{path}: {parent} is a file, not a folder")
+    import os
+
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: cannot write into {parent} (permission denied)")
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn an OS error while writing ``path`` into one line naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def _classes(text: str | None) -> object:
@@ -88,26 +118,46 @@ def register(app: typer.Typer) -> None:
         inputs: str = typer.Option("rgb,flow", help="What to store: rgb, flow or rgb,flow."),
         flow: str = typer.Option("dis", help="Flow method: dis, dis_fast, tvl1, tvl1_fast, farneback."),
         bound: float = typer.Option(20.0, help="Flow quantisation bound in pixels."),
-        compression: str = typer.Option("none", help="HDF5 compression: none, lzf, gzip."),
+        compression: str = typer.Option("jpeg", help="jpeg (per-frame JPEG), raw, or lzf/gzip (raw under an HDF5 filter)."),
+        quality: int = typer.Option(90, help="JPEG quality 1..100 (with --compression jpeg)."),
         workers: int = typer.Option(0, help="Processes (0 = all cores)."),
         shard: str = typer.Option("1/1", help="Prepare only shard K of N (array jobs)."),
         progress: bool = typer.Option(True, help="Show a progress bar."),
+        estimate: bool = typer.Option(False, "--estimate", help="Only project cache size and time from a sample of the videos (written to a temporary folder), and check the free space."),
+        space_check: bool = typer.Option(True, help="Refuse when the projected cache exceeds the free disk space."),
     ) -> None:
         """Decode every video once and write frames and/or flow into an HDF5 cache.
 
+        The first few videos give a projection of the cache's size and time, printed first;
+        the run stops when it exceeds the free disk space (unless --no-space-check).
         Unreadable videos are skipped and listed in OUT/skipped.json; the exit code is then 3.
         """
-        from actionlab.data.prepare import PrepareConfig, prepare
+        from actionlab.data.estimate import check_space
+        from actionlab.data.prepare import PrepareConfig
+        from actionlab.data.prepare import estimate as estimate_fn
+        from actionlab.data.prepare import prepare
 
+        if workers < 0:
+            raise InputError(f"--workers {workers}: give 0 (all cores) or a positive count")
+        cfg = PrepareConfig(  # checked before anything is read
+            size=None if short_side is not None else parse_size(size), short_side=short_side,
+            inputs=tuple(i.strip() for i in inputs.split(",") if i.strip()),
+            flow_method=flow, flow_bound=bound, compression=compression, quality=quality,
+        )
+        sh = parse_shard(shard)
         m = _manifest(dataset, root, split, splits_dir, csv_path, classes, val_fraction, seed,
                       check_files=False)
-        cfg = PrepareConfig(
-            size=None if short_side else parse_size(size), short_side=short_side,
-            inputs=tuple(i.strip() for i in inputs.split(",") if i.strip()),
-            flow_method=flow, flow_bound=bound, compression=compression,
-        )
-        res = prepare(m, out, cfg, workers=workers or None, shard=parse_shard(shard),
-                      progress=progress)
+        if estimate:
+            est = estimate_fn(m, out, cfg, workers=workers or None, shard=sh)
+            if est is None:
+                raise InputError(f"{root}: none of the sampled videos could be prepared; "
+                                 "run prepare to see why")
+            typer.echo(est.line(out))
+            if space_check:
+                check_space(est, out)
+            return
+        res = prepare(m, out, cfg, workers=workers or None, shard=sh, progress=progress,
+                      space_check=space_check, on_estimate=typer.echo)
         msg = (f"{out}: {res.done} prepared, {res.reused} already there, "
                f"{len(res.skipped)} skipped in {res.seconds:.1f}s")
         typer.echo(msg)
@@ -144,12 +194,15 @@ def register(app: typer.Typer) -> None:
         check_files: bool = typer.Option(True, help="Fail if a listed file is missing."),
     ) -> None:
         """List a dataset's splits (counts per split) without decoding anything."""
+        if out:
+            check_output_file(out)
         m = _manifest(dataset, root, split, splits_dir, csv_path, classes, val_fraction, seed,
                       check_files)
         counts = ", ".join(f"{k} {v}" for k, v in sorted(m.counts().items()))
         typer.echo(f"{m.dataset}: {len(m.classes)} classes; {counts}")
         if out:
-            m.save(out)
+            with writing(out):
+                m.save(out)
             typer.echo(f"wrote {out}")
 
     @app.command("flow")
@@ -164,5 +217,13 @@ def register(app: typer.Typer) -> None:
         """Picture a video's optical flow: frames on top, flow colour-coded below."""
         from actionlab.data.visualize import flow_sheet
 
-        flow_sheet(video, out, method=method, size=parse_size(size), count=frames, stride=stride)
+        if frames < 1:
+            raise InputError(f"--frames {frames}: show at least 1 flow frame")
+        if stride < 1:
+            raise InputError(f"--stride {stride}: must be at least 1")
+        wh = parse_size(size)
+        if wh is None or min(wh) < 8:
+            raise InputError(f"--size {size!r}: expected WxH of at least 8x8, such as 224x168")
+        check_output_file(out)
+        flow_sheet(video, out, method=method, size=wh, count=frames, stride=stride)
         typer.echo(f"wrote {out}")

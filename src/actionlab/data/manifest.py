@@ -6,8 +6,10 @@ next to the cache) and what every dataset reads; later stages never re-scan fold
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -71,9 +73,34 @@ class Record:
 
 
 def make_key(rel_path: str | Path) -> str:
-    """Cache key of a file: its path relative to the dataset root, '/' -> '__', no extension."""
-    p = Path(rel_path)
-    return "__".join(p.with_suffix("").parts).replace(" ", "_")
+    """Cache key of a file: a readable stem of its relative path plus a hash of the whole path.
+
+    The stem (folders joined by ``__``, no extension, odd characters as ``_``) keeps cache
+    files recognisable; the 12 hex digits of SHA-1 over the exact path (extension included)
+    keep the key injective: ``a b.mp4`` / ``a_b.mp4``, ``c.avi`` / ``c.mp4`` and
+    ``x/y__z.mp4`` / ``x__y/z.mp4`` share a stem but never a key.
+    """
+    rel = Path(rel_path).as_posix()
+    stem = "__".join(Path(rel).with_suffix("").parts)
+    stem = re.sub(r"[^\w.-]+", "_", stem).strip("._")[:80] or "video"
+    return f"{stem}-{hashlib.sha1(rel.encode('utf-8', 'surrogateescape')).hexdigest()[:12]}"
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` cannot name a file inside a cache folder, or ``None`` when it can.
+
+    A key is one file name: no path separators, no leading dot (``..``, hidden or temp
+    names), no NUL, at most 200 characters. Anything else could write outside the cache.
+    """
+    if not key:
+        return "empty key"
+    if "/" in key or "\\" in key or "\0" in key:
+        return "a key is a file name: no '/', '\\' or NUL"
+    if key.startswith("."):
+        return "a key must not start with '.'"
+    if len(key) > 200:
+        return "a key is at most 200 characters"
+    return None
 
 
 @dataclass
@@ -128,9 +155,11 @@ class Manifest:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "manifest") -> Manifest:
         try:
+            records = [Record(**r) for r in d["records"]]
             return cls(
                 classes=list(d["classes"]),
-                records=[Record(**r) for r in d["records"]],
+                # A hand-written manifest may leave keys out: derive them as adapters do.
+                records=[r if r.key else replace(r, key=make_key(r.path)) for r in records],
                 dataset=d.get("dataset", ""),
                 root=d.get("root", ""),
                 meta=dict(d.get("meta", {})),
@@ -240,7 +269,7 @@ def check_files(manifest: Manifest, listed_in: str = "the split files") -> None:
         raise DatasetError(
             f"{first}: listed in {listed_in} but missing ({len(missing)} of "
             f"{len(manifest.records)} files missing under {manifest.root}); fix the root, or "
-            "use check_files=False to list the splits only (prepare skips and reports them)"
+            "use --no-check-files to list the splits only (prepare skips and reports them)"
         )
 
 

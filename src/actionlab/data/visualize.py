@@ -11,6 +11,7 @@ from actionlab.data import flow as flowlib
 from actionlab.data import sampling
 from actionlab.data.video import probe, read_frames
 from actionlab.errors import InputError, VideoError
+from actionlab.io import write_bytes_atomic
 
 
 def flow_sheet(
@@ -36,6 +37,8 @@ def flow_sheet(
     """
     if Path(out).suffix.lower() not in {".png", ".jpg", ".jpeg"}:
         raise InputError(f"{out}: write the flow picture as .png or .jpg")
+    if count < 1 or stride < 1:
+        raise InputError(f"flow picture: count {count} and stride {stride} must be at least 1")
     n = probe(video).frames
     if n < 2:
         raise VideoError(video, "needs at least 2 frames for flow")
@@ -48,6 +51,11 @@ def flow_sheet(
     colour = flowlib.to_color(flows, mag)
     sheet = np.concatenate([np.concatenate(list(pairs[:, 0]), axis=1),
                             np.concatenate(list(colour), axis=1)], axis=0)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    ok, buf = cv2.imencode(Path(out).suffix.lower(), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(f"{out}: could not encode the picture ({sheet.shape})")
+    try:
+        write_bytes_atomic(out, buf.tobytes())
+    except OSError as exc:  # an unwritable folder, a file where a folder should be, a full disk
+        raise InputError(f"{out}: cannot write ({exc.strerror or exc})") from None
     return sheet
