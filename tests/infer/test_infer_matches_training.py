@@ -25,7 +25,8 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     video = write_video(root / "a" / "v.mp4", frames=30, size=(64, 48))
     manifest = load_manifest("folder", root)
     out = tmp_path_factory.mktemp("cache")
-    prepare(manifest, out, PrepareConfig(size=(40, 32), flow_method="farneback"), workers=1,
+    prepare(manifest, out, PrepareConfig(size=(40, 32), flow_method="farneback",
+                                         compression="raw"), workers=1,
             progress=False)
     return out, video
 

@@ -6,6 +6,11 @@ are often off by one (several real clips decode one frame fewer than they claim)
 what it needs: frames are decoded in order and the loop stops after the last wanted index;
 only wanted frames are converted to RGB and resized.
 
+Frames come out as they are meant to be seen: a stream's display matrix (a phone video
+filmed upright is stored sideways with a rotation of -90 degrees) is applied to every frame,
+and times come from the frames' timestamps, so a variable-frame-rate video reports its real
+duration (:func:`frame_times` gives each frame's time in seconds).
+
 Stills (``.jpg``, ``.png``, ...) read as one-frame videos so that image datasets such as
 Stanford40 go through the same path.
 """
@@ -36,10 +41,12 @@ class VideoInfo:
     Attributes:
         path: The file.
         frames: Number of frames that actually decode (1 for a still).
-        fps: Average frame rate from the stream (0.0 for a still).
-        width: Frame width in pixels.
-        height: Frame height in pixels.
-        duration: ``frames / fps`` in seconds (0.0 for a still).
+        fps: Frame rate: the stream's, or ``frames / duration`` when the timestamps
+            disagree with it (variable frame rate); 0.0 for a still.
+        width: Frame width in pixels, as displayed (after the stream's rotation).
+        height: Frame height in pixels, as displayed.
+        duration: From the first frame's timestamp to the end of the last frame, in
+            seconds (``frames / fps`` when the file has no timestamps; 0.0 for a still).
     """
 
     path: str
@@ -91,16 +98,21 @@ def _decode(
 ) -> Iterator[av.VideoFrame]:
     """Yield decoded frames in order, stopping after index ``stop_after`` (inclusive).
 
-    ``meta``, if given, receives the stream's ``fps`` once the file is open.
+    ``meta``, if given, receives the stream's ``fps`` once the file is open, and ``times``:
+    each yielded frame's timestamp in seconds (``None`` where a frame has none).
     """
     container, stream = _open(path, threads)
+    times: list[float | None] = []
     if meta is not None:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         meta["fps"] = float(rate) if rate else 0.0
+        meta["times"] = times
     count = 0
     try:
         for packet in container.demux(stream):
             for frame in packet.decode():
+                if meta is not None:
+                    times.append(frame.time)
                 yield frame
                 count += 1
                 if stop_after is not None and count > stop_after:
@@ -114,13 +126,61 @@ def _decode(
         container.close()
 
 
-def _stream_fps(path: Path) -> tuple[float, int, int]:
-    container, stream = _open(path, threads=1)
+def _display_size(path: Path) -> tuple[int, int]:
+    """(W, H) of the first frame as displayed (rotation applied)."""
+    for frame in _decode(path, threads=1, stop_after=0):
+        w, h = frame.width, frame.height
+        return (h, w) if _quarter_turns(frame) % 2 else (w, h)
+    raise VideoError(path, "no frame decodes; the file is truncated or corrupt")
+
+
+def _quarter_turns(frame: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns the display matrix asks for (0..3)."""
     try:
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        return float(rate) if rate else 0.0, stream.width, stream.height
-    finally:
-        container.close()
+        degrees = frame.rotation  # PyAV reads the display matrix side data (CCW degrees)
+    except (AttributeError, ValueError):
+        return 0
+    return round((degrees or 0) / 90) % 4
+
+
+_ROTATE = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}
+
+
+def frame_times(path: str | Path, threads: int = 0) -> np.ndarray:
+    """Each decodable frame's time in seconds from the first frame, from its timestamp.
+
+    For a constant frame rate this is ``i / fps``; for a variable one it is what a player
+    shows. Frames without a timestamp get one from their neighbours at the stream's rate.
+
+    Args:
+        path: A video (a still gives ``[0.0]``).
+        threads: Codec threads (0 = ffmpeg chooses, 1 = none).
+
+    Returns:
+        float64 array (frames,).
+
+    Raises:
+        VideoError: The file cannot be read.
+    """
+    path = Path(path)
+    if is_image(path):
+        _read_image(path)
+        return np.zeros(1)
+    meta: dict = {}
+    n = sum(1 for _ in _decode(path, threads, meta=meta))
+    if n == 0:
+        raise VideoError(path, "no frame decodes; the file is truncated or corrupt")
+    return _relative_times(meta["times"], meta["fps"])
+
+
+def _relative_times(times: list[float | None], fps: float) -> np.ndarray:
+    step = 1.0 / fps if fps else 0.0
+    out = np.empty(len(times))
+    prev = None
+    for i, t in enumerate(times):  # fill gaps (no pts) forward at the stream's rate
+        out[i] = t if t is not None else (0.0 if prev is None else prev + step)
+        prev = out[i]
+    return out - out[0]
 
 
 def probe(path: str | Path, threads: int = 0) -> VideoInfo:
@@ -145,13 +205,28 @@ def probe(path: str | Path, threads: int = 0) -> VideoInfo:
     for frame in _decode(path, threads, meta=meta):
         frames += 1
         width, height = frame.width, frame.height
+        if _quarter_turns(frame) % 2:  # shown turned a quarter: the displayed size swaps
+            width, height = height, width
     if frames == 0:
         raise VideoError(path, "no frame decodes; the file is truncated or corrupt")
-    return _info(path, frames, meta["fps"], width, height)
+    return _info(path, frames, meta, width, height)
 
 
-def _info(path: Path, frames: int, fps: float, width: int, height: int) -> VideoInfo:
-    return VideoInfo(str(path), frames, fps, width, height, frames / fps if fps else 0.0)
+def _info(path: Path, frames: int, meta: dict, width: int, height: int) -> VideoInfo:
+    """The info of a decoded video: duration from the timestamps, when they have any."""
+    fps = float(meta.get("fps", 0.0))
+    nominal = frames / fps if fps else 0.0
+    times = meta.get("times") or []
+    if len(times) < 2 or any(t is None for t in times):
+        return VideoInfo(str(path), frames, fps, width, height, nominal)
+    rel = _relative_times(times, fps)
+    steps = np.diff(rel)
+    step = float(np.median(steps)) if len(steps) else (1.0 / fps if fps else 0.0)
+    duration = float(rel[-1]) + step  # the last frame lasts one (typical) frame
+    if fps and abs(duration - nominal) <= 1.5 / fps:
+        return VideoInfo(str(path), frames, fps, width, height, nominal)  # constant rate
+    return VideoInfo(str(path), frames, frames / duration if duration > 0 else fps, width,
+                     height, duration)
 
 
 def read_video(
@@ -179,16 +254,16 @@ def read_video(
     if is_image(path):
         img = _read_image(path)
         h, w = img.shape[:2]
-        return resize(img, output_size(w, h, size, short_side))[None], _info(path, 1, 0.0, w, h)
+        return resize(img, output_size(w, h, size, short_side))[None], _info(path, 1, {}, w, h)
     meta: dict = {}
     out, width, height = [], 0, 0
     for frame in _decode(path, threads, meta=meta):
-        width, height = frame.width, frame.height
         rgb = frame_to_rgb(frame)
+        height, width = rgb.shape[:2]
         out.append(resize(rgb, output_size(width, height, size, short_side)))
     if not out:
         raise VideoError(path, "no frame decodes; the file is truncated or corrupt")
-    return np.stack(out), _info(path, len(out), meta["fps"], width, height)
+    return np.stack(out), _info(path, len(out), meta, width, height)
 
 
 def output_size(
@@ -235,7 +310,11 @@ _FAST_COLORSPACES = frozenset({2, 5, 6})  # unspecified, BT.470BG, SMPTE 170M (a
 
 
 def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    """A decoded frame as (H, W, 3) uint8 RGB (fast path for BT.601 yuv420p)."""
+    """A decoded frame as displayed, (H, W, 3) uint8 RGB (fast path for BT.601 yuv420p).
+
+    The stream's display matrix (rotation) is applied, so a sideways-stored phone video
+    comes out upright.
+    """
     if (
         frame.format.name == "yuv420p"
         and frame.color_range in (0, 1)
@@ -243,8 +322,11 @@ def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
         and frame.width % 2 == 0
         and frame.height % 2 == 0
     ):
-        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
-    return frame.to_ndarray(format="rgb24")
+        rgb = cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
+    else:
+        rgb = frame.to_ndarray(format="rgb24")
+    turns = _quarter_turns(frame)
+    return cv2.rotate(rgb, _ROTATE[turns]) if turns else rgb
 
 
 def read_frames(
@@ -286,8 +368,7 @@ def read_frames(
         raise VideoError(path, f"negative frame index {int(wanted.min())}")
     last = None if wanted is None else (int(wanted.max()) if wanted.size else -1)
     if last == -1:
-        w, h = _stream_fps(path)[1:]
-        w, h = output_size(w, h, size, short_side)
+        w, h = output_size(*_display_size(path), size, short_side)
         return np.zeros((0, h, w, 3), np.uint8)
     needed = None if wanted is None else set(wanted.tolist())
 
