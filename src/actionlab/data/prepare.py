@@ -42,7 +42,8 @@ class PrepareConfig:
 
     Attributes:
         size: Working size (W, H) every frame is resized to (``INTER_AREA``).
-        short_side: Or: resize so the shorter side has this length (aspect kept).
+        short_side: Or: resize so the shorter side has this length, keeping the aspect
+            ratio (when given, ``size`` is ignored); crops happen at load time.
         inputs: ``("rgb",)``, ``("flow",)`` or both.
         flow_method: One of :data:`actionlab.data.flow.FLOW_METHODS`.
         flow_bound: Quantisation bound in pixels (TSN: 20).
@@ -63,6 +64,8 @@ class PrepareConfig:
     quality: int = codec.DEFAULT_QUALITY
 
     def __post_init__(self) -> None:
+        if self.short_side is not None:  # the short side wins over the default size
+            object.__setattr__(self, "size", None)
         bad = set(self.inputs) - set(INPUTS)
         if bad or not self.inputs:
             raise InputError(f"--inputs must be a subset of {INPUTS}, got {self.inputs}")
