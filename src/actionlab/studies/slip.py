@@ -274,7 +274,7 @@ def prepare_windows(root: Path, cache: Path, s: SlipSettings) -> None:
     from actionlab.data.prepare import PrepareConfig, prepare
 
     cfg = PrepareConfig(size=(s.size, s.size), inputs=("rgb", "flow"), flow_method="dis",
-                        flow_bound=s.flow_bound)
+                        flow_bound=s.flow_bound, compression="raw")  # as its figures were made
     old = cache / "prepare.json"
     if old.is_file() and json.loads(old.read_text()).get("config") != cfg.to_dict():
         shutil.rmtree(cache)
