@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 CLASSES = "drinking,smoking,waving,throwing,running,jumping"
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "r2plus1d_flow16_adam_hmdb12-flow-synth.yaml"
+CONFIG = (Path(__file__).resolve().parents[1] / "configs"
+          / "r2plus1d_flow16_adam_hmdb12-flow-synth.yaml")
 
 
 def actionlab(*args: object) -> str:
@@ -65,7 +66,8 @@ def main() -> None:
                       f"train.seed={seed}", f"train.out_dir={args.dir / 'runs'}",
                       f"train.run_name={run}")
             actionlab("evaluate", args.dir / "runs" / run)
-            top1 = json.loads((args.dir / "runs" / run / "eval.json").read_text())["metrics"]["top1"]
+            doc = json.loads((args.dir / "runs" / run / "eval.json").read_text())
+            top1 = doc["metrics"]["top1"]
             results[comp].append(top1)
             row.append(f"{top1:.3f}")
         print(f"| {seed} | {row[0]} | {row[1]} |")

@@ -45,7 +45,8 @@ def real_clips(n: int) -> list[Path]:
     return picked
 
 
-def load(clips: list[Path], frames: int, short_side: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def load(clips: list[Path], frames: int, short_side: int
+         ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     rgb, flow = [], []
     for p in clips:
         f, _ = read_video(p, short_side=short_side, threads=1)

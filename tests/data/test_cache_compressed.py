@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from collections import namedtuple
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from _data_media import level_of
+from _data_media import level_of, run_cli
 
 from actionlab.data.adapters import folder
 from actionlab.data.cache import Cache, video_file
@@ -138,32 +137,19 @@ def test_newer_entry_format_names_the_fix(tmp_path: Path) -> None:
         cache.rgb(cache.records()[0], np.array([0]))
 
 
-def _cli(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
-    from actionlab import cli as cli_mod
-
-    monkeypatch.setattr(sys, "argv", ["actionlab", *map(str, args)])
-    code = 0
-    try:
-        cli_mod.run()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_estimate_and_every_prepare_refuse_on_a_tiny_disk(monkeypatch, capsys, tmp_path: Path,
                                                           clip_tree: Path) -> None:
     args = ("prepare", "folder", clip_tree, tmp_path / "c", "--size", "40x32", "--workers", "1",
             "--no-progress")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: Usage(10**9, 10**9 - 5000, 5000))
-    code, out, err = _cli(monkeypatch, capsys, *args, "--estimate")
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--estimate")
     assert code == 2 and "projected" in out and "13 videos" in out and "5.0 kB free" in out
     assert err.count("\n") == 1 and "--no-space-check" in err and "Traceback" not in err
     assert not (tmp_path / "c").exists()  # an estimate writes nothing there
-    code, out, err = _cli(monkeypatch, capsys, *args)
+    code, out, err = run_cli(monkeypatch, capsys, *args)
     assert code == 2 and out.startswith(f"{tmp_path / 'c'}: projected") and "only 5.0 kB" in err
     assert len(list((tmp_path / "c" / "videos").glob("*.h5"))) == 4  # the sample, resumable
-    code, out, err = _cli(monkeypatch, capsys, *args, "--no-space-check")
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--no-space-check")
     assert code == 0 and "9 prepared, 4 already there" in out, err
 
 

@@ -9,35 +9,19 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-from _data_media import level_of, ramp_frames, write_video
+from _data_media import level_of, ramp_frames, run_cli, write_video
 
 from actionlab.data.cache import Cache
 from actionlab.data.manifest import Manifest, Record, make_key
 
 # A folder kernel and root alike refuse to write into (chmod does not stop root).
 UNWRITABLE = Path("/sys/kernel")
-
-
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: object
-        ) -> tuple[int, str, str]:
-    """Run ``actionlab ARGS`` in-process through the console entry point."""
-    from actionlab import cli as cli_mod
-
-    monkeypatch.setattr(sys, "argv", ["actionlab", *map(str, args)])
-    code = 0
-    try:
-        cli_mod.run()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def files(root: Path) -> set[Path]:
@@ -70,7 +54,7 @@ PREP = ("--size", "32x24", "--workers", "1", "--no-progress")
 def test_colliding_names_each_get_their_own_entry(monkeypatch, capsys, tmp_path: Path,
                                                   tree: Path) -> None:
     out = tmp_path / "cache"
-    code, stdout, err = cli(monkeypatch, capsys, "prepare", "folder", tree, out, *PREP)
+    code, stdout, err = run_cli(monkeypatch, capsys, "prepare", "folder", tree, out, *PREP)
     assert code == 0, err
     assert "6 prepared, 0 already there, 0 skipped" in stdout
     recs = Cache(out).records()
@@ -88,21 +72,22 @@ def test_colliding_names_each_get_their_own_entry(monkeypatch, capsys, tmp_path:
 def test_resume_redoes_an_entry_whose_source_changed(monkeypatch, capsys, tmp_path: Path,
                                                      tree: Path) -> None:
     out = tmp_path / "cache"
-    assert cli(monkeypatch, capsys, "prepare", "folder", tree, out, *PREP)[0] == 0
+    assert run_cli(monkeypatch, capsys, "prepare", "folder", tree, out, *PREP)[0] == 0
     write_video(tree / "x__y" / "z.mp4", ramp_frames(15))  # another video at the same path
-    code, stdout, _ = cli(monkeypatch, capsys, "prepare", "folder", tree, out, *PREP)
+    code, stdout, _ = run_cli(monkeypatch, capsys, "prepare", "folder", tree, out, *PREP)
     assert code == 0 and "1 prepared, 5 already there" in stdout
     rec = next(r for r in Cache(out).records() if r.path == "x__y/z.mp4")
     assert rec.frames == 15
 
 
 @pytest.mark.parametrize("key", ["../../x", "/tmp/actionlab-outside", "..", ".hidden", "a/b"])
-def test_manifest_keys_cannot_leave_the_cache(monkeypatch, capsys, tmp_path: Path, key: str) -> None:
+def test_manifest_keys_cannot_leave_the_cache(monkeypatch, capsys, tmp_path: Path,
+                                              key: str) -> None:
     video = write_video(tmp_path / "v.mp4", ramp_frames(6))
     m = Manifest(["a"], [Record(str(video), 0, "a", "train", key=key)], "manifest")
     m.save(tmp_path / "m.json")
     before = files(tmp_path)
-    code, out, err = cli(monkeypatch, capsys, "prepare", "manifest", tmp_path / "m.json",
+    code, out, err = run_cli(monkeypatch, capsys, "prepare", "manifest", tmp_path / "m.json",
                          tmp_path / "deep" / "cache", *PREP)
     assert_one_error(code, out, err, "record key", repr(key))
     assert files(tmp_path) == before
@@ -113,7 +98,7 @@ def test_repeated_manifest_keys_are_refused(monkeypatch, capsys, tmp_path: Path)
     a, b = (write_video(tmp_path / f"{n}.mp4", ramp_frames(6)) for n in "ab")
     m = Manifest(["a"], [Record(str(p), 0, "a", "train", key="same") for p in (a, b)], "m")
     m.save(tmp_path / "m.json")
-    code, out, err = cli(monkeypatch, capsys, "prepare", "manifest", tmp_path / "m.json",
+    code, out, err = run_cli(monkeypatch, capsys, "prepare", "manifest", tmp_path / "m.json",
                          tmp_path / "cache", *PREP)
     assert_one_error(code, out, err, "'same'", "its own key")
     assert not (tmp_path / "cache").exists()
@@ -127,7 +112,7 @@ def test_repeated_manifest_keys_are_refused(monkeypatch, capsys, tmp_path: Path)
 def test_prepare_options_checked_before_any_video(monkeypatch, capsys, tmp_path: Path,
                                                   opts: tuple[str, str]) -> None:
     # The dataset root does not even exist: the options are refused first.
-    code, out, err = cli(monkeypatch, capsys, "prepare", "folder", tmp_path / "nowhere",
+    code, out, err = run_cli(monkeypatch, capsys, "prepare", "folder", tmp_path / "nowhere",
                          tmp_path / "cache", "--workers", "1", *opts)
     assert_one_error(code, out, err, opts[0].split("-")[-1])
     assert not (tmp_path / "cache").exists()
@@ -137,7 +122,7 @@ def test_prepare_options_checked_before_any_video(monkeypatch, capsys, tmp_path:
                                   ("--size", "")])
 def test_flow_options_checked_before_decoding(monkeypatch, capsys, tmp_path: Path,
                                               opts: tuple[str, str]) -> None:
-    code, out, err = cli(monkeypatch, capsys, "flow", tmp_path / "missing.mp4",
+    code, out, err = run_cli(monkeypatch, capsys, "flow", tmp_path / "missing.mp4",
                          tmp_path / "f.png", *opts)
     assert_one_error(code, out, err, opts[0])
     assert not (tmp_path / "f.png").exists()
@@ -155,7 +140,7 @@ def test_flow_into_a_bad_path(monkeypatch, capsys, tmp_path: Path, case: str) ->
     video = write_video(tmp_path / "v.mp4", ramp_frames(12))
     target = _bad_outputs(tmp_path)[case]
     before = files(tmp_path)
-    code, out, err = cli(monkeypatch, capsys, "flow", video, target, "--frames", "2")
+    code, out, err = run_cli(monkeypatch, capsys, "flow", video, target, "--frames", "2")
     assert_one_error(code, out, err, str(target) if case != "folder" else "folder")
     assert files(tmp_path) == before
 
@@ -167,7 +152,7 @@ def test_manifest_out_to_a_bad_path(monkeypatch, capsys, tmp_path: Path, tree: P
     if case == "folder":
         target = tmp_path / "a_folder"
     before = files(tmp_path)
-    code, out, err = cli(monkeypatch, capsys, "manifest", "folder", tree, "--out", target)
+    code, out, err = run_cli(monkeypatch, capsys, "manifest", "folder", tree, "--out", target)
     assert_one_error(code, out, err, str(target))
     assert files(tmp_path) == before
 
@@ -179,7 +164,7 @@ def test_prepare_into_a_bad_folder(monkeypatch, capsys, tmp_path: Path, tree: Pa
     target = {"unwritable": UNWRITABLE / "cache", "a_file": tmp_path / "a_file",
               "under_a_file": tmp_path / "a_file" / "cache"}[case]
     before = files(tmp_path)
-    code, out, err = cli(monkeypatch, capsys, "prepare", "folder", tree, target, *PREP)
+    code, out, err = run_cli(monkeypatch, capsys, "prepare", "folder", tree, target, *PREP)
     assert_one_error(code, out, err, str(target))
     assert files(tmp_path) == before
 
@@ -190,10 +175,10 @@ def test_manifest_error_names_the_cli_flag(monkeypatch, capsys, tmp_path: Path) 
     (splits / "classInd.txt").write_text("1 Jump\n")
     (splits / "trainlist01.txt").write_text("Jump/v_Jump_g01_c01.avi 1\n")
     (splits / "testlist01.txt").write_text("Jump/v_Jump_g02_c01.avi\n")
-    code, out, err = cli(monkeypatch, capsys, "manifest", "ucf101", tmp_path,
+    code, out, err = run_cli(monkeypatch, capsys, "manifest", "ucf101", tmp_path,
                          "--splits-dir", splits)
     assert_one_error(code, out, err, "--no-check-files", "missing")
-    code, out, _ = cli(monkeypatch, capsys, "manifest", "ucf101", tmp_path, "--splits-dir",
+    code, out, _ = run_cli(monkeypatch, capsys, "manifest", "ucf101", tmp_path, "--splits-dir",
                        splits, "--no-check-files")
     assert code == 0 and "train 1" in out
 

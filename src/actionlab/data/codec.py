@@ -36,7 +36,9 @@ def flow_picture(flow_q: np.ndarray) -> np.ndarray:
     return pic
 
 
-def encode(frames: np.ndarray, kind: str, quality: int = DEFAULT_QUALITY) -> tuple[np.ndarray, np.ndarray]:
+def encode(
+    frames: np.ndarray, kind: str, quality: int = DEFAULT_QUALITY
+) -> tuple[np.ndarray, np.ndarray]:
     """JPEG-code every frame of a video.
 
     Args:

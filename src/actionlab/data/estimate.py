@@ -85,7 +85,9 @@ def sample_tasks(n: int, k: int = SAMPLE) -> list[int]:
     return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
 
 
-def estimate_from(done: list[tuple[int, float]], todo: int, workers: int, out_dir: Path) -> Estimate | None:
+def estimate_from(
+    done: list[tuple[int, float]], todo: int, workers: int, out_dir: Path
+) -> Estimate | None:
     """Project from the sample's ``(entry bytes, seconds)``; ``None`` when none prepared."""
     if not done:
         return None

@@ -72,7 +72,8 @@ class PrepareConfig:
         if self.flow_method not in flowlib.FLOW_METHODS:
             raise InputError(f"unknown flow method {self.flow_method!r}; one of {flowlib.FLOW_METHODS}")
         if self.compression not in COMPRESSIONS:
-            raise InputError(f"--compression {self.compression!r}: one of {', '.join(COMPRESSIONS)}")
+            raise InputError(f"--compression {self.compression!r}: one of "
+                             f"{', '.join(COMPRESSIONS)}")
         if not (isinstance(self.quality, int) and 1 <= self.quality <= 100):
             raise InputError(f"--quality {self.quality}: a JPEG quality is 1..100")
         if self.size is None and self.short_side is None:
@@ -199,8 +200,9 @@ def check_keys(records: list[Record]) -> None:
     for rec in records:
         problem = key_problem(rec.key)
         if problem:
-            raise DatasetError(f"{rec.path}: record key {rec.key!r}: {problem}; keys name files "
-                               "inside the cache (regenerate the manifest with `actionlab manifest`)")
+            raise DatasetError(f"{rec.path}: record key {rec.key!r}: {problem}; keys name "
+                               "files inside the cache (regenerate the manifest with "
+                               "`actionlab manifest`)")
         if rec.key in seen:
             raise DatasetError(f"{rec.path}: record key {rec.key!r} is also the key of "
                                f"{seen[rec.key]}; each record needs its own key")
@@ -237,7 +239,8 @@ def _open_cache_dir(out_dir: Path, manifest: Manifest, cfg: PrepareConfig) -> No
         out_dir.mkdir(parents=True, exist_ok=True)
         _check_settings(out_dir, manifest, cfg)
     except OSError as exc:
-        raise InputError(f"{out_dir}: cannot write the cache there ({exc.strerror or exc})") from None
+        reason = exc.strerror or exc
+        raise InputError(f"{out_dir}: cannot write the cache there ({reason})") from None
 
 
 def remove_stale_temps(out_dir: Path, keys: set[str]) -> int:
