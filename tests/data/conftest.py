@@ -60,5 +60,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, clip_tree: Path) -> Path:
     write_video(root / "waving" / "tiny.mp4", ramp_frames(3))
     m = carve_validation(folder(root), 0.25, seed=0)
     out = tmp_path_factory.mktemp("cache")
-    prepare(m, out, PrepareConfig(size=(40, 32), inputs=("rgb", "flow")), workers=2, progress=False)
+    # raw: dataset tests compare samples bit for bit with frames decoded on the fly (the JPEG
+    # cache against raw: test_cache_compressed.py)
+    prepare(m, out, PrepareConfig(size=(40, 32), inputs=("rgb", "flow"), compression="raw"),
+            workers=2, progress=False)
     return out
