@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
@@ -57,8 +58,6 @@ def check_output_file(path: Path) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise InputError(f"{path}: {parent} is a file, not a folder")
-    import os
-
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"{path}: cannot write into {parent} (permission denied)")
 
