@@ -8,13 +8,11 @@ and the flow has a known direction.
 from __future__ import annotations
 
 import math
-import sys
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
-import pytest
 
 
 def ramp_frames(n: int, w: int = 64, h: int = 48) -> np.ndarray:
@@ -67,21 +65,3 @@ def write_audio_only(path: Path, seconds: float = 0.5, rate: int = 8000) -> Path
 
 
 
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: object
-            ) -> tuple[int, str, str]:
-    """Run ``actionlab ARGS`` in-process through the console entry point.
-
-    Returns:
-        (exit code, stdout, stderr). Anything but SystemExit propagates: a traceback fails.
-    """
-    from actionlab import cli as cli_mod
-
-    monkeypatch.setattr(sys, "argv", ["actionlab", *map(str, args)])
-    code = 0
-    try:
-        cli_mod.run()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err

@@ -14,7 +14,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from _data_media import level_of, run_cli
+from _data_media import level_of
+from cli_run import cli, refused
 
 from actionlab.data.adapters import folder
 from actionlab.data.cache import Cache, video_file
@@ -142,15 +143,17 @@ def test_estimate_and_every_prepare_refuse_on_a_tiny_disk(monkeypatch, capsys, t
     args = ("prepare", "folder", clip_tree, tmp_path / "c", "--size", "40x32", "--workers", "1",
             "--no-progress")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: Usage(10**9, 10**9 - 5000, 5000))
-    code, out, err = run_cli(monkeypatch, capsys, *args, "--estimate")
-    assert code == 2 and "projected" in out and "13 videos" in out and "5.0 kB free" in out
-    assert err.count("\n") == 1 and "--no-space-check" in err and "Traceback" not in err
+    res = cli(monkeypatch, capsys, *args, "--estimate")
+    assert res.code == 2 and "projected" in res.out and "13 videos" in res.out
+    assert "5.0 kB free" in res.out
+    assert refused(res, "--no-space-check") and res.err.count("\n") == 1
     assert not (tmp_path / "c").exists()  # an estimate writes nothing there
-    code, out, err = run_cli(monkeypatch, capsys, *args)
-    assert code == 2 and out.startswith(f"{tmp_path / 'c'}: projected") and "only 5.0 kB" in err
+    res = cli(monkeypatch, capsys, *args)
+    assert res.code == 2 and res.out.startswith(f"{tmp_path / 'c'}: projected")
+    assert "only 5.0 kB" in refused(res)
     assert len(list((tmp_path / "c" / "videos").glob("*.h5"))) == 4  # the sample, resumable
-    code, out, err = run_cli(monkeypatch, capsys, *args, "--no-space-check")
-    assert code == 0 and "9 prepared, 4 already there" in out, err
+    res = cli(monkeypatch, capsys, *args, "--no-space-check")
+    assert res.code == 0 and "9 prepared, 4 already there" in res.out, res.err
 
 
 def test_estimate_projects_what_prepare_writes(monkeypatch, capsys, tmp_path: Path,

@@ -15,7 +15,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from _data_media import level_of, ramp_frames, run_cli, write_video
+from _data_media import level_of, ramp_frames, write_video
+from cli_run import cli, listing, refused
 
 from actionlab.data.cache import Cache
 from actionlab.data.manifest import Manifest, Record, make_key
@@ -24,17 +25,10 @@ from actionlab.data.manifest import Manifest, Record, make_key
 UNWRITABLE = Path("/sys/kernel")
 
 
-def files(root: Path) -> set[Path]:
-    return {p for p in root.rglob("*")}
-
-
-def assert_one_error(code: int, out: str, err: str, *needles: str) -> None:
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert code != 0, (out, err)
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in out + err and "wrote" not in out, out
-    for n in needles:
-        assert n in lines[0], lines[0]
+def assert_refused(res, *needles: str) -> None:
+    """One ``error:`` line holding the needles, non-zero exit, no traceback, no "wrote"."""
+    refused(res, *needles)
+    assert len(res.err.strip().splitlines()) == 1 and "wrote" not in res.out, res.err
 
 
 @pytest.fixture()
@@ -54,9 +48,9 @@ PREP = ("--size", "32x24", "--workers", "1", "--no-progress")
 def test_colliding_names_each_get_their_own_entry(monkeypatch, capsys, tmp_path: Path,
                                                   tree: Path) -> None:
     out = tmp_path / "cache"
-    code, stdout, err = run_cli(monkeypatch, capsys, "prepare", "folder", tree, out, *PREP)
-    assert code == 0, err
-    assert "6 prepared, 0 already there, 0 skipped" in stdout
+    res = cli(monkeypatch, capsys, "prepare", "folder", tree, out, *PREP)
+    assert res.code == 0, res.err
+    assert "6 prepared, 0 already there, 0 skipped" in res.out
     recs = Cache(out).records()
     assert len(recs) == 6 and len({r.key for r in recs}) == 6
     assert len(list((out / "videos").glob("*.h5"))) == 6
@@ -72,10 +66,10 @@ def test_colliding_names_each_get_their_own_entry(monkeypatch, capsys, tmp_path:
 def test_resume_redoes_an_entry_whose_source_changed(monkeypatch, capsys, tmp_path: Path,
                                                      tree: Path) -> None:
     out = tmp_path / "cache"
-    assert run_cli(monkeypatch, capsys, "prepare", "folder", tree, out, *PREP)[0] == 0
+    assert cli(monkeypatch, capsys, "prepare", "folder", tree, out, *PREP).code == 0
     write_video(tree / "x__y" / "z.mp4", ramp_frames(15))  # another video at the same path
-    code, stdout, _ = run_cli(monkeypatch, capsys, "prepare", "folder", tree, out, *PREP)
-    assert code == 0 and "1 prepared, 5 already there" in stdout
+    res = cli(monkeypatch, capsys, "prepare", "folder", tree, out, *PREP)
+    assert res.code == 0 and "1 prepared, 5 already there" in res.out
     rec = next(r for r in Cache(out).records() if r.path == "x__y/z.mp4")
     assert rec.frames == 15
 
@@ -86,11 +80,11 @@ def test_manifest_keys_cannot_leave_the_cache(monkeypatch, capsys, tmp_path: Pat
     video = write_video(tmp_path / "v.mp4", ramp_frames(6))
     m = Manifest(["a"], [Record(str(video), 0, "a", "train", key=key)], "manifest")
     m.save(tmp_path / "m.json")
-    before = files(tmp_path)
-    code, out, err = run_cli(monkeypatch, capsys, "prepare", "manifest", tmp_path / "m.json",
+    before = listing(tmp_path)
+    res = cli(monkeypatch, capsys, "prepare", "manifest", tmp_path / "m.json",
                          tmp_path / "deep" / "cache", *PREP)
-    assert_one_error(code, out, err, "record key", repr(key))
-    assert files(tmp_path) == before
+    assert_refused(res, "record key", repr(key))
+    assert listing(tmp_path) == before
     assert not Path("/tmp/actionlab-outside.h5").exists()
 
 
@@ -98,9 +92,9 @@ def test_repeated_manifest_keys_are_refused(monkeypatch, capsys, tmp_path: Path)
     a, b = (write_video(tmp_path / f"{n}.mp4", ramp_frames(6)) for n in "ab")
     m = Manifest(["a"], [Record(str(p), 0, "a", "train", key="same") for p in (a, b)], "m")
     m.save(tmp_path / "m.json")
-    code, out, err = run_cli(monkeypatch, capsys, "prepare", "manifest", tmp_path / "m.json",
+    res = cli(monkeypatch, capsys, "prepare", "manifest", tmp_path / "m.json",
                          tmp_path / "cache", *PREP)
-    assert_one_error(code, out, err, "'same'", "its own key")
+    assert_refused(res, "'same'", "its own key")
     assert not (tmp_path / "cache").exists()
 
 
@@ -112,9 +106,9 @@ def test_repeated_manifest_keys_are_refused(monkeypatch, capsys, tmp_path: Path)
 def test_prepare_options_checked_before_any_video(monkeypatch, capsys, tmp_path: Path,
                                                   opts: tuple[str, str]) -> None:
     # The dataset root does not even exist: the options are refused first.
-    code, out, err = run_cli(monkeypatch, capsys, "prepare", "folder", tmp_path / "nowhere",
+    res = cli(monkeypatch, capsys, "prepare", "folder", tmp_path / "nowhere",
                          tmp_path / "cache", "--workers", "1", *opts)
-    assert_one_error(code, out, err, opts[0].split("-")[-1])
+    assert_refused(res, opts[0].split("-")[-1])
     assert not (tmp_path / "cache").exists()
 
 
@@ -122,9 +116,9 @@ def test_prepare_options_checked_before_any_video(monkeypatch, capsys, tmp_path:
                                   ("--size", "")])
 def test_flow_options_checked_before_decoding(monkeypatch, capsys, tmp_path: Path,
                                               opts: tuple[str, str]) -> None:
-    code, out, err = run_cli(monkeypatch, capsys, "flow", tmp_path / "missing.mp4",
+    res = cli(monkeypatch, capsys, "flow", tmp_path / "missing.mp4",
                          tmp_path / "f.png", *opts)
-    assert_one_error(code, out, err, opts[0])
+    assert_refused(res, opts[0])
     assert not (tmp_path / "f.png").exists()
 
 
@@ -139,10 +133,10 @@ def _bad_outputs(tmp_path: Path) -> dict[str, Path]:
 def test_flow_into_a_bad_path(monkeypatch, capsys, tmp_path: Path, case: str) -> None:
     video = write_video(tmp_path / "v.mp4", ramp_frames(12))
     target = _bad_outputs(tmp_path)[case]
-    before = files(tmp_path)
-    code, out, err = run_cli(monkeypatch, capsys, "flow", video, target, "--frames", "2")
-    assert_one_error(code, out, err, str(target) if case != "folder" else "folder")
-    assert files(tmp_path) == before
+    before = listing(tmp_path)
+    res = cli(monkeypatch, capsys, "flow", video, target, "--frames", "2")
+    assert_refused(res, str(target) if case != "folder" else "folder")
+    assert listing(tmp_path) == before
 
 
 @pytest.mark.parametrize("case", ["unwritable", "folder", "under_a_file"])
@@ -151,10 +145,10 @@ def test_manifest_out_to_a_bad_path(monkeypatch, capsys, tmp_path: Path, tree: P
     target = _bad_outputs(tmp_path)[case].with_suffix(".json")
     if case == "folder":
         target = tmp_path / "a_folder"
-    before = files(tmp_path)
-    code, out, err = run_cli(monkeypatch, capsys, "manifest", "folder", tree, "--out", target)
-    assert_one_error(code, out, err, str(target))
-    assert files(tmp_path) == before
+    before = listing(tmp_path)
+    res = cli(monkeypatch, capsys, "manifest", "folder", tree, "--out", target)
+    assert_refused(res, str(target))
+    assert listing(tmp_path) == before
 
 
 @pytest.mark.parametrize("case", ["unwritable", "a_file", "under_a_file"])
@@ -163,10 +157,10 @@ def test_prepare_into_a_bad_folder(monkeypatch, capsys, tmp_path: Path, tree: Pa
     (tmp_path / "a_file").write_text("x")
     target = {"unwritable": UNWRITABLE / "cache", "a_file": tmp_path / "a_file",
               "under_a_file": tmp_path / "a_file" / "cache"}[case]
-    before = files(tmp_path)
-    code, out, err = run_cli(monkeypatch, capsys, "prepare", "folder", tree, target, *PREP)
-    assert_one_error(code, out, err, str(target))
-    assert files(tmp_path) == before
+    before = listing(tmp_path)
+    res = cli(monkeypatch, capsys, "prepare", "folder", tree, target, *PREP)
+    assert_refused(res, str(target))
+    assert listing(tmp_path) == before
 
 
 def test_manifest_error_names_the_cli_flag(monkeypatch, capsys, tmp_path: Path) -> None:
@@ -175,12 +169,12 @@ def test_manifest_error_names_the_cli_flag(monkeypatch, capsys, tmp_path: Path) 
     (splits / "classInd.txt").write_text("1 Jump\n")
     (splits / "trainlist01.txt").write_text("Jump/v_Jump_g01_c01.avi 1\n")
     (splits / "testlist01.txt").write_text("Jump/v_Jump_g02_c01.avi\n")
-    code, out, err = run_cli(monkeypatch, capsys, "manifest", "ucf101", tmp_path,
+    res = cli(monkeypatch, capsys, "manifest", "ucf101", tmp_path,
                          "--splits-dir", splits)
-    assert_one_error(code, out, err, "--no-check-files", "missing")
-    code, out, _ = run_cli(monkeypatch, capsys, "manifest", "ucf101", tmp_path, "--splits-dir",
-                       splits, "--no-check-files")
-    assert code == 0 and "train 1" in out
+    assert_refused(res, "--no-check-files", "missing")
+    res = cli(monkeypatch, capsys, "manifest", "ucf101", tmp_path, "--splits-dir", splits,
+              "--no-check-files")
+    assert res.code == 0 and "train 1" in res.out
 
 
 def test_killed_prepare_temp_files_are_removed_on_rerun(tmp_path: Path, tree: Path) -> None:

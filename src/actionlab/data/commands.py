@@ -5,16 +5,14 @@ Thin wrappers: each parses options and calls a function from this package.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from actionlab.errors import InputError
+from actionlab.io import check_output_dir, check_output_file, writing
 
 log = logging.getLogger(__name__)
 
@@ -43,32 +41,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not 1 <= k <= n:
         raise InputError(f"--shard {text!r}: need 1 <= K <= N")
     return k, n
-
-
-def check_output_file(path: Path) -> None:
-    """Refuse, before any work, an output file that cannot be written there.
-
-    Raises:
-        InputError: ``path`` is a folder, lies under a file, or its folder is not writable.
-    """
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder; give a file name")
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(f"{path}: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{path}: cannot write into {parent} (permission denied)")
-
-
-@contextlib.contextmanager
-def writing(path: Path) -> Iterator[None]:
-    """Turn an OS error while writing ``path`` into one line naming it."""
-    try:
-        yield
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def _classes(text: str | None) -> object:
@@ -144,6 +116,8 @@ def register(app: typer.Typer) -> None:
             flow_method=flow, flow_bound=bound, compression=compression, quality=quality,
         )
         sh = parse_shard(shard)
+        if not estimate:
+            check_output_dir(out, "OUT")
         m = _manifest(dataset, root, split, splits_dir, csv_path, classes, val_fraction, seed,
                       check_files=False)
         if estimate:
@@ -194,13 +168,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List a dataset's splits (counts per split) without decoding anything."""
         if out:
-            check_output_file(out)
+            check_output_file(out, "--out")
         m = _manifest(dataset, root, split, splits_dir, csv_path, classes, val_fraction, seed,
                       check_files)
         counts = ", ".join(f"{k} {v}" for k, v in sorted(m.counts().items()))
         typer.echo(f"{m.dataset}: {len(m.classes)} classes; {counts}")
         if out:
-            with writing(out):
+            with writing(out, "--out"):
                 m.save(out)
             typer.echo(f"wrote {out}")
 
@@ -223,6 +197,6 @@ def register(app: typer.Typer) -> None:
         wh = parse_size(size)
         if wh is None or min(wh) < 8:
             raise InputError(f"--size {size!r}: expected WxH of at least 8x8, such as 224x168")
-        check_output_file(out)
+        check_output_file(out, "OUT")
         flow_sheet(video, out, method=method, size=wh, count=frames, stride=stride)
         typer.echo(f"wrote {out}")

@@ -29,7 +29,7 @@ from actionlab.data.estimate import Estimate, check_space, estimate_from, sample
 from actionlab.data.manifest import Manifest, Record, key_problem
 from actionlab.data.video import is_image, read_video
 from actionlab.errors import ActionlabError, DatasetError, InputError, VideoError
-from actionlab.io import write_json_atomic
+from actionlab.io import check_output_dir, write_json_atomic, writing
 
 log = logging.getLogger(__name__)
 
@@ -233,14 +233,10 @@ def _check_settings(out_dir: Path, manifest: Manifest, cfg: PrepareConfig) -> No
 
 def _open_cache_dir(out_dir: Path, manifest: Manifest, cfg: PrepareConfig) -> None:
     """Create the folder and write (or check) ``prepare.json``: the run's first writes."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir}: is a file; give a folder for the cache")
-    try:
+    check_output_dir(out_dir, "cache folder")
+    with writing(out_dir, "cache folder"):  # e.g. a read-only disk that os.access lets pass
         out_dir.mkdir(parents=True, exist_ok=True)
         _check_settings(out_dir, manifest, cfg)
-    except OSError as exc:
-        reason = exc.strerror or exc
-        raise InputError(f"{out_dir}: cannot write the cache there ({reason})") from None
 
 
 def remove_stale_temps(out_dir: Path, keys: set[str]) -> int:

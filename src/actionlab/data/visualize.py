@@ -11,7 +11,7 @@ from actionlab.data import flow as flowlib
 from actionlab.data import sampling
 from actionlab.data.video import probe, read_frames
 from actionlab.errors import InputError, VideoError
-from actionlab.io import write_bytes_atomic
+from actionlab.io import write_bytes_atomic, writing
 
 
 def flow_sheet(
@@ -54,8 +54,6 @@ def flow_sheet(
     ok, buf = cv2.imencode(Path(out).suffix.lower(), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:
         raise InputError(f"{out}: could not encode the picture ({sheet.shape})")
-    try:
+    with writing(out, "flow picture"):  # an unwritable folder, a full disk: one line
         write_bytes_atomic(out, buf.tobytes())
-    except OSError as exc:  # an unwritable folder, a file where a folder should be, a full disk
-        raise InputError(f"{out}: cannot write ({exc.strerror or exc})") from None
     return sheet
