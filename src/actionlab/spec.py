@@ -94,6 +94,8 @@ class InputSpec:
         short_side: Frames are stored (and decoded for inference) with this shorter side,
             aspect kept; 0 when ``cache_size`` gives an exact size instead.
         cache_size: Exact stored (W, H) (the whole frame squashed to it), or None.
+        jpeg_quality: The cache stores frames and flow as JPEG at this quality (0: raw);
+            inference codes its frames the same way, so it sees what training read.
         transform: The training transform's options (``crop``, ``flip``, ``rotation``, ...);
             evaluation keeps only the crop. Stored as sorted (key, value) pairs.
     """
@@ -115,6 +117,7 @@ class InputSpec:
     std: tuple[float, ...] = IMAGENET_STD
     short_side: int = 0
     cache_size: tuple[int, int] | None = None
+    jpeg_quality: int = 0
     transform: tuple[tuple[str, Any], ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -151,6 +154,8 @@ class InputSpec:
             raise InputError(f"{where}: mean and std need one value per channel and std > 0")
         if self.short_side < 0 or self.short_side > 4096:
             raise InputError(f"{where}: short_side must be between 0 and 4096")
+        if not 0 <= self.jpeg_quality <= 100:
+            raise InputError(f"{where}: jpeg_quality must be between 0 and 100")
         if self.cache_size is not None and not all(1 <= v <= 8192 for v in self.cache_size):
             raise InputError(f"{where}: cache size must be [W, H] between 1 and 8192")
 
@@ -223,6 +228,7 @@ class InputSpec:
             "mean": list(self.mean), "std": list(self.std),
             "short_side": self.short_side,
             "cache_size": list(self.cache_size) if self.cache_size else None,
+            "jpeg_quality": self.jpeg_quality,
             "transform": {k: _thaw(v) for k, v in self.transform},
         }
         return d
@@ -308,6 +314,8 @@ def prepared_fields(prepared: Mapping[str, Any]) -> dict[str, Any]:
         d["short_side"] = prepared["short_side"]
     elif prepared.get("size"):
         d["cache_size"] = prepared["size"]
+    if prepared.get("compression") == "jpeg":
+        d["jpeg_quality"] = int(prepared.get("quality") or 90)
     return d
 
 
@@ -343,7 +351,7 @@ def _build(d: dict[str, Any], where: str) -> InputSpec:
             d["size"] = (int(size[0]), int(size[1]))
         if d.get("cache_size") is not None:
             d["cache_size"] = tuple(int(v) for v in d["cache_size"])
-        for key in ("frames", "stride", "segments", "num_clips", "short_side"):
+        for key in ("frames", "stride", "segments", "num_clips", "short_side", "jpeg_quality"):
             if key in d:
                 if isinstance(d[key], bool) or float(d[key]) != int(d[key]):
                     raise InputError(f"{where}: {key} must be a whole number, got {d[key]!r}")

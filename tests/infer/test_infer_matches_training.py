@@ -15,8 +15,10 @@ from _infer_fakes import write_video
 from actionlab.infer.preprocess import decode_video, preprocess
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+@pytest.fixture(scope="module", params=["jpeg", "raw"])
+def cache(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest,
+          ) -> tuple[Path, Path]:
+    """A real cache, JPEG-coded (the default; inference codes its frames the same way) or raw."""
     from actionlab.data import load_manifest
     from actionlab.data.prepare import PrepareConfig, prepare
 
@@ -26,7 +28,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     manifest = load_manifest("folder", root)
     out = tmp_path_factory.mktemp("cache")
     prepare(manifest, out, PrepareConfig(size=(40, 32), flow_method="farneback",
-                                         compression="raw"), workers=1,
+                                         compression=request.param), workers=1,
             progress=False)
     return out, video
 

@@ -84,3 +84,17 @@ def decode_into(buf: np.ndarray, kind: str, out: np.ndarray) -> bool:
     out[..., 0] = img[:h]
     out[..., 1] = img[hp : hp + h]
     return True
+
+
+def roundtrip(frames: np.ndarray, kind: str, quality: int = DEFAULT_QUALITY) -> np.ndarray:
+    """Frames as a JPEG cache at ``quality`` gives them back (what training read).
+
+    Inference codes what it decoded (and the flow it computed) this way when the checkpoint's
+    cache was JPEG, so a model sees the values it was trained on.
+    """
+    data, offsets = encode(frames, kind, quality)
+    out = np.empty_like(frames)
+    for i in range(len(frames)):
+        if not decode_into(data[offsets[i] : offsets[i + 1]], kind, out[i]):
+            raise RuntimeError(f"JPEG round trip failed for a {kind} frame of {frames.shape}")
+    return out

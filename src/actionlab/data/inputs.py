@@ -60,11 +60,17 @@ class ArraySource:
         flow_bound: The spec's quantisation bound.
         flow: Precomputed quantised flow (N-1, H, W, 2) uint8, or None (computed for the
             whole video when first read, then kept).
+        jpeg_quality: The cache's JPEG quality (0: raw): frames and flow are coded as the
+            cache codes them.
     """
 
     def __init__(self, frames: np.ndarray, flow_method: str = "dis", flow_bound: float = 20.0,
-                 flow: np.ndarray | None = None) -> None:
-        self.frames = frames
+                 flow: np.ndarray | None = None, jpeg_quality: int = 0) -> None:
+        from actionlab.data.codec import roundtrip
+
+        self.jpeg = jpeg_quality
+        self.flow_frames = frames  # flow is computed on the decoded frames, as prepare does
+        self.frames = roundtrip(frames, "rgb", jpeg_quality) if jpeg_quality else frames
         self.num_frames = len(frames)
         self.num_flow = max(len(frames) - 1, 0)
         self.method, self.bound = flow_method, flow_bound
@@ -97,10 +103,12 @@ class ArraySource:
         The whole video in one pass, not just the pairs asked for: DIS carries state from one
         pair to the next, so only the same sequential pass gives the cache's values.
         """
+        from actionlab.data.codec import roundtrip
         from actionlab.data.flow import compute_flow
 
         if self._flow is None and self.num_flow:
-            self._flow = compute_flow(self.frames, method=self.method, bound=self.bound)
+            flow = compute_flow(self.flow_frames, method=self.method, bound=self.bound)
+            self._flow = roundtrip(flow, "flow", self.jpeg) if self.jpeg else flow
             self._done = np.ones(self.num_flow, bool)
     def all_flow(self) -> np.ndarray:
         """The whole video's quantised flow (N-1, H, W, 2)."""
@@ -122,13 +130,15 @@ class VideoSource:
         num_frames: Its decodable frame count (the manifest's).
         size: (W, H) to decode at.
         flow_method, flow_bound: As the cache would hold them.
+        jpeg_quality: Code RGB frames as a JPEG cache of this quality would (0: raw).
     """
 
     def __init__(self, path: str, num_frames: int, size: tuple[int, int] | None,
-                 flow_method: str = "dis", flow_bound: float = 20.0) -> None:
+                 flow_method: str = "dis", flow_bound: float = 20.0, jpeg_quality: int = 0,
+                 ) -> None:
         self.path, self.size = path, size
         self.num_frames, self.num_flow = num_frames, max(num_frames - 1, 0)
-        self.method, self.bound = flow_method, flow_bound
+        self.method, self.bound, self.jpeg = flow_method, flow_bound, jpeg_quality
 
     def _read(self, idx: np.ndarray) -> np.ndarray:
         from actionlab.data.video import read_frames
@@ -138,7 +148,10 @@ class VideoSource:
         return np.asarray(read_frames(self.path, unique, size=self.size, threads=1))[inverse]
 
     def rgb(self, idx: np.ndarray) -> np.ndarray:
-        return self._read(idx)
+        from actionlab.data.codec import roundtrip
+
+        frames = self._read(idx)
+        return roundtrip(frames, "rgb", self.jpeg) if self.jpeg else frames
 
     def flow(self, idx: np.ndarray) -> np.ndarray:
         from actionlab.data.flow import compute_flow, quantize

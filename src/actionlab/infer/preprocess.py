@@ -101,7 +101,7 @@ def _display_size(head: Header, budget: int) -> tuple[int, int] | None:
 
 def source_of(frames: np.ndarray, spec: InputSpec) -> ArraySource:
     """Frames already at the cache geometry as a source with the spec's flow settings."""
-    return ArraySource(frames, spec.flow_method, spec.flow_bound)
+    return ArraySource(frames, spec.flow_method, spec.flow_bound, jpeg_quality=spec.jpeg_quality)
 
 
 def decode_video(path: str | Path, spec: InputSpec, keep_native: bool = False,
@@ -156,7 +156,7 @@ def _as_source(video: Decoded | ArraySource | np.ndarray, spec: InputSpec,
     frames = np.asarray(video)
     if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
         raise ValueError(f"frames must be (N, H, W, 3) with N >= 1, got {frames.shape}")
-    return ArraySource(frames, spec.flow_method, spec.flow_bound, flow)
+    return ArraySource(frames, spec.flow_method, spec.flow_bound, flow, spec.jpeg_quality)
 
 
 def window_sources(video: Decoded | ArraySource | np.ndarray, spec: InputSpec,
