@@ -126,3 +126,30 @@ def test_video_source_gives_the_cached_sample(prepared: Path, kind: str, params:
         for a, b in zip(cached if isinstance(cached, tuple) else (cached,),
                         live if isinstance(live, tuple) else (live,), strict=True):
             assert torch.equal(a, b), kind
+
+
+def test_source_video_reads_rgb_from_the_videos(prepared: Path, monkeypatch) -> None:
+    """data.source=video: RGB decoded from the source files (the cache's RGB is never read),
+    flow from the cache; the same sample for the same seed."""
+    from actionlab.data.cache import Cache
+
+    cached = build_dataset(prepared, "two_stream", "train", flow_length=4, flow_stride=1)
+    live = build_dataset(prepared, "two_stream", "train", flow_length=4, flow_stride=1,
+                         source="video")
+    monkeypatch.setattr(Cache, "rgb", lambda *a: (_ for _ in ()).throw(AssertionError("cache")))
+    torch.manual_seed(3)
+    rgb, flow = live[1][0]
+    monkeypatch.undo()
+    torch.manual_seed(3)
+    rgb0, flow0 = cached[1][0]
+    assert torch.equal(rgb, rgb0) and torch.equal(flow, flow0)
+    with pytest.raises(InputError, match="data source"):
+        build_dataset(prepared, "frame", "train", source="tape")
+
+
+def test_auto_workers() -> None:
+    from actionlab.train.run import auto_workers
+
+    assert auto_workers("cache", cuda=False) == 0
+    assert 1 <= auto_workers("video", cuda=False) <= 8
+    assert 1 <= auto_workers("cache", cuda=True) <= 8

@@ -79,7 +79,8 @@ class DataConfig:
     std: list[float] = field(default_factory=list)
     val_fraction: float = 0.1  # stratified share of the train split used for validation
     batch_size: int = 8  # global batch: divided between processes under torchrun
-    workers: int = 0  # DataLoader worker processes
+    workers: int | None = None  # DataLoader worker processes (None: auto, see train.run)
+    source: str = "cache"  # cache | video: RGB decoded from the source videos on the fly
     params: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments for the dataset
 
 
@@ -327,7 +328,9 @@ def _validate_data(d: DataConfig, where: str, source: str) -> DataConfig:
     _check_range({f"{where}.size[{i}]": v for i, v in enumerate(d.size)}, 0, True, source)
     _check_range({f"{where}.{k}": getattr(d, k) for k in
                   ("batch_size", "frames", "stride", "segments", "flow_bound")}, 0, True, source)
-    _check_range({f"{where}.workers": d.workers}, 0, False, source)
+    if d.workers is not None:
+        _check_range({f"{where}.workers": d.workers}, 0, False, source)
+    _check_choice(d.source, ("cache", "video"), f"{where}.source", source)
     _check_range({f"{where}.std[{i}]": v for i, v in enumerate(d.std)}, 0, True, source)
     if d.mean and d.std and len(d.mean) != len(d.std):
         raise InputError(f"{source}: {where}.mean and {where}.std must have one value per "

@@ -22,6 +22,8 @@ from torch.utils.data import Dataset
 from actionlab.data.cache import Cache
 from actionlab.data.inputs import (
     CacheSource,
+    MixedSource,
+    VideoSource,
     Transform,
     build_transforms,
     flow_tensor,
@@ -53,11 +55,17 @@ class CacheDataset(Dataset):
         transform: Replaces the preset of the spec's (RGB) modality (called as
             ``transform(x, gen)`` on (T, C, H, W)).
         flow_transform: Replaces the flow preset of a two-stream spec.
+        source: ``cache``, or ``video``: RGB frames decoded from the source videos on demand
+            (seeking to the sampled frames; for many cores and no room for an RGB cache),
+            flow still from the cache.
     """
 
     def __init__(self, cache: Cache | str | Path, spec: InputSpec, split: str = "train",
                  train: bool = False, transform: Transform | None = None,
-                 flow_transform: Transform | None = None) -> None:
+                 flow_transform: Transform | None = None, source: str = "cache") -> None:
+        if source not in ("cache", "video"):
+            raise InputError(f"data source {source!r}: use 'cache' or 'video'")
+        self.source = source
         self.cache = cache if isinstance(cache, Cache) else Cache(cache)
         self.records: list[Record] = self.cache.records(None if split == "all" else split)
         self.input_spec, self.split, self.train = spec, split, train
@@ -101,9 +109,19 @@ class CacheDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[Any, int]:
         rec = self.records[i]
         rng, gen = self._rng()
-        x = make_input(self.input_spec, CacheSource(self.cache, rec), self.train, rng, gen,
+        x = make_input(self.input_spec, self._source(rec), self.train, rng, gen,
                        self.transforms)
         return x, rec.label
+
+    def _source(self, rec: Record) -> CacheSource | MixedSource:
+        cached = CacheSource(self.cache, rec)
+        if self.source == "cache":
+            return cached
+        s = self.input_spec
+        size = s.decode_size(rec.width, rec.height) if rec.width and rec.height else None
+        video = VideoSource(str(self.cache.manifest.abspath(rec)), cached.num_frames, size,
+                            s.flow_method, s.flow_bound, s.jpeg_quality)
+        return MixedSource(video, cached)
 
     def spec(self) -> dict[str, Any]:
         """The input spec as a checkpoint stores it."""
@@ -143,7 +161,8 @@ def spec_for_cache(cache: Cache, kind: str, **options: Any) -> InputSpec:
 
 def build_dataset(cache_dir: str | Path | Cache, kind: str | InputSpec, split: str = "train",
                   train: bool | None = None, transform: Transform | None = None,
-                  flow_transform: Transform | None = None, **options: Any) -> CacheDataset:
+                  flow_transform: Transform | None = None, source: str = "cache",
+                  **options: Any) -> CacheDataset:
     """A dataset over a prepared cache.
 
     Args:
@@ -153,6 +172,7 @@ def build_dataset(cache_dir: str | Path | Cache, kind: str | InputSpec, split: s
         split: ``train``, ``val``, ``test`` or ``all``.
         train: Training sampling/augmentation; defaults to ``split == "train"``.
         transform, flow_transform: Replace the preset transforms.
+        source: ``cache`` or ``video`` (RGB decoded on the fly; see :class:`CacheDataset`).
 
     Returns:
         A :class:`CacheDataset` yielding ``(x, label)``.
@@ -160,4 +180,4 @@ def build_dataset(cache_dir: str | Path | Cache, kind: str | InputSpec, split: s
     cache = cache_dir if isinstance(cache_dir, Cache) else Cache(cache_dir)
     spec = kind if isinstance(kind, InputSpec) else spec_for_cache(cache, kind, **options)
     return CacheDataset(cache, spec, split, split == "train" if train is None else train,
-                        transform, flow_transform)
+                        transform, flow_transform, source)

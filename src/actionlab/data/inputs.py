@@ -163,6 +163,20 @@ class VideoSource:
                          for x, y in zip(a, b, strict=True)])
 
 
+class MixedSource:
+    """RGB from one source (a video read on the fly), flow from another (the cache)."""
+
+    def __init__(self, rgb: FrameSource, flow: FrameSource) -> None:
+        self._rgb, self._flow = rgb, flow
+        self.num_frames, self.num_flow = flow.num_frames, flow.num_flow
+
+    def rgb(self, idx: np.ndarray) -> np.ndarray:
+        return self._rgb.rgb(idx)
+
+    def flow(self, idx: np.ndarray) -> np.ndarray:
+        return self._flow.flow(idx)
+
+
 class RecordingSource:
     """A source that remembers which indices each read asked for (for display: explain)."""
 

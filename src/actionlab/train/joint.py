@@ -43,6 +43,7 @@ def train_joint(cfg: ExperimentConfig, resume: str | Path | None = None) -> Path
     from actionlab.train.run import (
         build_datasets,
         build_model_from_config,
+        auto_workers,
         make_loader,
         make_run_dir,
         spec_of,
@@ -69,7 +70,8 @@ def train_joint(cfg: ExperimentConfig, resume: str | Path | None = None) -> Path
     if D.current().is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
-    bs, w, seed = cfg.data.batch_size, cfg.data.workers, cfg.train.seed
+    bs, seed = cfg.data.batch_size, cfg.train.seed
+    w = auto_workers(first.source) if first.workers is None else first.workers
     train_loaders = {names[0]: make_loader(tr_a, bs, True, seed, w),
                      names[1]: make_loader(tr_b, second.batch_size, True, seed, w)}
     val_loaders = {n: make_loader(v, bs, False, seed, w)

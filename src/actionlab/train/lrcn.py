@@ -311,8 +311,9 @@ def train_lrcn(cfg: Any, resume: str | Path | None = None) -> Path:
                   "features": str(seq.features), "windows": seq.eval_windows,
                   "loss_weight": seq.loss_weight},
     }
-    trainer = Trainer(model, make_loader(train_ds, bs, True, seed, cfg.data.workers),
-                      make_loader(val_ds, val_bs, False, seed, cfg.data.workers), cfg, run_dir,
+    workers = cfg.data.workers or 0  # features in memory: the main process reads them
+    trainer = Trainer(model, make_loader(train_ds, bs, True, seed, workers),
+                      make_loader(val_ds, val_bs, False, seed, workers), cfg, run_dir,
                       meta=meta, loss_fn=SequenceLoss(seq.loss_weight),
                       logits_fn=lambda out: sequence_scores(out, seq.loss_weight))
     trainer.fit(resume=resume is not None)

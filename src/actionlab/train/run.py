@@ -8,6 +8,7 @@ launched by torchrun, and hands everything to :class:`~actionlab.train.trainer.T
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,12 +66,13 @@ def build_datasets(data: DataConfig, seed: int, where: str = "data") -> tuple[Da
 
     cache = Cache(check_data_paths(data, where))
     spec = data_spec(data, cache, where)
-    train_ds = build_dataset(cache, spec, "train", train=True)
+    train_ds = build_dataset(cache, spec, "train", train=True, source=data.source)
     classes = list(train_ds.classes)
     if len(train_ds) == 0:
         raise DatasetError(f"{cache.dir}: the train split is empty")
     if cache.manifest.counts().get("val"):
-        val_ds: Dataset | None = build_dataset(cache, spec, "val", train=False)
+        val_ds: Dataset | None = build_dataset(cache, spec, "val", train=False,
+                                               source=data.source)
     elif data.val_fraction > 0:
         train_ds, val_ds = _carve(cache, data, spec, train_ds, seed)
     else:
@@ -93,7 +95,7 @@ def _carve(cache: Any, data: DataConfig, spec: InputSpec, train_ds: Any, seed: i
     _, counts = np.unique(labels, return_counts=True)
     strat = labels if counts.min() >= 2 else None
     tr, va = train_test_split(idx, test_size=data.val_fraction, random_state=seed, stratify=strat)
-    eval_ds = build_dataset(cache, spec, "train", train=False)
+    eval_ds = build_dataset(cache, spec, "train", train=False, source=data.source)
     log.info("no val split in %s: %d of %d train videos held out for validation",
              cache.dir, len(va), len(idx))
     return Subset(train_ds, sorted(tr.tolist())), Subset(eval_ds, sorted(va.tolist()))
@@ -110,6 +112,19 @@ class ShardSampler(Sampler):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+def auto_workers(source: str = "cache", cuda: bool | None = None) -> int:
+    """DataLoader workers when ``data.workers`` is unset.
+
+    Cached samples cost well under a millisecond of reading each, so on a CPU-only machine the
+    main process loads them (worker processes would take cores from the model); decoding videos
+    on the fly, or feeding a GPU, gets up to 8 workers, one core left for the main process.
+    """
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    if source == "cache" and not cuda:
+        return 0
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
 def make_loader(ds: Dataset, batch_size: int, train: bool, seed: int, workers: int = 0,
@@ -134,7 +149,7 @@ def make_loader(ds: Dataset, batch_size: int, train: bool, seed: int, workers: i
         sampler = ShardSampler(len(ds), info.rank, info.world_size)
     return DataLoader(ds, batch_size=batch_size // info.world_size, sampler=sampler,
                       num_workers=workers, drop_last=drop_last,
-                      persistent_workers=False, pin_memory=torch.cuda.is_available())
+                      persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
 
 
 # ---------------------------------------------------------------------- model
@@ -292,7 +307,8 @@ def _train(cfg: ExperimentConfig, resume: Path | None) -> Path:
             run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, run_dir / "config.yaml")
     D.barrier()
-    bs, workers, seed = cfg.data.batch_size, cfg.data.workers, cfg.train.seed
+    bs, seed = cfg.data.batch_size, cfg.train.seed
+    workers = auto_workers(cfg.data.source) if cfg.data.workers is None else cfg.data.workers
     meta = {"model": spec, "classes": classes, "input": spec_of(train_ds).to_dict()}
     trainer = Trainer(
         model,
