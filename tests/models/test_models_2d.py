@@ -59,10 +59,12 @@ def test_cross_modality_init_is_used_with_vgg() -> None:
 def test_freeze_policies() -> None:
     m = build_model("resnet18", num_classes=2, width=0.125)
     names = [n for n, _ in layers(m)]
-    assert names == ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"]
+    assert names[:3] == ["conv1", "bn1", "layer1.0.conv1"] and len(names) == 2 + 8 * 4 + 3 * 2 + 1
+    assert names[-4:] == ["layer4.1.bn1", "layer4.1.conv2", "layer4.1.bn2", "fc"]
     freeze(m, "last:3")
-    trainable = {n.split(".")[0] for n, p in m.named_parameters() if p.requires_grad}
-    assert trainable == {"layer3", "layer4", "fc"}
+    trainable = [n for n, p in m.named_parameters() if p.requires_grad]
+    assert trainable == ["layer4.1.conv2.weight", "layer4.1.bn2.weight", "layer4.1.bn2.bias",
+                         "fc.weight", "fc.bias"]
     freeze(m, "all")
     assert not any(p.requires_grad for p in m.parameters())
     freeze(m, "none")

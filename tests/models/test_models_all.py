@@ -8,7 +8,7 @@ import torch
 
 from actionlab.errors import ModelError
 from actionlab.models import build_model, freeze, layers, list_models, model_info
-from actionlab.models.base import channels_last_input, to_channels_last
+from actionlab.models.surgery import channels_last, channels_last_input
 
 from _model_tiny import TINY, tiny_inputs
 
@@ -90,7 +90,7 @@ def test_bf16_autocast_and_channels_last(name: str) -> None:
     model, shape = _build(name)
     model.eval()
     xs = tiny_inputs(shape)
-    model = to_channels_last(model)
+    model = channels_last(model)
     xs = tuple(channels_last_input(x) if name not in ("tsn", "lrcn") else x for x in xs)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(*xs)

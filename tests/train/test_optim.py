@@ -85,6 +85,27 @@ def test_optimizers_and_head_lr() -> None:
     groups = {g["name"]: g for g in adamw.param_groups}
     assert groups["body"]["lr"] == 1e-5 and groups["head"]["lr"] == 1e-3
     assert {id(p) for p in groups["head"]["params"]} == {id(p) for p in model.fc.parameters()}
-    with pytest.raises(InputError, match="head_names"):
-        build_optimizer(model, load_config(None, ["optim.head_lr=1e-3",
-                                                  "optim.head_names=[nothing]"]).optim)
+    frozen = TinyNet()
+    frozen.fc.requires_grad_(False)
+    with pytest.raises(InputError, match="classifier of TinyNet is frozen"):
+        build_optimizer(frozen, load_config(None, ["optim.head_lr=1e-3"]).optim)
+
+
+def test_head_names_is_deprecated_and_ignored(caplog) -> None:
+    model = TinyNet()
+    with caplog.at_level("WARNING"):
+        opt = build_optimizer(model, load_config(None, ["optim.head_lr=1e-3",
+                                                        "optim.head_names=[nothing]"]).optim)
+    assert "optim.head_names is deprecated" in caplog.text
+    head = next(g for g in opt.param_groups if g["name"] == "head")
+    assert {id(p) for p in head["params"]} == {id(p) for p in model.fc.parameters()}
+
+
+def test_head_lr_needs_a_named_classifier() -> None:
+    class Anonymous(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.out = torch.nn.Linear(2, 2)
+
+    with pytest.raises(InputError, match="Anonymous does not name its classifier"):
+        build_optimizer(Anonymous(), load_config(None, ["optim.head_lr=1e-3"]).optim)

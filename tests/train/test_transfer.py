@@ -10,9 +10,9 @@ from safetensors.torch import save_file
 
 from actionlab import models
 from actionlab.config import InitConfig
-from actionlab.errors import CheckpointError, InputError
 from actionlab.checkpoint import save_checkpoint
-from actionlab.train.finetune import train_last_layers
+from actionlab.errors import CheckpointError, ModelError
+from actionlab.models.surgery import apply_freeze
 from actionlab.train.transfer import initialise
 from train_helpers import TinyNet
 
@@ -70,11 +70,10 @@ def test_torchvision_layout_files(tmp_path: Path) -> None:
 
 
 def test_train_last_layers() -> None:
-    model = TinyNet()
-    assert train_last_layers(model, 1) == ["fc"]
+    model = apply_freeze(TinyNet(), train_last=1)
     assert not model.body.weight.requires_grad and model.fc.weight.requires_grad
-    with pytest.raises(InputError, match="2 parameterised layers"):
-        train_last_layers(model, 5)
+    with pytest.raises(ModelError, match=r"train_last=5: .*0\.\.2, the model's parameterised"):
+        apply_freeze(model, train_last=5)
 
 
 def test_streams_from_their_own_runs(tmp_path: Path) -> None:

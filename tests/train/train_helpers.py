@@ -17,6 +17,8 @@ from actionlab.config import ExperimentConfig, load_config
 class TinyNet(nn.Module):
     """A two-layer MLP with the timm-style interface (no BN, no dropout: deterministic)."""
 
+    classifier_name = "fc"
+
     def __init__(self, num_classes: int = 3, in_features: int = 8, hidden: int = 16) -> None:
         super().__init__()
         self.body = nn.Linear(in_features, hidden)

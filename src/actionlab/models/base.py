@@ -1,4 +1,4 @@
-"""What every model shares: input checks, the head interface, state-dict checks, size, freezing."""
+"""What every model shares: input checks, the head interface, state-dict checks, size, pooling."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from actionlab.errors import ModelError
+from actionlab.models.surgery import is_classifier_key
 
 
 class ActionModel(nn.Module):
@@ -44,6 +45,7 @@ class ActionModel(nn.Module):
         return torch.randn(batch, *self.input_shape)
 
     def get_classifier(self) -> nn.Module:
+        """The final layer (``classifier_name``); what :mod:`actionlab.models.surgery` calls the head."""
         return self.get_submodule(self.classifier_name)
 
     def reset_classifier(self, num_classes: int) -> None:
@@ -78,8 +80,8 @@ def check_head(model: nn.Module, state_dict: Mapping[str, Any]) -> None:
     own = model.state_dict()
     for key, value in state_dict.items():
         if key in own and hasattr(value, "shape") and tuple(value.shape) != tuple(own[key].shape):
-            name = getattr(model, "classifier_name", "fc")
-            if key.startswith(name + ".") or _is_head_key(model, key):
+            if _is_head_key(model, key):
+                name = key.rsplit(".", 1)[0]
                 raise ModelError(
                     f"the state dict's classifier {key!r} has shape {tuple(value.shape)} "
                     f"({value.shape[0]} classes) but the model's is {tuple(own[key].shape)}: call "
@@ -93,88 +95,28 @@ def check_head(model: nn.Module, state_dict: Mapping[str, Any]) -> None:
 
 
 def _is_head_key(model: nn.Module, key: str) -> bool:
+    """Whether ``key`` is in the classifier of the model or of an ActionModel inside it."""
     for name, sub in model.named_modules():
-        if isinstance(sub, ActionModel) and name and key.startswith(name + "."):
-            return key[len(name) + 1:].startswith(sub.classifier_name + ".")
+        prefix = name + "." if name else ""
+        if isinstance(sub, ActionModel) and key.startswith(prefix):
+            if is_classifier_key(sub, key[len(prefix):]):
+                return True
     return False
 
 
 def model_info(model: nn.Module) -> dict[str, float]:
-    """``{'params': N, 'size_mb': MB}``: parameter count and parameters+buffers size in MB (1e6 B)."""
+    """``{'params': N, 'trainable': N, 'size_mb': MB}``: parameter counts (all, trainable) and
+    the size of parameters + buffers in MB (1e6 B)."""
     params = sum(p.numel() for p in model.parameters())
     size = sum(p.numel() * p.element_size() for p in model.parameters())
     size += sum(b.numel() * b.element_size() for b in model.buffers())
-    return {"params": int(params), "size_mb": round(size / 1e6, 3)}
-
-
-def layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The model's "layers" for freezing: top-level children that own parameters, in order.
-
-    Every model registers its head last, so ``layers(m)[-1]`` is the classifier.
-    """
-    return [(n, m) for n, m in model.named_children() if any(True for _ in m.parameters())]
-
-
-def freeze(model: nn.Module, policy: str) -> nn.Module:
-    """Set ``requires_grad`` by a policy: ``'all'``, ``'none'``, ``'last:N'`` or ``'backbone'``.
-
-    ``last:N`` leaves the last N layers (see :func:`layers`) trainable and freezes the rest;
-    ``backbone`` is ``last:1`` (only the head trains).
-
-    Raises:
-        ModelError: an unknown policy or a bad N.
-    """
-    policy = policy.strip()
-    if policy == "none":
-        model.requires_grad_(True)
-        return model
-    if policy == "all":
-        model.requires_grad_(False)
-        return model
-    if policy == "backbone":
-        policy = "last:1"
-    if policy.startswith("last:"):
-        items = layers(model)
-        try:
-            n = int(policy[5:])
-        except ValueError:
-            n = -1
-        if not 0 <= n <= len(items):
-            raise ModelError(f"freeze policy {policy!r}: N must be an integer in 0..{len(items)} "
-                             f"(layers: {', '.join(name for name, _ in items)})")
-        model.requires_grad_(False)
-        for _, m in items[len(items) - n:]:
-            m.requires_grad_(True)
-        return model
-    raise ModelError(f"unknown freeze policy {policy!r}; use 'all', 'none', 'backbone' or 'last:N'")
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"params": int(params), "trainable": int(trainable), "size_mb": round(size / 1e6, 3)}
 
 
 def scaled(channels: int, width: float) -> int:
     """``channels * width`` rounded, at least 1."""
     return max(1, int(round(channels * width)))
-
-
-def to_channels_last(model: nn.Module) -> nn.Module:
-    """Every 4D parameter/buffer to ``channels_last`` and every 5D one to ``channels_last_3d``.
-
-    ``Module.to(memory_format=...)`` accepts one format for the whole model, which a model
-    mixing 2D and 3D convolutions (two-stream) cannot use.
-    """
-    fmt = {4: torch.channels_last, 5: torch.channels_last_3d}
-
-    def convert(t: torch.Tensor) -> torch.Tensor:
-        return t.contiguous(memory_format=fmt[t.dim()]) if t.dim() in fmt else t
-
-    return model._apply(convert)
-
-
-def channels_last_input(x: torch.Tensor) -> torch.Tensor:
-    """A (B, C, H, W) or (B, C, T, H, W) tensor in the matching channels-last layout."""
-    if x.dim() == 4:
-        return x.contiguous(memory_format=torch.channels_last)
-    if x.dim() == 5:
-        return x.contiguous(memory_format=torch.channels_last_3d)
-    return x
 
 
 def _pool_matrix(n_in: int, n_out: int, like: torch.Tensor) -> torch.Tensor:

@@ -26,9 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from actionlab.errors import ModelError
-from actionlab.models.base import ActionModel, adaptive_avg_pool, freeze
+from actionlab.models.base import ActionModel, adaptive_avg_pool
 from actionlab.models.compact import Conv2Plus1D
 from actionlab.models.registry import build_model, register_model
+from actionlab.models.surgery import freeze
 
 SCORE_FUSIONS = ("average", "max", "min", "weighted")
 FUSIONS = (*SCORE_FUSIONS, "concat", "mid")
@@ -105,7 +106,7 @@ class TwoStream(ActionModel):
             self.num_features = self.rgb.num_features + self.flow.num_features
         for name, policy in (freeze_streams or {}).items():
             freeze(self._get(name), policy)
-        self._freeze_unused()
+        self.freeze_unused()
 
     # ------------------------------------------------------------------ helpers
     def _get(self, name: str) -> ActionModel:
@@ -120,7 +121,8 @@ class TwoStream(ActionModel):
                 raise ModelError(f"mid fusion needs (B, C, [T,] H, W) backbones; {type(s).__name__} is not one")
         return self.rgb.channels, self.flow.channels
 
-    def _freeze_unused(self) -> None:
+    def freeze_unused(self) -> None:
+        """Freeze what the fusion never uses (``surgery.freeze`` calls this after any policy)."""
         for s in (self.rgb, self.flow):
             if self.fusion == "concat":
                 s.get_classifier().requires_grad_(False)
@@ -131,13 +133,13 @@ class TwoStream(ActionModel):
     def load_stream(self, name: str, state_dict: Mapping[str, Any], strict: bool = True) -> Any:
         """Load one stream's weights from a single-stream checkpoint's state dict."""
         out = self._get(name).load_state_dict(state_dict, strict=strict)
-        self._freeze_unused()
+        self.freeze_unused()
         return out
 
     def freeze_stream(self, name: str, policy: str) -> None:
         """Apply a :func:`freeze` policy to one stream (unused head layers stay frozen)."""
         freeze(self._get(name), policy)
-        self._freeze_unused()
+        self.freeze_unused()
 
     def reset_classifier(self, num_classes: int) -> None:
         if self.fusion in ("concat", "mid"):
@@ -146,7 +148,7 @@ class TwoStream(ActionModel):
             self.rgb.reset_classifier(num_classes)
             self.flow.reset_classifier(num_classes)
             self.num_classes = num_classes
-        self._freeze_unused()
+        self.freeze_unused()
 
     def get_classifier(self) -> nn.Module:
         if self.fusion in ("concat", "mid"):

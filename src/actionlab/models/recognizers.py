@@ -11,8 +11,7 @@ from torch import nn
 from actionlab.errors import ModelError
 from actionlab.models.base import ActionModel
 from actionlab.models.registry import build_model, register_model
-
-_BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+from actionlab.models.surgery import partial_bn as set_partial_bn
 
 
 def _backbone(name: str, in_channels: int, kwargs: dict[str, Any] | None) -> ActionModel:
@@ -68,17 +67,12 @@ class TSN(ActionModel):
         self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         self.partial_bn = partial_bn
         if partial_bn:
-            for m in self._bns()[1:]:
-                m.requires_grad_(False)
-
-    def _bns(self) -> list[nn.Module]:
-        return [m for m in self.backbone.modules() if isinstance(m, _BN)]
+            set_partial_bn(self.backbone)
 
     def train(self, mode: bool = True) -> TSN:
         super().train(mode)
         if mode and self.partial_bn:
-            for m in self._bns()[1:]:
-                m.eval()
+            set_partial_bn(self.backbone)
         return self
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

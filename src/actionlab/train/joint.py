@@ -48,7 +48,7 @@ def train_joint(cfg: ExperimentConfig, resume: str | Path | None = None) -> Path
         make_run_dir,
         spec_of,
     )
-    from actionlab.train.finetune import apply_freeze
+    from actionlab.models.surgery import apply_freeze
     from actionlab.train.trainer import Trainer
     from actionlab.config import save_config
 
@@ -61,7 +61,7 @@ def train_joint(cfg: ExperimentConfig, resume: str | Path | None = None) -> Path
     backbone, spec = build_model_from_config(cfg, len(cls_a))
     from actionlab.train.transfer import initialise
 
-    initialise(backbone, cfg.model.init, cls_a, cfg.optim.head_names)
+    initialise(backbone, cfg.model.init, cls_a)
     dim = feature_dim(backbone, tr_a[0][0])
     dropout = float(cfg.model.kwargs.get("dropout", 0.0))
     model = JointModel(backbone, {names[0]: len(cls_a), names[1]: len(cls_b)}, dim, dropout)

@@ -297,7 +297,7 @@ def train_lrcn(cfg: Any, resume: str | Path | None = None) -> Path:
     kwargs = {"in_features": train_ds.feature_dim, "num_classes": len(train_ds.classes),
               **cfg.model.kwargs}
     model = build_model("lstm_features", **kwargs)  # the one sequence model
-    initialise(model, cfg.model.init, train_ds.classes, cfg.optim.head_names)
+    initialise(model, cfg.model.init, train_ds.classes)
     run_dir = D.broadcast_object(Path(resume) if resume is not None else make_run_dir(cfg))
     if D.current().is_main:
         run_dir.mkdir(parents=True, exist_ok=True)

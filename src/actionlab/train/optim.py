@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import torch
 
 from actionlab.config import OptimConfig, ScheduleConfig
-from actionlab.errors import InputError
+from actionlab.errors import InputError, ModelError
+from actionlab.models.surgery import classifier_parameter_names
 
 log = logging.getLogger(__name__)
 
@@ -112,29 +113,31 @@ def build_scheduler(
     )
 
 
-def _is_head(name: str, head_names: Iterable[str]) -> bool:
-    parts = name.split(".")
-    return any(p in head_names for p in parts[:-1])
-
-
 def param_groups(model: torch.nn.Module, cfg: OptimConfig) -> list[dict]:
     """Trainable parameters split into body and head groups (frozen ones are left out).
 
-    The head is every parameter whose module path contains one of ``cfg.head_names``
-    (``fc``, ``head``, ``classifier`` by default). With ``head_lr`` unset there is one group.
+    The head is the model's own classifier (:func:`actionlab.models.surgery.classifier`: its
+    ``get_classifier()`` or ``classifier_name``; C3D's ``fc8``, VGG's ``classifier.6``, both
+    stream classifiers of a score-fusion two-stream model). With ``head_lr`` unset there is one
+    group.
     """
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not params:
         raise InputError("no trainable parameters: model.freeze leaves nothing to train")
     if cfg.head_lr is None:
         return [{"params": [p for _, p in params], "name": "all", "lr": cfg.lr}]
-    head = [p for n, p in params if _is_head(n, cfg.head_names)]
-    body = [p for n, p in params if not _is_head(n, cfg.head_names)]
+    if list(cfg.head_names) != OptimConfig().head_names:
+        log.warning("optim.head_names is deprecated and ignored: optim.head_lr applies to the "
+                    "model's own classifier (its classifier_name)")
+    try:
+        names = classifier_parameter_names(model)
+    except ModelError as exc:
+        raise InputError(f"optim.head_lr: {exc}") from None
+    head = [p for n, p in params if n in names]
+    body = [p for n, p in params if n not in names]
     if not head:
-        raise InputError(
-            f"optim.head_lr is set but no trainable parameter is in a module named "
-            f"{cfg.head_names}; set optim.head_names to the classifier's name"
-        )
+        raise InputError(f"optim.head_lr is set but the classifier of {type(model).__name__} "
+                         "is frozen (model.freeze) or has no parameters")
     groups = [{"params": head, "name": "head", "lr": cfg.head_lr}]
     if body:
         groups.insert(0, {"params": body, "name": "body", "lr": cfg.lr})

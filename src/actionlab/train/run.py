@@ -20,9 +20,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, S
 from actionlab.config import DataConfig, ExperimentConfig, load_config, save_config
 from actionlab.errors import DatasetError, InputError
 from actionlab.io import writing
+from actionlab.models.surgery import apply_freeze
 from actionlab.spec import InputSpec, in_channels
 from actionlab.train import distributed as D
-from actionlab.train.finetune import apply_freeze
 from actionlab.train.state import RUN_FILE, process_alive, read_run_status, seed_everything
 from actionlab.train.transfer import initialise
 
@@ -299,7 +299,7 @@ def _train(cfg: ExperimentConfig, resume: Path | None) -> Path:
     seed_everything(cfg.train.seed)
     train_ds, val_ds, classes = build_datasets(cfg.data, cfg.train.seed)
     model, spec = build_model_from_config(cfg, len(classes))
-    initialise(model, cfg.model.init, classes, cfg.optim.head_names)
+    initialise(model, cfg.model.init, classes)
     apply_freeze(model, cfg.model.freeze.train_last, cfg.model.freeze.policy)
     run_dir = D.broadcast_object(Path(resume) if resume is not None else make_run_dir(cfg))
     if info.is_main:

@@ -32,10 +32,11 @@ from torch.utils.data import DataLoader
 
 from actionlab.config import ExperimentConfig, to_dict
 from actionlab.errors import ActionlabError, CheckpointError
+from actionlab.models.base import model_info
+from actionlab.models.surgery import channels_last, channels_last_input, partial_bn
 from actionlab.runtime import resolve_device, tune_malloc
 from actionlab.train import distributed as D
 from actionlab.train.console import DeferredInterrupt, progress_bar
-from actionlab.train.finetune import count_trainable, set_partial_bn, to_channels_last
 from actionlab.train.metrics_log import MetricsLog, topk_correct
 from actionlab.train.optim import build_optimizer, build_scheduler
 from actionlab.train.state import (
@@ -102,12 +103,14 @@ class Trainer:
         meta = dict(meta or {})
         meta.setdefault("model", {"name": type(model).__name__, "kwargs": {}})
         meta["config"] = to_dict(config)
-        meta["size"] = _model_size(model)
+        if config.train.partial_bn:  # before the optimizer: the frozen BN affines stay out of it
+            partial_bn(model)
+        meta["size"] = model_info(model)
         self.meta = meta
 
         self.raw_model = model.to(self.device)
         if config.train.channels_last:
-            _params_channels_last(self.raw_model)
+            channels_last(self.raw_model)
         self.model: nn.Module = self.raw_model
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -167,10 +170,10 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         metrics_log = MetricsLog(self.run_dir, self.cfg.train.log if self.dist.is_main else [],
                                  resume_epoch=self.epoch)
-        trainable, total = count_trainable(self.raw_model)
+        size = model_info(self.raw_model)
         if self.dist.is_main:
             log.info("training %s: %d of %d parameters trainable, %d steps per epoch, on %s "
-                     "(%d processes)", self.meta["model"]["name"], trainable, total,
+                     "(%d processes)", self.meta["model"]["name"], size["trainable"], size["params"],
                      self.steps_per_epoch, self.device, self.dist.world_size)
         if self.cfg.train.patience > 0 and not self.val_loaders and self.dist.is_main:
             log.warning("train.patience=%d needs a validation set; training runs all %d epochs",
@@ -288,7 +291,7 @@ class Trainer:
     def _train_epoch(self) -> tuple[float, float]:
         self.model.train()
         if self.cfg.train.partial_bn:
-            set_partial_bn(self.raw_model)
+            partial_bn(self.raw_model)
         self._seed_epoch(self.epoch)
         skip, resume_rng = self.step, getattr(self, "_resume_rng", None)
         self._resume_rng = None
@@ -322,7 +325,7 @@ class Trainer:
 
     def _to_device(self, t: torch.Tensor) -> torch.Tensor:
         t = t.to(self.device, non_blocking=True)
-        return to_channels_last(t) if self.cfg.train.channels_last else t
+        return channels_last_input(t) if self.cfg.train.channels_last else t
 
     def _train_step(self, name: str | None, batch: Any) -> None:
         x, y = batch
@@ -445,16 +448,6 @@ class Trainer:
 # ---------------------------------------------------------------------- small helpers
 
 
-def _model_size(model: nn.Module) -> dict[str, Any]:
-    """Parameters (all, trainable) and the size of parameters + buffers in MB (1e6 bytes)."""
-    tensors = list(model.parameters()) + list(model.buffers())
-    return {
-        "params": sum(p.numel() for p in model.parameters()),
-        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "size_mb": round(sum(t.numel() * t.element_size() for t in tensors) / 1e6, 3),
-    }
-
-
 def _device(name: str, info: D.DistInfo) -> torch.device:
     """``train.device`` as a device; under torchrun a bare ``cuda`` means this process's GPU."""
     device = resolve_device(name, "train.device")
@@ -496,9 +489,3 @@ def _finite_or_none(v: Any) -> Any:
     return v
 
 
-def _params_channels_last(model: nn.Module) -> None:
-    for p in model.parameters():
-        if p.dim() == 4:
-            p.data = p.data.contiguous(memory_format=torch.channels_last)
-        elif p.dim() == 5:
-            p.data = p.data.contiguous(memory_format=torch.channels_last_3d)

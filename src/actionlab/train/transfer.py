@@ -18,12 +18,11 @@ from safetensors.torch import load_file
 from torch import nn
 
 from actionlab.config import InitConfig
-from actionlab.errors import CheckpointError
 from actionlab.checkpoint import load_checkpoint, resolve
+from actionlab.errors import CheckpointError, ModelError
+from actionlab.models.surgery import classifier, is_classifier_key
 
 log = logging.getLogger(__name__)
-
-HEAD_NAMES = ("fc", "head", "classifier")
 
 
 def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
@@ -58,19 +57,16 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     return {k.removeprefix("module."): v for k, v in obj.items()}, None
 
 
-def _is_head(key: str, head_names: tuple[str, ...] | list[str]) -> bool:
-    return any(p in head_names for p in key.split(".")[:-1])
-
-
-def reset_head(model: nn.Module, num_classes: int, head_names: tuple[str, ...] | list[str]) -> None:
-    """Re-initialise the classifier: ``reset_classifier`` when the model has it, else
-    ``reset_parameters`` of every module under a head name."""
+def reset_head(model: nn.Module, num_classes: int) -> None:
+    """Re-initialise the classifier (:func:`actionlab.models.surgery.classifier`):
+    ``reset_classifier`` when the model has it, else the classifier's ``reset_parameters``."""
     if hasattr(model, "reset_classifier"):
         model.reset_classifier(num_classes)
         return
-    for name, m in model.named_modules():
-        if name and _is_head(name + ".x", head_names) and hasattr(m, "reset_parameters"):
-            m.reset_parameters()
+    for _, m in classifier(model):
+        for sub in m.modules():
+            if hasattr(sub, "reset_parameters"):
+                sub.reset_parameters()
 
 
 def load_into(
@@ -80,17 +76,15 @@ def load_into(
     reset: bool,
     strict: bool,
     num_classes: int,
-    head_names: tuple[str, ...] | list[str] = HEAD_NAMES,
     class_mismatch: str = "",
 ) -> None:
-    """Load ``state`` into ``model``; drop and re-initialise the head when ``reset``.
+    """Load ``state`` into ``model``; drop and re-initialise the classifier when ``reset``.
 
     Raises:
         CheckpointError: for shapes that do not fit (the head without ``reset``) or, when
             ``strict``, missing or unexpected weights.
     """
     own = model.state_dict()
-    head_keys = [k for k in own if _is_head(k, head_names)]
     mismatched = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     if (mismatched or class_mismatch) and not reset:
         what = class_mismatch or f"shapes differ for {mismatched[:4]}"
@@ -99,13 +93,15 @@ def load_into(
             "for this run's classes"
         )
     if reset:
-        state = {k: v for k, v in state.items()
-                 if k not in head_keys and not _is_head(k, head_names)}
-        bad = [k for k in mismatched if k not in head_keys]
+        try:
+            state = {k: v for k, v in state.items() if not is_classifier_key(model, k)}
+        except ModelError as exc:
+            raise CheckpointError(f"model.init.reset_head: {exc}") from None
+        bad = [k for k in mismatched if k in state]
         if bad:
             raise CheckpointError(f"{source}: weights do not fit the model: {bad[:4]}")
     missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not (reset and k in head_keys)]
+    missing = [k for k in missing if not (reset and is_classifier_key(model, k))]
     if strict and (missing or unexpected):
         raise CheckpointError(
             f"{source}: weights do not fit the model (missing {sorted(missing)[:4]}, "
@@ -115,7 +111,7 @@ def load_into(
         log.warning("%s: %d weights missing, %d unexpected (not strict)", source, len(missing),
                     len(unexpected))
     if reset:
-        reset_head(model, num_classes, head_names)
+        reset_head(model, num_classes)
         log.info("%s: re-initialised the classifier for %d classes (model.init.reset_head)",
                  source, num_classes)
 
@@ -136,12 +132,7 @@ def _cross_modality(model: nn.Module, state: dict[str, torch.Tensor], source: st
     return state
 
 
-def initialise(
-    model: nn.Module,
-    init: InitConfig,
-    classes: list[str],
-    head_names: tuple[str, ...] | list[str] = HEAD_NAMES,
-) -> None:
+def initialise(model: nn.Module, init: InitConfig, classes: list[str]) -> None:
     """Load the starting weights the ``model.init`` section names (nothing when path is empty).
 
     Args:
@@ -150,10 +141,9 @@ def initialise(
             strict, and ``streams`` (``{submodule: checkpoint}``, e.g. the two streams of a
             two-stream model, each from its own run).
         classes: This run's class names.
-        head_names: Module names that make up the classifier.
     """
     if init.path:
-        _initialise_one(model, init.path, init, classes, head_names)
+        _initialise_one(model, init.path, init, classes)
     for name, stream_path in init.streams.items():
         try:
             sub = model.get_submodule(name)
@@ -162,7 +152,7 @@ def initialise(
             raise CheckpointError(
                 f"model.init.streams: the model has no submodule {name!r} (it has {children})"
             ) from None
-        _initialise_one(sub, stream_path, init, classes, head_names)
+        _initialise_one(sub, stream_path, init, classes)
 
 
 def _initialise_one(
@@ -170,7 +160,6 @@ def _initialise_one(
     source: str,
     init: InitConfig,
     classes: list[str],
-    head_names: tuple[str, ...] | list[str],
 ) -> None:
     fmt = init.format
     path = resolve(source)
@@ -195,6 +184,6 @@ def _initialise_one(
         log.info("%s: inflated 2D weights into %s", path, type(model).__name__)
     if init.cross_modality:
         state = _cross_modality(model, state, str(path))
-    load_into(model, state, str(path), init.reset_head, init.strict, len(classes), head_names,
+    load_into(model, state, str(path), init.reset_head, init.strict, len(classes),
               class_mismatch=mismatch)
     log.info("initialised from %s (%s)", path, fmt)
