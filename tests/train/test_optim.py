@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -109,3 +111,23 @@ def test_head_lr_needs_a_named_classifier() -> None:
 
     with pytest.raises(InputError, match="Anonymous does not name its classifier"):
         build_optimizer(Anonymous(), load_config(None, ["optim.head_lr=1e-3"]).optim)
+
+
+def test_head_lr_applies_to_the_classifier_of_every_registered_model() -> None:
+    from actionlab.models import build_model, list_models
+    from actionlab.models.surgery import classifier
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
+    from _model_tiny import TINY
+
+    cfg = load_config(None, ["optim.lr=1e-5", "optim.head_lr=1e-2"]).optim
+    for name in list_models():
+        model = build_model(name, num_classes=3, **TINY[name][0])
+        groups = {g["name"]: g for g in build_optimizer(model, cfg).param_groups}
+        head = {id(p) for _, m in classifier(model) for p in m.parameters()}
+        assert {id(p) for p in groups["head"]["params"]} == head, name
+        assert groups["head"]["lr"] == 1e-2 and groups["body"]["lr"] == 1e-5, name
+        assert not head & {id(p) for p in groups["body"]["params"]}, name
+    c3d = build_model("c3d", num_classes=3, **TINY["c3d"][0])
+    head = next(g for g in build_optimizer(c3d, cfg).param_groups if g["name"] == "head")
+    assert [tuple(p.shape) for p in head["params"]] == [(3, 16), (3,)]  # fc8, not fc6/fc7

@@ -169,8 +169,10 @@ def test_bf16_channels_last_grad_clip(tiny_cfg) -> None:
 def test_partial_bn_freezes_all_but_first(tiny_cfg) -> None:
     tr = _trainer(tiny_cfg("train.partial_bn=true", "train.epochs=1"), TinyConvBN, image_data())
     bn2_mean = tr.raw_model.bn2.running_mean.clone()
+    bn2_weight = tr.raw_model.bn2.weight.detach().clone()
     tr.fit()
     assert torch.equal(tr.raw_model.bn2.running_mean, bn2_mean)
+    assert torch.equal(tr.raw_model.bn2.weight, bn2_weight)  # TSN's reference: affine frozen too
     assert not torch.equal(tr.raw_model.bn1.running_mean, torch.zeros(4))
 
 
