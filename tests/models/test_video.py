@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -70,3 +72,22 @@ def test_video_models_take_any_in_channels() -> None:
         assert m(torch.randn(1, 2, 4, 32, 32)).shape == (1, 2)
     with pytest.raises(ModelError, match=r"\(B, C, T, H, W\) with C=2"):
         m(torch.randn(1, 3, 4, 32, 32))
+
+
+def test_one_2plus1d_layer_with_torchvision_names_and_old_flow_checkpoints_load() -> None:
+    from actionlab.models.video import Conv2Plus1D
+
+    tv = build_model("r2plus1d_18", num_classes=2, width=0.125)
+    flow = build_model("r2plus1d_flow", num_classes=2, width=0.25, hidden=8, head_grid=(1, 2, 2))
+    assert type(tv.layer1[0].conv1[0]) is Conv2Plus1D and type(flow.stem) is Conv2Plus1D
+    # torchvision's R(2+1)D names: spatial conv 0, BN 1, temporal conv 3
+    assert {"layer1.0.conv1.0.0.weight", "layer1.0.conv1.0.1.running_var",
+            "layer1.0.conv1.0.3.weight"} <= set(tv.state_dict())
+    # the flow net's layers were written with the temporal conv as "2" before: still loads
+    old = {re.sub(r"\.3\.(weight|bias)$", r".2.\1", k): v for k, v in flow.state_dict().items()}
+    assert "stem.2.weight" in old and "stem.3.weight" not in old
+    again = build_model("r2plus1d_flow", num_classes=2, width=0.25, hidden=8, head_grid=(1, 2, 2))
+    again.load_state_dict(old, strict=True)
+    x = torch.randn(1, 2, 4, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(again.eval()(x), flow.eval()(x))

@@ -20,6 +20,7 @@ from torch import nn
 
 from actionlab.models.base import ActionModel, adaptive_avg_pool, scaled
 from actionlab.models.registry import register_model
+from actionlab.models.video import Conv2Plus1D
 
 
 def he_init(model: nn.Module, head: nn.Module | None = None) -> None:
@@ -109,41 +110,13 @@ class ResNetLike(ActionModel):
         return x if pre_logits else self.fc(x)
 
 
-class TemporalConv(nn.Conv3d):
-    """A (kt, 1, 1) convolution that sidesteps a CPU bf16 bug in PyTorch 2.13.
-
-    Under CPU bf16 autocast, the weight gradient of a (3, 1, 1) Conv3d on an input two steps
-    long comes out non-finite (measured at 16, 24, 48 and 64 channels; not at T = 1, 3, 4, 8,
-    nor for 3x3x3 kernels), which made bf16 training of the flow net NaN at its second step.
-    Those inputs (deep in the net, a few KB) are convolved in float32 instead.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and x.shape[2] == 2 and torch.is_autocast_enabled("cpu"):
-            with torch.autocast("cpu", enabled=False):
-                return super().forward(x.float())
-        return super().forward(x)
-
-
-class Conv2Plus1D(nn.Sequential):
-    """A (1, k, k) spatial convolution, ReLU, then a (kt, 1, 1) temporal one ('same' padding)."""
-
-    def __init__(self, cin: int, cout: int, kernel: tuple[int, int, int] = (3, 3, 3)) -> None:
-        kt, kh, kw = kernel
-        super().__init__(
-            nn.Conv3d(cin, cout, (1, kh, kw), padding=(0, kh // 2, kw // 2)),
-            nn.ReLU(inplace=True),
-            TemporalConv(cout, cout, (kt, 1, 1), padding=(kt // 2, 0, 0)),
-        )
-
-
 class Residual2Plus1D(nn.Module):
     """Two (2+1)D convolutions with a ReLU between and a 1x1x1 projection when widths differ."""
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
-        self.conv1 = Conv2Plus1D(cin, cout)
-        self.conv2 = Conv2Plus1D(cout, cout)
+        self.conv1 = Conv2Plus1D(cin, cout, norm=False)
+        self.conv2 = Conv2Plus1D(cout, cout, norm=False)
         self.project = nn.Conv3d(cin, cout, 1) if cin != cout else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -181,7 +154,7 @@ class R2Plus1DFlow(ActionModel):
         self.in_channels, self.num_classes, self.drop_rate = in_channels, num_classes, drop_rate
         self.input_shape = (in_channels, *input_shape)
         widths = [scaled(c, width) for c in (16, 32, 64, 128)]
-        self.stem = Conv2Plus1D(in_channels, widths[0], (3, 7, 7))
+        self.stem = Conv2Plus1D(in_channels, widths[0], kernel=(3, 7, 7), norm=False)
         blocks, cin = [], widths[0]
         for w in widths:
             blocks.append(Residual2Plus1D(cin, w))

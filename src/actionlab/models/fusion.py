@@ -27,9 +27,9 @@ from torch import nn
 
 from actionlab.errors import ModelError
 from actionlab.models.base import ActionModel, adaptive_avg_pool
-from actionlab.models.compact import Conv2Plus1D
 from actionlab.models.registry import build_model, register_model
 from actionlab.models.surgery import freeze
+from actionlab.models.video import Conv2Plus1D
 
 SCORE_FUSIONS = ("average", "max", "min", "weighted")
 FUSIONS = (*SCORE_FUSIONS, "concat", "mid")
@@ -96,8 +96,9 @@ class TwoStream(ActionModel):
             self.reduce = (nn.Conv3d(c_rgb, mid, 1))  # 1x1(x1) convolution matching widths
             width = mid + c_flow
             if mid_path == "conv":
-                self.common = nn.Sequential(Conv2Plus1D(width, width), nn.ReLU(inplace=True),
-                                            Conv2Plus1D(width, width), nn.ReLU(inplace=True))
+                self.common = nn.Sequential(
+                    Conv2Plus1D(width, width, norm=False), nn.ReLU(inplace=True),
+                    Conv2Plus1D(width, width, norm=False), nn.ReLU(inplace=True))
             self.fuse = nn.Linear(width, hidden)
         if fusion in ("concat", "mid"):
             self.num_features = hidden

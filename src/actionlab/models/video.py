@@ -44,19 +44,60 @@ class Conv3DNoTemporal(nn.Conv3d):
         return (1, stride, stride)
 
 
-class Conv2Plus1D(nn.Sequential):
-    """1x3x3 to ``mid`` channels, BN, ReLU, then 3x1x1 (R(2+1)D)."""
+class TemporalConv(nn.Conv3d):
+    """A (kt, 1, 1) convolution that sidesteps a CPU bf16 bug in PyTorch 2.13.
 
-    def __init__(self, cin: int, cout: int, mid: int, stride: int = 1) -> None:
+    Under CPU bf16 autocast, the weight gradient of a (3, 1, 1) Conv3d on an input two steps
+    long comes out non-finite (not at other lengths, nor for 3x3x3 kernels), which made bf16
+    training of the flow net NaN at its second step. Those inputs are convolved in float32.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.shape[2] == 2 and torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False):
+                return super().forward(x.float())
+        return super().forward(x)
+
+
+class Conv2Plus1D(nn.Sequential):
+    """A (2+1)D convolution: (1, kh, kw) to ``mid`` channels, BN, ReLU, then (kt, 1, 1).
+
+    The one (2+1)D layer of the package: R(2+1)D-18's conv builder (torchvision's names:
+    ``0`` spatial conv, ``1`` BN, ``3`` temporal conv, so Kinetics weights load) and, with
+    ``norm=False`` (no BN, biased convolutions, ``1`` an Identity), the compact flow net's and
+    the mid-fusion path's layer. Padding keeps T, H and W at stride 1.
+
+    Args:
+        cin, cout: Input and output channels.
+        mid: Channels between the two convolutions (default ``cout``).
+        stride: Stride over T, H and W.
+        kernel: (kt, kh, kw).
+        norm: BatchNorm between the convolutions (False: none, and the convolutions get biases).
+    """
+
+    def __init__(self, cin: int, cout: int, mid: int | None = None, stride: int = 1,
+                 kernel: tuple[int, int, int] = (3, 3, 3), norm: bool = True) -> None:
+        kt, kh, kw = kernel
+        mid = cout if mid is None else mid
         super().__init__(
-            nn.Conv3d(cin, mid, (1, 3, 3), (1, stride, stride), (0, 1, 1), bias=False),
-            nn.BatchNorm3d(mid), nn.ReLU(inplace=True),
-            nn.Conv3d(mid, cout, (3, 1, 1), (stride, 1, 1), (1, 0, 0), bias=False),
+            nn.Conv3d(cin, mid, (1, kh, kw), (1, stride, stride), (0, kh // 2, kw // 2), bias=not norm),
+            nn.BatchNorm3d(mid) if norm else nn.Identity(),
+            nn.ReLU(inplace=True),
+            TemporalConv(mid, cout, (kt, 1, 1), (stride, 1, 1), (kt // 2, 0, 0), bias=not norm),
         )
 
     @staticmethod
     def downsample_stride(stride: int) -> tuple[int, int, int]:
         return (stride, stride, stride)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:
+        # checkpoints of the compact flow net written before the two (2+1)D classes became this
+        # one hold the temporal convolution as ``2.*``
+        if isinstance(self[1], nn.Identity):
+            for p in ("weight", "bias"):
+                if f"{prefix}2.{p}" in state_dict and f"{prefix}3.{p}" not in state_dict:
+                    state_dict[f"{prefix}3.{p}"] = state_dict.pop(f"{prefix}2.{p}")
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
 
 class VideoBlock(nn.Module):
