@@ -3,6 +3,8 @@ parameters are trainable, layout errors, autocast and channels_last."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -95,3 +97,21 @@ def test_bf16_autocast_and_channels_last(name: str) -> None:
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(*xs)
     assert out.shape == (2, NUM_CLASSES) and torch.isfinite(out.float()).all()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_initial_loss_is_about_ln_classes(name: str) -> None:
+    """A fresh model on random-label input starts near chance, in training and in eval mode
+    (eval: a fresh ResNet's BN statistics are still 0 and 1, which only zero-initialised
+    residual branches keep from compounding over the blocks)."""
+    classes = 12
+    kw, shape = TINY[name]
+    torch.manual_seed(0)
+    model = build_model(name, num_classes=classes, **kw)
+    xs = tiny_inputs(shape, batch=8)
+    y = torch.randint(0, classes, (8,), generator=torch.Generator().manual_seed(0))
+    for train in (True, False):
+        model.train(train)
+        with torch.no_grad():
+            loss = torch.nn.functional.cross_entropy(model(*xs), y).item()
+        assert loss < 2 * math.log(classes) + 1, (name, train, loss)

@@ -114,6 +114,20 @@ def model_info(model: nn.Module) -> dict[str, float]:
     return {"params": int(params), "trainable": int(trainable), "size_mb": round(size / 1e6, 3)}
 
 
+def zero_init_last(model: nn.Module) -> None:
+    """Start every residual block as its shortcut: each block's ``zero_init_last()`` zeroes the
+    last layer of its branch (the last BN's scale, or the last convolution without BN).
+
+    The scale of the residual sum then stays that of the stem instead of growing block by
+    block: a fresh ResNet in eval mode (BN statistics still 0 and 1) gives logits near zero,
+    and a net without BN feeds its head features of the stem's size (timm's default; Goyal et
+    al. 2017; Fixup). ``docs/models.md`` gives the measured effect.
+    """
+    for m in model.modules():
+        if m is not model and hasattr(m, "zero_init_last"):
+            m.zero_init_last()
+
+
 def scaled(channels: int, width: float) -> int:
     """``channels * width`` rounded, at least 1."""
     return max(1, int(round(channels * width)))

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actionlab.models.base import ActionModel, adaptive_avg_pool, scaled
+from actionlab.models.base import ActionModel, adaptive_avg_pool, scaled, zero_init_last
 from actionlab.models.registry import register_model
 from actionlab.models.video import Conv2Plus1D
 
@@ -41,6 +41,7 @@ def he_init(model: nn.Module, head: nn.Module | None = None) -> None:
                 nn.init.zeros_(m.bias)
     if isinstance(head, nn.Linear):
         nn.init.normal_(head.weight, std=0.01 / head.in_features ** 0.5)
+    zero_init_last(model)
 
 
 class PlainBottleneck(nn.Module):
@@ -52,6 +53,9 @@ class PlainBottleneck(nn.Module):
         self.conv2 = nn.Conv2d(mid, mid, 3, 1, 1)
         self.conv3 = nn.Conv2d(mid, cout, 1)
         self.shortcut = nn.Conv2d(cin, cout, 1, stride) if (cin != cout or stride != 1) else None
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.conv3.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skip = x if self.shortcut is None else self.shortcut(x)
@@ -118,6 +122,9 @@ class Residual2Plus1D(nn.Module):
         self.conv1 = Conv2Plus1D(cin, cout, norm=False)
         self.conv2 = Conv2Plus1D(cout, cout, norm=False)
         self.project = nn.Conv3d(cin, cout, 1) if cin != cout else None
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.conv2[3].weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skip = x if self.project is None else self.project(x)

@@ -48,6 +48,9 @@ class Basic3d(nn.Module):
         self.bn2 = nn.BatchNorm3d(planes)
         self.downsample = down
 
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn2.weight)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skip = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
@@ -67,6 +70,9 @@ class Bottleneck3d(nn.Module):
         self.bn3 = nn.BatchNorm3d(planes * 4)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = down
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn3.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skip = x if self.downsample is None else self.downsample(x)

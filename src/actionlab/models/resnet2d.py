@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actionlab.models.base import ActionModel, adaptive_avg_pool, scaled
+from actionlab.models.base import ActionModel, adaptive_avg_pool, scaled, zero_init_last
 from actionlab.models.registry import register_model
 
 
@@ -30,6 +30,9 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = downsample
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn2.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -54,6 +57,9 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(planes * 4)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn3.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -98,6 +104,7 @@ class ResNet(ActionModel):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        zero_init_last(self)
 
     def _stage(self, block: Any, planes: int, blocks: int, stride: int) -> nn.Sequential:
         down = None

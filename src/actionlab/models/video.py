@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from actionlab.errors import ModelError
-from actionlab.models.base import ActionModel, scaled
+from actionlab.models.base import ActionModel, scaled, zero_init_last
 from actionlab.models.registry import register_model
 
 # ---------------------------------------------------------------- conv builders (torchvision)
@@ -112,6 +112,9 @@ class VideoBlock(nn.Module):
         self.conv2 = nn.Sequential(builder(planes, planes, mid), nn.BatchNorm3d(planes))
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.conv2[1].weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skip = x if self.downsample is None else self.downsample(x)
@@ -239,6 +242,7 @@ def _init(model: nn.Module) -> None:
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0, 0.01)
             nn.init.zeros_(m.bias)
+    zero_init_last(model)
 
 
 @register_model
