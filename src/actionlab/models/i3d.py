@@ -18,7 +18,7 @@ from torch import nn
 from actionlab.errors import ModelError
 from actionlab.models.base import scaled
 from actionlab.models.registry import register_model
-from actionlab.models.video import _init, _VideoTrunk
+from actionlab.models.video import _VideoTrunk
 
 
 class TConv3d(nn.Conv3d):
@@ -140,11 +140,7 @@ class I3DResNet(_VideoTrunk):
                 blocks.append(block(cin, p, stride if j == 0 else 1, block_t if flag else 1, down))
                 cin = out
             setattr(self, f"layer{i}", nn.Sequential(*blocks))
-        self._add_non_local(non_local_stages, [p * block.expansion for p in planes])
-        self.avgpool = nn.AdaptiveAvgPool3d(1)
-        self.num_features = self.channels = cin
-        self.fc = nn.Linear(cin, num_classes) if num_classes > 0 else nn.Identity()
-        _init(self)
+        self._finish(non_local_stages, [p * block.expansion for p in planes], num_classes)
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, 64w, T, H/4, W/4)

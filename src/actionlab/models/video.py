@@ -155,11 +155,19 @@ class _VideoTrunk(ActionModel):
 
     layout = "(B, C, T, H, W)"
 
-    def _add_non_local(self, stages: Sequence[int], widths: Sequence[int]) -> None:
-        for s in stages:
+    def _finish(self, non_local_stages: Sequence[int], widths: Sequence[int],
+                num_classes: int) -> None:
+        """After the four stages (of ``widths`` output channels): the non-local blocks, the
+        pooled linear head, and the initialisation."""
+        for s in non_local_stages:
             if s not in (1, 2, 3, 4):
-                raise ModelError(f"non_local_stages must be in 1..4; got {tuple(stages)}")
-        self.non_local = nn.ModuleDict({f"layer{s}": NonLocal3d(widths[s - 1]) for s in sorted(stages)})
+                raise ModelError(f"non_local_stages must be in 1..4; got {tuple(non_local_stages)}")
+        self.non_local = nn.ModuleDict({f"layer{s}": NonLocal3d(widths[s - 1])
+                                        for s in sorted(non_local_stages)})
+        self.avgpool = nn.AdaptiveAvgPool3d(1)
+        self.num_features = self.channels = widths[-1]
+        self.fc = nn.Linear(widths[-1], num_classes) if num_classes > 0 else nn.Identity()
+        _init(self)
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -225,11 +233,7 @@ class VideoResNet(_VideoTrunk):
             blocks += [VideoBlock(planes, planes, builder) for _ in range(1, n)]
             setattr(self, f"layer{i}", nn.Sequential(*blocks))
             cin = planes
-        self._add_non_local(non_local_stages, widths)
-        self.avgpool = nn.AdaptiveAvgPool3d(1)
-        self.num_features = self.channels = cin
-        self.fc = nn.Linear(cin, num_classes) if num_classes > 0 else nn.Identity()
-        _init(self)
+        self._finish(non_local_stages, widths, num_classes)
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.stem(x)
