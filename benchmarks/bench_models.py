@@ -88,7 +88,7 @@ def channels_last(model: nn.Module, xs: Sequence[torch.Tensor]) -> tuple[torch.T
     4D inputs become NHWC and 5D (B, C, T, H, W) ones NDHWC; TSN and LRCN inputs are 5D but
     carry a 2D image per segment or frame, so each (C, H, W) image is made NHWC instead.
     """
-    from actionlab.models.base import channels_last_input
+    from actionlab.models.surgery import channels_last_input
 
     if getattr(model, "layout", "") in FRAME_FIRST:
         return tuple(frame_channels_last(x) for x in xs)
@@ -150,10 +150,10 @@ def measure(model: nn.Module, xs: Sequence[torch.Tensor], peaks: dict[str, float
     model.train()
     flops = count_flops(model, xs, target)  # also the fp32 warm-up step
     t32 = time_steps(lambda: train_step(model, xs, target), repeats, device, warmup=0)
-    from actionlab.models.base import to_channels_last
+    from actionlab.models import surgery
 
     model.zero_grad(set_to_none=True)
-    to_channels_last(model)
+    surgery.channels_last(model)
     xs_cl = channels_last(model, xs)
     t16 = time_steps(lambda: train_step(model, xs_cl, target, bf16=True), repeats, device)
     g32, g16 = flops / t32 / 1e9, flops / t16 / 1e9
