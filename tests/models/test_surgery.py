@@ -152,3 +152,19 @@ def test_channels_last_keeps_outputs(name: str) -> None:
         assert conv.is_contiguous(memory_format=fmt)
         out = model(*(channels_last_input(x) if name not in ("tsn", "lrcn") else x for x in xs))
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_a_model_of_your_own_names_its_classifier() -> None:
+    class Joint(nn.Module):  # one head per dataset, as joint training has
+        classifier_name = "heads"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Linear(4, 4)
+            self.heads = nn.ModuleDict({"a": nn.Linear(4, 3), "b": nn.Linear(4, 2)})
+
+    assert [n for n, _ in classifier(Joint())] == ["heads.a", "heads.b"]
+    assert _trainable(freeze(Joint(), "backbone")) == ["heads.a.weight", "heads.a.bias",
+                                                       "heads.b.weight", "heads.b.bias"]
+    with pytest.raises(ModelError, match="Sequential does not name its classifier"):
+        classifier(nn.Sequential(nn.Linear(2, 2)))

@@ -109,6 +109,8 @@ def fake_cache(root: Path, classes: tuple[str, ...] = ("jump", "run", "wave"), p
 class PoolNet(nn.Module):
     """Any input layout -> global average over all but the channel dim -> linear."""
 
+    classifier_name = "fc"
+
     def __init__(self, num_classes: int, in_channels: int = 3, dropout: float = 0.0) -> None:
         super().__init__()
         self.in_channels = in_channels

@@ -32,6 +32,9 @@ POLICIES = ("none", "all", "backbone", "last:N")
 def classifier(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The model's classifier as ``[(dotted name, module), ...]`` (two for score fusion).
 
+    A model of your own names it with a ``classifier_name`` attribute (a dotted path; it may
+    name a ModuleList or ModuleDict of several) or a ``get_classifier()`` method.
+
     Raises:
         ModelError: the model names no classifier (no ``get_classifier`` nor ``classifier_name``).
     """
@@ -45,7 +48,8 @@ def classifier(model: nn.Module) -> list[tuple[str, nn.Module]]:
             "(the dotted path of its last layer) or a get_classifier() method"
         )
     names = {id(m): n for n, m in model.named_modules()}
-    parts = list(found) if isinstance(found, nn.ModuleList) else [found]
+    # a container (a score-fusion model's two stream classifiers, one head per dataset) is its parts
+    parts = list(found.children()) if isinstance(found, (nn.ModuleList, nn.ModuleDict)) else [found]
     return [(names[id(m)], m) for m in parts]
 
 
