@@ -25,6 +25,8 @@ class JointModel(nn.Module):
         dropout: Dropout before each head.
     """
 
+    classifier_name = "heads"  # every dataset's head (optim.head_lr, the backbone freeze policy)
+
     def __init__(self, backbone: nn.Module, heads: dict[str, int], feature_dim: int,
                  dropout: float = 0.0) -> None:
         super().__init__()
