@@ -77,7 +77,8 @@ def test_train_last_is_last_n() -> None:
     model = apply_freeze(Known(), train_last=2)
     assert _trainable(model) == ["block.bn.weight", "block.bn.bias", "fc.weight", "fc.bias"]
     # a policy first, then train_last on top of it (the config's order)
-    assert _trainable(apply_freeze(Known(), train_last=1, policy="none")) == ["fc.weight", "fc.bias"]
+    after_policy = apply_freeze(Known(), train_last=1, policy="none")
+    assert _trainable(after_policy) == ["fc.weight", "fc.bias"]
 
 
 @pytest.mark.parametrize("bad", ["last:x", "last:6", "last:-1", "some"])
@@ -146,7 +147,7 @@ def test_channels_last_keeps_outputs(name: str) -> None:
         ref = model(*xs)
         params = [id(p) for p in model.parameters()]
         channels_last(model)
-        assert [id(p) for p in model.parameters()] == params  # an optimizer built before still works
+        assert [id(p) for p in model.parameters()] == params  # an earlier optimizer still works
         conv = next(p for p in model.parameters() if p.dim() in (4, 5))
         fmt = torch.channels_last if conv.dim() == 4 else torch.channels_last_3d
         assert conv.is_contiguous(memory_format=fmt)

@@ -45,7 +45,7 @@ class ActionModel(nn.Module):
         return torch.randn(batch, *self.input_shape)
 
     def get_classifier(self) -> nn.Module:
-        """The final layer (``classifier_name``); what :mod:`actionlab.models.surgery` calls the head."""
+        """The final layer (``classifier_name``): the head of :mod:`actionlab.models.surgery`."""
         return self.get_submodule(self.classifier_name)
 
     def reset_classifier(self, num_classes: int) -> None:

@@ -137,13 +137,6 @@ def apply_freeze(model: nn.Module, train_last: int = 0, policy: str = "") -> nn.
     return model
 
 
-def count_trainable(model: nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, total
-
-
 # ---------------------------------------------------------------------- batch norm
 
 

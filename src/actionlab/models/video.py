@@ -80,7 +80,8 @@ class Conv2Plus1D(nn.Sequential):
         kt, kh, kw = kernel
         mid = cout if mid is None else mid
         super().__init__(
-            nn.Conv3d(cin, mid, (1, kh, kw), (1, stride, stride), (0, kh // 2, kw // 2), bias=not norm),
+            nn.Conv3d(cin, mid, (1, kh, kw), (1, stride, stride), (0, kh // 2, kw // 2),
+                      bias=not norm),
             nn.BatchNorm3d(mid) if norm else nn.Identity(),
             nn.ReLU(inplace=True),
             TemporalConv(mid, cout, (kt, 1, 1), (stride, 1, 1), (kt // 2, 0, 0), bias=not norm),

@@ -173,7 +173,8 @@ class Trainer:
         size = model_info(self.raw_model)
         if self.dist.is_main:
             log.info("training %s: %d of %d parameters trainable, %d steps per epoch, on %s "
-                     "(%d processes)", self.meta["model"]["name"], size["trainable"], size["params"],
+                     "(%d processes)", self.meta["model"]["name"], size["trainable"],
+                     size["params"],
                      self.steps_per_epoch, self.device, self.dist.world_size)
         if self.cfg.train.patience > 0 and not self.val_loaders and self.dist.is_main:
             log.warning("train.patience=%d needs a validation set; training runs all %d epochs",
