@@ -1,4 +1,5 @@
-"""Process-wide settings that make CPU training and loading faster: glibc's allocator.
+"""Process-wide settings: glibc's allocator (:func:`tune_malloc`), where models run
+(:func:`resolve_device`, :func:`onnx_providers`) and CPU threads.
 
 By default glibc serves every allocation of more than 128 kB with a fresh ``mmap`` and returns
 it to the system when freed (and the threshold only adapts part-way). A training step allocates
@@ -11,8 +12,10 @@ of the demo's flow stream: 9.3 -> 6.2 s per epoch, system time 19.6 -> 6.1 s, id
 This is what the environment variables ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``
 do, set from inside the process with ``mallopt`` (no library exposes it; ctypes is enough).
 
-**Devices and threads.** :func:`resolve_device` turns ``--device`` text into a device or one
-clear line; :func:`threads_option` / :func:`set_threads` are the ``--threads N`` option.
+**Devices and threads.** Every command that runs a model takes ``--device auto|cpu|cuda|cuda:N``:
+:func:`resolve_device` turns it into a torch device and :func:`onnx_providers` into
+onnxruntime's providers, or into one clear line when the GPU is not there;
+:func:`threads_option` / :func:`set_threads` are the ``--threads N`` option.
 """
 
 from __future__ import annotations
@@ -22,7 +25,12 @@ import ctypes.util
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from actionlab.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -66,38 +74,92 @@ def tune_malloc() -> bool:
 # ---------------------------------------------------------------------- devices and threads
 
 
-def resolve_device(text: str, option: str = "--device") -> Any:
-    """A ``torch.device`` from a user's text, refused in one line when this build lacks it.
+DEVICES = "auto, cpu, cuda or cuda:N"
+DEVICE_HELP = "Where the model runs: auto (a GPU when one is visible), cpu, cuda or cuda:N."
+
+
+def _cuda_missing(text: str, option: str) -> InputError:
+    import torch
+
+    why = ("this PyTorch build is CPU-only; install a CUDA build (README, GPU)"
+           if torch.version.cuda is None else
+           "no GPU is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES)")
+    return InputError(f"{option} {text!r}: CUDA is not available ({why}); use {option} cpu "
+                      "or auto")
+
+
+def resolve_device(text: str | None = "auto", option: str = "--device",
+                   local_rank: int = 0) -> torch.device:
+    """The torch device a ``--device`` (or ``train.device``) value names, refused in one line
+    when this build or machine lacks it.
 
     Args:
-        text: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
-        option: Names the option or config key in the message.
+        text: ``auto`` (the GPU when one is visible, else the CPU), ``cpu``, ``cuda`` or
+            ``cuda:N``; None means ``auto``.
+        option: Names the option or config key in the message (``--device``, ``train.device``).
+        local_rank: The GPU ``auto`` and ``cuda`` pick: a torchrun process's local rank.
 
     Raises:
-        InputError: an unknown device (``tpu``), or CUDA on a build or machine without it.
+        InputError: an unknown device (``tpu``), CUDA on a CPU-only build or without a GPU, or
+            a GPU index out of range.
     """
     import torch
 
-    from actionlab.errors import InputError
-
-    text = str(text).strip().lower()
+    text = str(text or "auto").strip().lower()
     if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    head, _, index = text.partition(":")
+    if head != "cuda" or (index and not index.isdigit()):
+        raise InputError(f"{option} {text!r}: not a device; use {DEVICES}")
+    if not torch.cuda.is_available():
+        raise _cuda_missing(text, option)
+    n = int(index) if index else local_rank
+    count = torch.cuda.device_count()
+    if n >= count:
+        raise InputError(f"{option} {text!r}: only {count} CUDA device(s) here, cuda:0 to "
+                         f"cuda:{count - 1}")
+    return torch.device("cuda", n)
+
+
+def onnx_providers(device: str | None = "auto", option: str = "--device") -> list[Any]:
+    """onnxruntime execution providers for a ``--device`` value.
+
+    ``auto`` takes the CUDA provider when onnxruntime has it (the ``onnxruntime-gpu``
+    package) and a GPU is visible; ``cuda[:N]`` requires both; ``cpu`` and everything else
+    end with the CPU provider, which is always there.
+
+    Raises:
+        InputError: ``cuda`` asked for without the CUDA provider or a GPU, or an unknown device.
+    """
+    import onnxruntime as ort
+
+    text = (device or "auto").strip().lower()
+    head, _, index = text.partition(":")
+    if text not in ("auto", "cpu") and (head != "cuda" or (index and not index.isdigit())):
+        raise InputError(f"{option} {text!r}: not a device; use {DEVICES}")
+    cpu = ["CPUExecutionProvider"]
+    if text == "cpu":
+        return cpu
+    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers() and _gpu_visible()
+    if text == "auto":
+        return ["CUDAExecutionProvider", *cpu] if has_cuda else cpu
+    if not has_cuda:
+        raise InputError(
+            f"{option} {text!r}: onnxruntime has no usable CUDA provider (providers: "
+            f"{', '.join(ort.get_available_providers())}); pip install onnxruntime-gpu on a "
+            f"machine with a GPU, or use {option} cpu")
+    return [("CUDAExecutionProvider", {"device_id": int(index or 0)}), *cpu]
+
+
+def _gpu_visible() -> bool:
+    """A CUDA GPU is visible: asked of torch when it is installed, else of the NVIDIA driver."""
     try:
-        device = torch.device(text)
-    except (RuntimeError, ValueError):
-        device = None
-    if device is None or device.type not in ("cpu", "cuda"):
-        raise InputError(f"{option} {text!r}: not a device; use auto, cpu, cuda or cuda:N")
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            why = "this PyTorch build has none" if torch.version.cuda is None else "no GPU visible"
-            raise InputError(f"{option} {text!r}: CUDA is not available ({why}); use "
-                             f"{option} cpu or auto")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise InputError(f"{option} {text!r}: only {torch.cuda.device_count()} CUDA "
-                             "device(s) here (cuda:0 ...)")
-    return device
+        import torch
+    except ImportError:  # a deployed ONNX model needs no torch
+        return ctypes.util.find_library("cuda") is not None
+    return torch.cuda.is_available()
 
 
 THREADS_HELP = ("CPU threads for PyTorch (and onnxruntime, for an .onnx model or with --fast); "

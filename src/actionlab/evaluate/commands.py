@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from actionlab.runtime import threads_option
+from actionlab.runtime import DEVICE_HELP, threads_option
 
 
 def _console():  # noqa: ANN202 - rich is imported only when a command runs
@@ -39,7 +39,7 @@ def evaluate(
         1, "--crops", help="Crops per clip: 1 (centre), 3 or 5 (corners + centre)."
     ),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Views per model call."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     out: Path = typer.Option(
         None, "--out", "-o", help="Output JSON; default RUN/eval.json (eval_<split>.json)."
     ),

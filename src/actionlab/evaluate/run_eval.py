@@ -105,7 +105,7 @@ def evaluate_checkpoint(
     batch_size: int | None = 32,
     out: str | Path | None = None,
     progress: bool = False,
-    device: str = "cpu",
+    device: str = "auto",
 ) -> tuple[dict[str, Any], Path]:
     """Evaluate a checkpoint on a split of a prepared cache with multi-clip x multi-crop views.
 
@@ -119,17 +119,21 @@ def evaluate_checkpoint(
         out: Where to write; default ``<checkpoint folder>/eval.json`` (``eval_<split>.json``
             for other splits).
         progress: Show a progress bar.
-        device: Where the model runs (``cpu``, ``cuda``, ``cuda:1``).
+        device: Where the model runs (``auto``, ``cpu``, ``cuda``, ``cuda:1``); LRCN sequence
+            checkpoints (a small LSTM on cached features) always run on the CPU.
 
     Returns:
         ``(eval document, path written)``.
     """
+    from actionlab.runtime import resolve_device
+
+    torch_device = resolve_device(device)  # a GPU that is not there fails first, in one line
     if (read_meta(checkpoint).get("input") or {}).get("kind") == "sequence":
         doc = evaluate_sequence_checkpoint(checkpoint, cache_dir, split)
         path = Path(out) if out else resolve(checkpoint).parent / eval_filename(split)
         write_json_atomic(path, doc)
         return doc, path
-    loaded = load(checkpoint, device=device)
+    loaded = load(checkpoint, device=str(torch_device))
     meta = loaded.meta
     positions = crop_positions(crops)
     datasets, stacked = _datasets(loaded, cache_dir, split, num_clips, positions)

@@ -85,8 +85,8 @@ def grad_cam(
         dims = tuple(range(ax + 1, act.dim()))  # everything after the channels
         weights = grad.mean(dim=dims, keepdim=True)  # (B, [S,] C, 1, ...)
         cam = F.relu((weights * act).sum(dim=ax))  # channel axis gone
-        maps.append(_normalise(cam.detach()).numpy())
-    return maps, logits.detach().numpy()
+        maps.append(_normalise(cam.detach()).cpu().numpy())
+    return maps, logits.detach().float().cpu().numpy()
 
 
 def activation_maps(
@@ -103,7 +103,7 @@ def activation_maps(
     with torch.no_grad():
         feats = _as_list(model.forward_features(*inputs))
     axes = _axes(channel_axes, len(feats))
-    return [_normalise(f.abs().mean(dim=ax)).numpy() for f, ax in zip(feats, axes, strict=True)]
+    return [_normalise(f.abs().mean(dim=ax)).cpu().numpy() for f, ax in zip(feats, axes, strict=True)]
 
 
 class _GuidedReLU(torch.autograd.Function):
@@ -151,7 +151,7 @@ def guided_backprop(
         logits = model(*xs)
         idx = _target_index(logits, target)
         logits.gather(1, idx[:, None]).sum().backward()
-    return [x.grad.detach().numpy() if x.grad is not None else np.zeros(x.shape, np.float32)
+    return [x.grad.detach().cpu().numpy() if x.grad is not None else np.zeros(x.shape, np.float32)
             for x in xs]
 
 

@@ -12,6 +12,7 @@ import typer
 
 from actionlab.errors import InputError
 from actionlab.io import check_output_dir, writing
+from actionlab.runtime import DEVICE_HELP
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ def explain_videos(
     target: str | None = None,
     tsne: bool = True,
     color_by: str = "predicted",
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Explain each video's centre window and embed every window of every video with t-SNE.
 
@@ -38,6 +40,7 @@ def explain_videos(
         tsne: Also write the t-SNE plot.
         color_by: Colour t-SNE points by the ``predicted`` class or by each video's ``folder``
             (its parent folder's name: the true class in UCF101/HMDB51 layouts).
+        device: Where the model runs (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
 
     Returns:
         ``{"videos": {path: {"label", "prob", "files"}}, "tsne": path or None}``.
@@ -49,10 +52,11 @@ def explain_videos(
     from actionlab.checkpoint import load
     from actionlab.infer.preprocess import as_spec, decode_video, preprocess
     from actionlab.infer.timeline import window_starts
+    from actionlab.runtime import resolve_device
 
     if color_by not in ("predicted", "folder"):
         raise InputError(f"--color-by {color_by!r}: use 'predicted' or 'folder'")
-    loaded = load(checkpoint)
+    loaded = load(checkpoint, device=str(resolve_device(device)))
     model, meta = loaded.model, loaded.meta
     spec = as_spec(meta, str(loaded.path))
     classes = list(loaded.classes)
@@ -125,12 +129,13 @@ def explain(
     color_by: str = typer.Option(
         "predicted", "--color-by", help="t-SNE colours: 'predicted' class or parent 'folder'."
     ),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Where the model looks: Grad-CAM, activation maps, guided backprop, flow, t-SNE."""
     if out is None:  # a run folder keeps its pictures where `report` looks for them
         out = checkpoint / "explain" if checkpoint.is_dir() else Path("explain_out")
     res = explain_videos(checkpoint, videos, out, target=target, tsne=not no_tsne,
-                         color_by=color_by)
+                         color_by=color_by, device=device)
     for video, info in res["videos"].items():
         typer.echo(f"{video}: {info['label']} ({info['prob']:.3f}) -> "
                    f"{Path(info['files']['gradcam_gif']).parent}")

@@ -127,7 +127,8 @@ def explain_window(
     (window,) = window_sources(decoded, spec, [start], length)
     src = RecordingSource(window)
     x = make_input(spec, src, train=False)
-    inputs = [p.unsqueeze(0) for p in (x if isinstance(x, tuple) else (x,))]
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    inputs = [p.unsqueeze(0).to(device) for p in (x if isinstance(x, tuple) else (x,))]
     # TSN and LRCN features are segment- or time-major (B, S|T, C, H', W'): channels on axis 2.
     per_item = [s.kind == "tsn" for s in subs]
     axes = [2 if (t and a.dim() == 5) else 1 for t, a in zip(per_item, inputs, strict=True)]
@@ -138,7 +139,7 @@ def explain_window(
         log.warning("Grad-CAM not available for this model (%s)", exc)
         cams, acts = [], []
         with torch.no_grad():
-            logits = model(*inputs).numpy()
+            logits = model(*inputs).float().cpu().numpy()
     probs = softmax(logits)[0]
     j = int(np.argmax(probs)) if target is None else int(target)
     guided = guided_backprop(model, inputs, j)
@@ -323,12 +324,13 @@ def penultimate_features(
 
     With ``with_logits``, also the (B, K) logits from the same features.
     """
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     with torch.no_grad():
-        feats = model.forward_features(*(torch.from_numpy(x) for x in inputs))
-        pre = model.forward_head(feats, pre_logits=True).flatten(1).float().numpy()
+        feats = model.forward_features(*(torch.from_numpy(x).to(device) for x in inputs))
+        pre = model.forward_head(feats, pre_logits=True).flatten(1).float().cpu().numpy()
         if not with_logits:
             return pre
-        return pre, model.forward_head(feats).float().numpy()
+        return pre, model.forward_head(feats).float().cpu().numpy()
 
 
 def plot_tsne(

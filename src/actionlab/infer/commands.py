@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from actionlab.runtime import threads_option
+from actionlab.runtime import DEVICE_HELP, threads_option
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
     fast: bool = typer.Option(True, "--fast/--no-fast", help=FAST_HELP),
     threads: int | None = threads_option(),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     onnx: Path | None = typer.Option(None, "--onnx", hidden=True, help=ONNX_ALIAS_HELP),
 ) -> None:
     """Top-k action labels for each video.
@@ -67,7 +68,7 @@ def predict(
         from actionlab.errors import InputError
 
         raise InputError("give one or more videos after the model: predict CHECKPOINT VIDEO...")
-    runner = _runner(checkpoint, fast, threads)
+    runner = _runner(checkpoint, fast, threads, device)
     rows: list[dict[str, Any]] = []
     skipped = 0
     with _progress("predict") as bar:
@@ -201,6 +202,7 @@ def timeline(
     no_video: bool = typer.Option(False, "--no-video", help="Skip the annotated MP4."),
     fast: bool = typer.Option(True, "--fast/--no-fast", help=FAST_HELP),
     threads: int | None = threads_option(),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     onnx: Path | None = typer.Option(None, "--onnx", hidden=True, help=ONNX_ALIAS_HELP),
 ) -> None:
     """Class probabilities over time, action segments, a plot and an annotated MP4.
@@ -222,7 +224,7 @@ def timeline(
     if out is None:
         out = run / "timeline" / video.stem if run is not None else Path("timeline_out")
     check_output_dir(out, "--out")
-    runner = _runner(checkpoint, fast, threads)
+    runner = _runner(checkpoint, fast, threads, device)
     kw = segment_options(threshold=threshold, smooth=smooth, min_duration=min_duration,
                          merge_gap=merge_gap, background=background)
     with _progress("timeline") as bar:
@@ -264,15 +266,15 @@ def _model_and_inputs(checkpoint: Path, inputs: list[Path], onnx: Path | None
     return checkpoint, inputs
 
 
-def _runner(checkpoint: Path, fast: bool, threads: int | None) -> Any:
+def _runner(checkpoint: Path, fast: bool, threads: int | None, device: str = "auto") -> Any:
     from actionlab.infer.export import accelerate
     from actionlab.infer.runner import OnnxRunner, load_runner
     from actionlab.runtime import set_threads
 
     set_threads(threads)
     if checkpoint.suffix.lower() == ".onnx":
-        return OnnxRunner(checkpoint, threads=threads)
-    runner = load_runner(checkpoint)
+        return OnnxRunner(checkpoint, threads=threads, device=device)
+    runner = load_runner(checkpoint, device=device)
     return accelerate(runner, threads=threads) if fast else runner
 
 
@@ -287,19 +289,25 @@ def export(
     opset: int = typer.Option(17, "--opset", help="ONNX opset."),
     tolerance: float = typer.Option(1e-3, "--tolerance", help="Largest allowed abs difference."),
     threads: int | None = threads_option(),
+    device: str = typer.Option(
+        "auto", "--device",
+        help="Where the check runs PyTorch and onnxruntime: auto, cpu, cuda or cuda:N.",
+    ),
 ) -> None:
     """Export to ONNX (dynamic batch, meta embedded) and check it against onnxruntime."""
     from actionlab.checkpoint import load
     from actionlab.infer.export import export_onnx
     from actionlab.io import check_output_file, writing
-    from actionlab.runtime import set_threads
+    from actionlab.runtime import resolve_device, set_threads
 
     set_threads(threads)
+    torch_device = resolve_device(device)  # a GPU that is not there fails first, in one line
     check_output_file(onnx, "--onnx")
     checkpoint, _ = _model_and_inputs(checkpoint, [], None)
-    loaded = load(checkpoint)
+    loaded = load(checkpoint, device=str(torch_device))
     with writing(onnx, "--onnx"):
-        res = export_onnx(loaded.model, loaded.meta, onnx, opset=opset, tolerance=tolerance)
+        res = export_onnx(loaded.model, loaded.meta, onnx, opset=opset, tolerance=tolerance,
+                          device=device)
     typer.echo(f"wrote {res.path} (inputs: {', '.join(res.inputs)}); "
                f"max abs difference vs PyTorch: {res.max_abs_diff:.2e}")
 

@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from actionlab.errors import ModelError
+from actionlab.errors import ActionlabError, ModelError
 from actionlab.infer.preprocess import as_spec, dummy_inputs
 from actionlab.infer.runner import ONNX_META_KEY, OnnxRunner, Runner, TorchRunner
 from actionlab.spec import InputSpec
 from actionlab.io import write_bytes_atomic
+from actionlab.runtime import onnx_providers
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,8 @@ def onnx_bytes(model: Any, meta: dict[str, Any], opset: int = 17) -> bytes:
     names = input_names(spec)
     model = model.eval()
     # Batch 2 when tracing so nothing specialises on a batch of one.
-    example = tuple(torch.from_numpy(x) for x in dummy_inputs(spec, batch=2))
+    device = _device_of(model)
+    example = tuple(torch.from_numpy(x).to(device) for x in dummy_inputs(spec, batch=2))
     buf = io.BytesIO()
     try:
         with warnings.catch_warnings(), torch.no_grad():
@@ -90,9 +92,16 @@ def max_difference(model: Any, runner: OnnxRunner, spec: InputSpec, seed: int = 
     rng = np.random.default_rng(seed)
     check = tuple(rng.standard_normal((3, *x.shape[1:])).astype(np.float32)
                   for x in dummy_inputs(spec, batch=1))
+    device = _device_of(model)
     with torch.no_grad():
-        ref = model.eval()(*(torch.from_numpy(x) for x in check)).float().numpy()
+        ref = model.eval()(*(torch.from_numpy(x).to(device) for x in check)).float().cpu().numpy()
     return float(np.abs(ref - runner.logits(check)).max())
+
+
+def _device_of(model: Any) -> Any:
+    import torch
+
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
 def export_onnx(
@@ -102,6 +111,7 @@ def export_onnx(
     opset: int = 17,
     tolerance: float = DEFAULT_TOLERANCE,
     seed: int = 0,
+    device: str = "cpu",
 ) -> ExportResult:
     """Export ``model`` to ``out`` and compare it with onnxruntime on random inputs.
 
@@ -112,6 +122,8 @@ def export_onnx(
         opset: ONNX opset.
         tolerance: Largest allowed absolute difference between PyTorch and onnxruntime logits.
         seed: For the random check inputs.
+        device: The onnxruntime provider the check runs the exported file with (a
+            ``--device`` value: ``cpu``, ``auto``, ``cuda``, ``cuda:N``).
 
     Raises:
         ModelError: the export fails or the outputs differ by more than ``tolerance``.
@@ -119,7 +131,7 @@ def export_onnx(
     spec = as_spec(meta)
     out = Path(out)
     data = onnx_bytes(model, meta, opset)
-    diff = max_difference(model, OnnxRunner(data), spec, seed)
+    diff = max_difference(model, OnnxRunner(data, device=device), spec, seed)
     if not diff <= tolerance:
         raise ModelError(
             f"{out}: onnxruntime differs from PyTorch by {diff:.3g} (> {tolerance:g}); "
@@ -144,8 +156,16 @@ def accelerate(runner: Runner, threads: int | None = None,
     """
     if not isinstance(runner, TorchRunner):
         return runner
+    device = "cpu"
+    if runner.device.type == "cuda":  # onnxruntime on the CPU would be slower than the GPU
+        device = f"cuda:{runner.device.index or 0}"
+        try:
+            onnx_providers(device)
+        except ActionlabError as exc:
+            log.info("staying with PyTorch on %s (%s)", runner.device, exc)
+            return runner
     try:
-        fast = OnnxRunner(onnx_bytes(runner.model, runner.meta), threads=threads)
+        fast = OnnxRunner(onnx_bytes(runner.model, runner.meta), threads=threads, device=device)
         diff = max_difference(runner.model, fast, runner.spec)
     except Exception as exc:  # noqa: BLE001 - any failure: stay with PyTorch
         log.info("onnxruntime acceleration unavailable (%s); running PyTorch", exc)

@@ -41,32 +41,40 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class TorchRunner:
-    """A PyTorch model (eval mode, no gradients) and its checkpoint meta."""
+    """A PyTorch model (eval mode, no gradients) and its checkpoint meta; inputs go to the
+    model's device and logits come back to the CPU."""
 
     def __init__(self, model: Any, meta: dict[str, Any]) -> None:
+        import torch
+
         self.model = model.eval()
         self.meta = meta
         self.spec = as_spec(meta)
         self.classes = classes_of(meta)
+        self.device = next((p.device for p in model.parameters()), torch.device("cpu"))
 
     def logits(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
         import torch
 
-        device = next(self.model.parameters()).device
         with torch.inference_mode():
-            out = self.model(*(torch.from_numpy(x).to(device) for x in inputs))
+            out = self.model(*(torch.from_numpy(x).to(self.device) for x in inputs))
         return out.float().cpu().numpy()
 
 
 class OnnxRunner:
     """An exported ONNX model run with onnxruntime; the meta comes from its metadata_props."""
 
-    def __init__(self, path: str | Path | bytes, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path | bytes, threads: int | None = None,
+                 device: str = "auto") -> None:
         """Args:
             path: An ``.onnx`` file, or the model's serialized bytes.
             threads: onnxruntime intra-op threads (default: onnxruntime's choice).
+            device: ``auto`` (onnxruntime's CUDA provider when it has one and a GPU is
+                visible), ``cpu``, ``cuda`` or ``cuda:N`` (see ``runtime.onnx_providers``).
         """
         import onnxruntime as ort
+
+        from actionlab.runtime import onnx_providers
 
         where = "<in-memory ONNX model>" if isinstance(path, bytes) else str(path)
         if not isinstance(path, bytes):
@@ -80,7 +88,7 @@ class OnnxRunner:
         try:
             self.session = ort.InferenceSession(
                 path if isinstance(path, bytes) else str(path), sess_options=opts,
-                providers=["CPUExecutionProvider"],
+                providers=onnx_providers(device),
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise CheckpointError(f"{where}: not a loadable ONNX model ({exc})") from None
@@ -96,6 +104,7 @@ class OnnxRunner:
         except ValueError:
             raise CheckpointError(f"{where}: its actionlab metadata is not valid JSON") from None
         self.classes = classes_of(self.meta)
+        self.providers = self.session.get_providers()  # what onnxruntime really runs on
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def logits(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -103,14 +112,17 @@ class OnnxRunner:
         return np.asarray(self.session.run(None, feed)[0], dtype=np.float32)
 
 
-def load_runner(path: str | Path, onnx: str | Path | None = None, device: str = "cpu") -> Runner:
+def load_runner(path: str | Path, onnx: str | Path | None = None, device: str = "auto") -> Runner:
     """A runner for a checkpoint or run folder, or, when ``onnx`` is given (or the path ends
-    in ``.onnx``), an ONNX file run with onnxruntime."""
+    in ``.onnx``), an ONNX file run with onnxruntime. ``device`` is a ``--device`` value: where
+    PyTorch runs the model, or which onnxruntime provider runs the ONNX file."""
     if onnx is not None:
-        return OnnxRunner(onnx)
+        return OnnxRunner(onnx, device=device)
     if str(path).endswith(".onnx"):
-        return OnnxRunner(path)
+        return OnnxRunner(path, device=device)
     from actionlab.checkpoint import load
+    from actionlab.runtime import resolve_device
 
-    loaded = load(path, device=device)
+    torch_device = resolve_device(device)  # a GPU that is not there fails first, in one line
+    loaded = load(path, device=str(torch_device))
     return TorchRunner(loaded.model, loaded.meta)

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from actionlab.errors import InputError
+from actionlab.runtime import DEVICE_HELP
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -51,6 +52,7 @@ def serve(
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="Labels shown."),
     window: str | None = typer.Option(None, "--window", help="Timeline window: frames or '0.5s'."),
     step: str | None = typer.Option(None, "--step", help="Timeline step: frames or seconds."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Serve a page to upload a video and see its labels, timeline and Grad-CAM."""
     import uvicorn
@@ -60,7 +62,7 @@ def serve(
 
     sock = listen(host, port)
     try:
-        runner = load_runner(checkpoint)
+        runner = load_runner(checkpoint, device=device)
         # Our own temporary folder (not the app's): it goes however the server stops.
         with tempfile.TemporaryDirectory(prefix="actionlab-serve-") as work:
             app = create_app(runner, max_upload_mb=max_upload_mb, top_k=top_k, window=window,

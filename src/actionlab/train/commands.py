@@ -21,6 +21,9 @@ def register(app: typer.Typer) -> None:
         overrides: list[str] = typer.Argument(None, help="Overrides as key.path=value, e.g. optim.lr=1e-4."),
         resume: Path = typer.Option(None, "--resume", help="Continue this run directory exactly."),
         threads: int | None = threads_option(),
+        device: str = typer.Option(
+            None, "--device", help="auto, cpu, cuda or cuda:N; overrides train.device (auto)."
+        ),
     ) -> None:
         """Train the experiment a config describes (also under torchrun --nproc_per_node=N).
 
@@ -29,7 +32,7 @@ def register(app: typer.Typer) -> None:
         """
         from actionlab.config import load_config
         from actionlab.errors import InputError
-        from actionlab.runtime import set_threads
+        from actionlab.runtime import resolve_device, set_threads
         from actionlab.train.run import train
 
         set_threads(threads)
@@ -40,6 +43,9 @@ def register(app: typer.Typer) -> None:
             config = None
         if config is None:
             config = resume / "config.yaml"
+        if device is not None:
+            resolve_device(device)  # a GPU that is not there fails before any data is read
+            overrides = [*(overrides or []), f"train.device={device}"]
         cfg = load_config(config, overrides or [])
         run_dir = train(cfg, resume=resume)
         if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line, from rank 0

@@ -94,7 +94,7 @@ class Trainer:
         self.cfg = config
         self.run_dir = Path(run_dir)
         self.dist = D.current()
-        self.device = _device(config.train.device, self.dist)
+        self.device = resolve_device(config.train.device, "train.device", self.dist.local_rank)
         self.train_loaders = _as_dict(train_loader)
         self.val_loaders = _as_dict(val_loader) if val_loader is not None else {}
         self.joint = isinstance(train_loader, Mapping)
@@ -449,12 +449,6 @@ class Trainer:
 # ---------------------------------------------------------------------- small helpers
 
 
-def _device(name: str, info: D.DistInfo) -> torch.device:
-    """``train.device`` as a device; under torchrun a bare ``cuda`` means this process's GPU."""
-    device = resolve_device(name, "train.device")
-    if device.type == "cuda" and device.index is None:
-        return torch.device("cuda", info.local_rank)
-    return device
 
 
 def _as_dict(loaders: Loaders) -> dict[str, DataLoader]:
