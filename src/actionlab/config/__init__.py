@@ -89,6 +89,7 @@ class InitConfig:
     """Where the starting weights come from (empty ``path``: random initialisation)."""
 
     path: str = ""  # a run dir / .safetensors checkpoint, a torchvision .pth, or a 2D checkpoint
+    weights: str = ""  # named weights, e.g. torchvision:r2plus1d_18/KINETICS400_V1
     format: str = "auto"  # auto | run | torchvision | inflate
     reset_head: bool = False  # re-initialise the classifier when the class sets differ
     strict: bool = True  # every weight of the file must fit (except a reset head)
@@ -156,8 +157,10 @@ class TrainConfig:
     epochs: int = 10
     patience: int = 0  # early stopping after N epochs without a better val accuracy (0: off)
     grad_clip: float = 0.0  # max gradient norm (0: off)
-    bf16: bool = False  # bfloat16 autocast (CPU or CUDA)
-    channels_last: bool = False  # channels-last memory format for 4D/5D inputs
+    # mixed precision: auto (null) = what is faster on this hardware (train/precision.py)
+    bf16: bool | str | None = None  # true | false | auto
+    channels_last: bool | str | None = None  # true | false | auto (on with CPU bf16)
+    compile: bool = False  # torch.compile the model (benchmarks/README: measured on CPU)
     partial_bn: bool = False  # all BatchNorm layers but the first in eval mode (TSN)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -348,6 +351,10 @@ def validate(cfg: ExperimentConfig, source: str = "config") -> ExperimentConfig:
     _check_choice(cfg.schedule.name, SCHEDULES, "schedule.name", source)
     _check_choice(cfg.schedule.mode, CYCLIC_MODES, "schedule.mode", source)
     _check_choice(cfg.sequence.loss_weight, SEQ_LOSS_WEIGHTS, "sequence.loss_weight", source)
+    for key in ("bf16", "channels_last"):
+        value = getattr(cfg.train, key)
+        if isinstance(value, str) and value != "auto":
+            raise InputError(f"{source}: train.{key}={value!r} is not one of true, false, auto")
     for fmt in cfg.train.log:
         _check_choice(fmt, LOG_FORMATS, "train.log[]", source)
     o, sch, t = cfg.optim, cfg.schedule, cfg.train

@@ -70,7 +70,9 @@ class DemoSettings:
     stills_epochs: int = 15
     frame_epochs: int = 10
     flow_epochs: int = 20
-    bf16: bool = True  # bf16 autocast + channels-last for the flow and fusion runs (docs/models.md)
+    # the flow and fusion runs: bf16 autocast + channels-last where the CPU probe measures them
+    # faster (docs/models.md; None: that probe, true/false force it)
+    bf16: bool | None = None
     fusion_epochs: int = 4
     fusions: tuple[str, ...] = ("average", "max", "min", "concat", "mid")
     slip: bool = True  # run the slip-detector study (docs/inference.md)
@@ -99,7 +101,8 @@ class DemoResult:
 def _train(cfg: ExperimentConfig, out: Path, name: str, overrides: Sequence[str] = ()) -> Path:
     """Train ``cfg`` as ``out/runs/name`` (a finished run of that name is reused).
 
-    ``overrides``: what :func:`actionlab.train.run.fast_cpu_overrides` gives for the 3D runs.
+    ``overrides``: what :func:`actionlab.train.run.fast_cpu_overrides` gives (bf16 auto for the
+    3D runs, float32 for the frame runs).
     """
     from actionlab.train.run import train
 
@@ -271,9 +274,10 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
 
     p = DemoPaths(data, out / "cache")
     runs = res.runs
-    runs["stills"] = _train(stills_config(s, p), out, "stills")
-    runs["stills-clr"] = _train(stills_config(s, p, clr=True), out, "stills-clr")
-    runs["frame"] = _train(frame_config(s, p, runs["stills"]), out, "frame")
+    fp32 = fast_cpu_overrides(False)  # the frame models were tuned in float32; bf16 is auto now
+    runs["stills"] = _train(stills_config(s, p), out, "stills", fp32)
+    runs["stills-clr"] = _train(stills_config(s, p, clr=True), out, "stills-clr", fp32)
+    runs["frame"] = _train(frame_config(s, p, runs["stills"]), out, "frame", fp32)
     fast = fast_cpu_overrides(s.bf16)
     runs["flow"] = _train(flow_config(s, p), out, "flow", fast)
     for fusion in s.fusions:

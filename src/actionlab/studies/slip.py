@@ -70,7 +70,9 @@ class SlipSettings:
     flow_bound: float = 4.0
     epochs: int = 8
     lr: float = 1e-3
-    bf16: bool = True  # bf16 autocast + channels-last: faster, same scores (docs/inference.md)
+    # bf16 autocast + channels-last: faster, same scores (docs/inference.md), where the CPU
+    # probe measures them faster (None: that probe, train/precision.py; true/false force it)
+    bf16: bool | None = None
     batch_size: int = 16
     val_fraction: float = 0.15
     config: str = CONFIG  # a shipped experiment config's name, or a path

@@ -243,10 +243,11 @@ def make_run_dir(cfg: ExperimentConfig) -> Path:
     return path
 
 
-def fast_cpu_overrides(on: bool) -> list[str]:
-    """``train.bf16`` and ``train.channels_last`` overrides, both on or both off: the pair that
-    trains the compact 3D models 3.4x faster on an AMX CPU (``benchmarks/bench_models.py``)."""
-    value = str(on).lower()
+def fast_cpu_overrides(on: bool | None) -> list[str]:
+    """``train.bf16`` and ``train.channels_last`` overrides, both on, both off, or both ``auto``
+    (None: bf16 + channels-last where the CPU probe measured them faster, see
+    ``train/precision.py``; 3.4x faster for the compact 3D models on an AMX CPU)."""
+    value = "auto" if on is None else str(on).lower()
     return [f"train.bf16={value}", f"train.channels_last={value}"]
 
 

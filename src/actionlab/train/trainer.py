@@ -39,6 +39,7 @@ from actionlab.train import distributed as D
 from actionlab.train.console import DeferredInterrupt, progress_bar
 from actionlab.train.metrics_log import MetricsLog, topk_correct
 from actionlab.train.optim import build_optimizer, build_scheduler
+from actionlab.train.precision import Precision, choose_precision
 from actionlab.train.state import (
     load_state,
     rng_state,
@@ -108,13 +109,28 @@ class Trainer:
         meta["size"] = model_info(model)
         self.meta = meta
 
+        # every process trains with rank 0's choice (the CPU probe runs once, not per process)
+        self.precision: Precision = D.broadcast_object(
+            choose_precision(config.train, self.device) if self.dist.is_main else None)
+        if self.dist.is_main:
+            log.info("precision: %s%s%s (%s)", _dtype_name(self.precision.dtype),
+                     " + GradScaler" if self.precision.scaler else "",
+                     " + channels-last" if self.precision.channels_last else "",
+                     self.precision.reason)
+        self.meta["precision"] = {"dtype": _dtype_name(self.precision.dtype),
+                                  "grad_scaler": self.precision.scaler,
+                                  "channels_last": self.precision.channels_last,
+                                  "reason": self.precision.reason}
         self.raw_model = model.to(self.device)
-        if config.train.channels_last:
+        if self.precision.channels_last:
             channels_last(self.raw_model)
         self.model: nn.Module = self.raw_model
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(self.raw_model, device_ids=ids)
+        if config.train.compile:
+            self.model = torch.compile(self.model)
+        self.scaler = self.precision.grad_scaler(self.device)
         self.optimizer = build_optimizer(self.raw_model, config.optim)
         self.steps_per_epoch = self._steps_per_epoch()
         self.scheduler = build_scheduler(
@@ -321,12 +337,12 @@ class Trainer:
     def _forward(self, name: str | None, x: Any) -> Any:
         xs = tuple(x) if isinstance(x, (tuple, list)) else (x,)
         xs = tuple(self._to_device(t) for t in xs)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.bf16):
+        with self.precision.autocast(self.device):
             return self.model(*xs) if name is None else self.model(*xs, task=name)
 
     def _to_device(self, t: torch.Tensor) -> torch.Tensor:
         t = t.to(self.device, non_blocking=True)
-        return channels_last_input(t) if self.cfg.train.channels_last else t
+        return channels_last_input(t) if self.precision.channels_last else t
 
     def _train_step(self, name: str | None, batch: Any) -> None:
         x, y = batch
@@ -336,10 +352,12 @@ class Trainer:
         if D.any_flag(not bool(torch.isfinite(loss)), self.device):
             self._on_nonfinite(loss.detach().item())
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()  # float16 only: scaled; otherwise as it is
         if self.cfg.train.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients
             nn.utils.clip_grad_norm_(self.raw_model.parameters(), self.cfg.train.grad_clip)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)  # skipped when float16 gradients overflowed
+        self.scaler.update()
         self.scheduler.step()
         with torch.no_grad():
             logits = self.logits_fn(_float(out))
@@ -384,6 +402,7 @@ class Trainer:
             "step": self.step,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "rng": rng_state(),
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
@@ -417,6 +436,8 @@ class Trainer:
         self.raw_model.load_state_dict(weights, strict=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):  # float16 runs; older states have none
+            self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.best_metric = float(state["best_metric"])
         self.best_epoch = int(state["best_epoch"])
@@ -449,6 +470,9 @@ class Trainer:
 # ---------------------------------------------------------------------- small helpers
 
 
+def _dtype_name(dtype: torch.dtype | None) -> str:
+    return {torch.bfloat16: "bfloat16 autocast", torch.float16: "float16 autocast"}.get(
+        dtype, "float32")
 
 
 def _as_dict(loaders: Loaders) -> dict[str, DataLoader]:
