@@ -87,3 +87,22 @@ def test_float16_trains_through_the_grad_scaler_and_resumes(tiny_cfg, monkeypatc
     state = load_state(Path(cfg.train.out_dir) / "last.safetensors")
     assert state["scaler"]["scale"] == tr.scaler.get_scale()
     assert tr.meta["precision"]["dtype"] == "float16 autocast"
+
+
+def test_compile_wraps_the_model_that_trains(tiny_cfg, monkeypatch) -> None:
+    """train.compile=true trains through torch.compile's module (a real compile takes minutes
+    on this 2-core machine, so the wrapper is recorded instead)."""
+    from actionlab.train import trainer as T
+    from train_helpers import TinyConvBN, image_data, loader
+
+    wrapped = []
+
+    def compile_(model):
+        wrapped.append(model)
+        return model
+
+    monkeypatch.setattr(torch, "compile", compile_)
+    cfg = tiny_cfg("train.compile=true", "train.epochs=1")
+    data = image_data()
+    tr = T.Trainer(TinyConvBN(), loader(data), None, cfg, cfg.train.out_dir)
+    assert wrapped == [tr.raw_model] and tr.fit()["epochs"] == 1

@@ -25,6 +25,7 @@ from actionlab.spec import InputSpec, in_channels
 from actionlab.train import distributed as D
 from actionlab.train.state import RUN_FILE, process_alive, read_run_status, seed_everything
 from actionlab.train.transfer import initialise
+from actionlab.train.weights import apply_preprocessing
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +289,8 @@ def _train(cfg: ExperimentConfig, resume: Path | None) -> Path:
     from actionlab.train.trainer import Trainer
 
     info = D.current()
+    # named weights bring their normalisation (data.mean/std when unset) before anything reads it
+    pretrained = apply_preprocessing(cfg.data, cfg.model.init)
     if cfg.data.kind == "sequence":
         from actionlab.train.lrcn import train_lrcn
 
@@ -311,6 +314,8 @@ def _train(cfg: ExperimentConfig, resume: Path | None) -> Path:
     bs, seed = cfg.data.batch_size, cfg.train.seed
     workers = auto_workers(cfg.data.source) if cfg.data.workers is None else cfg.data.workers
     meta = {"model": spec, "classes": classes, "input": spec_of(train_ds).to_dict()}
+    if pretrained:
+        meta["pretrained"] = pretrained
     trainer = Trainer(
         model,
         make_loader(train_ds, bs, True, seed, workers),

@@ -21,6 +21,7 @@ from actionlab.config import InitConfig
 from actionlab.checkpoint import load_checkpoint, resolve
 from actionlab.errors import CheckpointError, ModelError
 from actionlab.models.surgery import classifier, is_classifier_key
+from actionlab.train.weights import fetch_weights, is_named
 
 log = logging.getLogger(__name__)
 
@@ -137,13 +138,18 @@ def initialise(model: nn.Module, init: InitConfig, classes: list[str]) -> None:
 
     Args:
         model: The freshly built model (this run's number of classes).
-        init: ``model.init``: path, format (auto | run | torchvision | inflate), reset_head,
+        init: ``model.init``: path or named ``weights`` (``torchvision:resnet50/IMAGENET1K_V1``,
+            also accepted wherever a path is, e.g. in ``streams``; see
+            :mod:`actionlab.train.weights`), format (auto | run | torchvision | inflate), reset_head,
             strict, and ``streams`` (``{submodule: checkpoint}``, e.g. the two streams of a
             two-stream model, each from its own run).
         classes: This run's class names.
     """
-    if init.path:
-        _initialise_one(model, init.path, init, classes)
+    if init.path and init.weights:
+        raise CheckpointError(
+            f"model.init.path={init.path} and model.init.weights={init.weights}: set one of them")
+    if init.path or init.weights:
+        _initialise_one(model, init.path or init.weights, init, classes)
     for name, stream_path in init.streams.items():
         try:
             sub = model.get_submodule(name)
@@ -162,7 +168,11 @@ def _initialise_one(
     classes: list[str],
 ) -> None:
     fmt = init.format
-    path = resolve(source)
+    if is_named(source):  # torchvision's file, verified; it is a torchvision state dict
+        path = fetch_weights(source)
+        fmt = "torchvision" if fmt in ("auto", "run") else fmt
+    else:
+        path = resolve(source)
     state, meta = read_state_dict(path)
     if fmt == "auto":
         fmt = "run" if meta is not None else "torchvision"

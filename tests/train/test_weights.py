@@ -1,0 +1,164 @@
+"""Named pretrained weights: name -> file and checksum, a placed file loaded strictly with no
+network, a wrong checksum refused, the offline case in one line. Nothing is downloaded: a
+tiny model's state dict is placed under a temporary TORCH_HOME and registered for the test."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import urllib.error
+from pathlib import Path
+
+import pytest
+import torch
+
+from actionlab.config import InitConfig, load_config
+from actionlab.errors import CheckpointError, InputError
+from actionlab.models import build_model, list_models
+from actionlab.train import weights as W
+from actionlab.train.transfer import initialise
+
+TINY = {"num_classes": 5, "width": 0.25, "input_size": 16, "head_grid": 4}
+
+
+@pytest.fixture()
+def placed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A tiny resnetlike's state dict saved with torch.save, as torchvision names its files
+    (``<model>-<first 8 hex digits of its SHA-256>.pth``), registered as a table entry; the
+    file is at ``src`` (the 'server') and not yet in the hub folder."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    torch.manual_seed(3)
+    model = build_model("resnetlike", **TINY)
+    raw = tmp_path / "raw.pth"
+    torch.save(model.state_dict(), raw)
+    digest = hashlib.sha256(raw.read_bytes()).hexdigest()
+    src = tmp_path / "server" / f"resnetlike-{digest[:8]}.pth"
+    src.parent.mkdir()
+    shutil.move(raw, src)
+    entry = W.NamedWeights("torchvision:resnetlike/TEST_V1", "resnetlike",
+                           f"https://download.invalid/models/{src.name}", 5,
+                           (0.1, 0.2, 0.3), (0.4, 0.5, 0.6), (16, 16), (18,), 1, digest)
+    monkeypatch.setitem(W.WEIGHTS, entry.name, entry)
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    return {"entry": entry, "src": src, "hub": hub, "model": model, "digest": digest}
+
+
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+
+    def offline(url: str, dst: str, **kw) -> None:
+        calls.append(url)
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    return calls
+
+
+def test_builtin_table_names_files_checksums_and_models() -> None:
+    e = W.weights_entry("torchvision:r2plus1d_18/KINETICS400_V1")
+    assert e.url == "https://download.pytorch.org/models/r2plus1d_18-91a641e6.pth"
+    assert (e.file_name, e.hash_prefix, e.model) == ("r2plus1d_18-91a641e6.pth", "91a641e6",
+                                                     "r2plus1d_18")
+    assert (e.num_classes, e.size, e.frames, e.mean[0]) == (400, (112, 112), 16, 0.43216)
+    r18 = W.weights_entry("torchvision:resnet18/IMAGENET1K_V1")
+    assert (r18.file_name, r18.num_classes, r18.std) == ("resnet18-f37072fd.pth", 1000,
+                                                         (0.229, 0.224, 0.225))
+    wanted = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg16", "vgg16_bn",
+              "r3d_18", "mc3_18", "r2plus1d_18"}
+    assert {w.model for w in W.WEIGHTS.values()} == wanted
+    for w in W.WEIGHTS.values():
+        assert w.model in list_models()
+        assert len(w.hash_prefix) == 8 and int(w.hash_prefix, 16) >= 0
+        assert w.url.startswith("https://download.pytorch.org/models/")
+    with pytest.raises(InputError, match="unknown weights 'torchvision:resnet18/V9'.*resnet50"):
+        W.weights_entry("torchvision:resnet18/V9")
+
+
+def test_placed_file_is_used_offline_and_loads_strictly(placed, monkeypatch) -> None:
+    calls = _no_network(monkeypatch)
+    placed["hub"].mkdir(parents=True)
+    shutil.copy(placed["src"], placed["hub"])
+    name = placed["entry"].name
+    assert W.fetch_weights(name) == placed["hub"] / placed["src"].name
+    assert calls == []  # no network
+    torch.manual_seed(99)  # other initial weights
+    fresh = build_model("resnetlike", **TINY)
+    initialise(fresh, InitConfig(weights=name, strict=True), [f"c{i}" for i in range(5)])
+    for (k, a), b in zip(fresh.state_dict().items(), placed["model"].state_dict().values()):
+        assert torch.equal(a, b), k
+    # strict: a model the file does not fit is refused, not half-loaded
+    other = build_model("resnetlike", **{**TINY, "width": 0.5})
+    with pytest.raises(CheckpointError, match="shapes differ"):
+        initialise(other, InitConfig(weights=name), [f"c{i}" for i in range(5)])
+
+
+def test_wrong_checksum_is_refused(placed, monkeypatch) -> None:
+    _no_network(monkeypatch)
+    placed["hub"].mkdir(parents=True)
+    bad = placed["hub"] / placed["src"].name
+    data = bytearray(placed["src"].read_bytes())
+    data[len(data) // 2] ^= 1  # one bit differs
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError) as exc:
+        W.fetch_weights(placed["entry"].name)
+    msg = str(exc.value)
+    assert msg.startswith(f"{bad}: SHA-256") and placed["digest"][:16] in msg
+    assert "\n" not in msg
+
+
+def test_prefix_only_entries_check_the_file_name_digits(placed, monkeypatch) -> None:
+    _no_network(monkeypatch)
+    entry = placed["entry"]
+    monkeypatch.setitem(W.WEIGHTS, entry.name, W.NamedWeights(**{**entry.__dict__, "sha256": ""}))
+    placed["hub"].mkdir(parents=True)
+    shutil.copy(placed["src"], placed["hub"])
+    assert W.fetch_weights(entry.name).is_file()
+    (placed["hub"] / placed["src"].name).write_bytes(b"something else")
+    with pytest.raises(CheckpointError, match=f"expected {placed['digest'][:8]}"):
+        W.fetch_weights(entry.name)
+
+
+def test_offline_without_the_file_names_it_and_the_folder(placed, monkeypatch) -> None:
+    calls = _no_network(monkeypatch)
+    with pytest.raises(CheckpointError) as exc:
+        W.fetch_weights(placed["entry"].name)
+    msg = str(exc.value)
+    assert calls == [placed["entry"].url]
+    assert f"place {placed['src'].name} in {placed['hub']}" in msg
+    assert "URLError" in msg and "\n" not in msg
+    assert not any(placed["hub"].iterdir())  # nothing half-written left behind
+
+
+def test_download_is_verified_before_it_is_kept(placed, monkeypatch) -> None:
+    served = {"bytes": placed["src"].read_bytes()}
+
+    def download(url: str, dst: str, **kw) -> None:
+        Path(dst).write_bytes(served["bytes"])
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    path = W.fetch_weights(placed["entry"].name)
+    assert path.read_bytes() == placed["src"].read_bytes()
+    path.unlink()
+    served["bytes"] = b"a truncated download"
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        W.fetch_weights(placed["entry"].name)
+    assert not path.exists()
+
+
+def test_preprocessing_goes_into_the_config_and_the_meta(placed, tmp_path, monkeypatch) -> None:
+    _no_network(monkeypatch)
+    cfg = load_config(None, [f"model.init.weights={placed['entry'].name}", "data.size=[16,16]"])
+    pre = W.apply_preprocessing(cfg.data, cfg.model.init)
+    assert cfg.data.mean == [0.1, 0.2, 0.3] and cfg.data.std == [0.4, 0.5, 0.6]
+    assert pre["file"] == placed["src"].name and pre["size"] == [16, 16]
+    set_by_user = load_config(None, [f"model.init.weights={placed['entry'].name}",
+                                     "data.mean=[0.5,0.5,0.5]", "data.std=[0.2,0.2,0.2]"])
+    W.apply_preprocessing(set_by_user.data, set_by_user.model.init)
+    assert set_by_user.data.mean == [0.5, 0.5, 0.5]  # the user's values win
+    assert W.apply_preprocessing(load_config(None).data, InitConfig()) is None
+
+
+def test_path_and_weights_together_are_refused(placed) -> None:
+    with pytest.raises(CheckpointError, match="set one of them"):
+        initialise(build_model("resnetlike", **TINY),
+                   InitConfig(path="x.pth", weights=placed["entry"].name), ["a"] * 5)
