@@ -90,16 +90,18 @@ def tiny_cache(root: Path, classes=("jump", "run", "wave"), per_class: int = 2, 
     return root
 
 
-def colour_checkpoint(path: Path, cache: Path, kind: str = "clip", classes=("jump", "run", "wave")) -> Path:
+def colour_checkpoint(path: Path, cache: Path, kind: str = "clip", classes=("jump", "run", "wave"),
+                      split: str = "1", shift: int = 0) -> Path:
     """A MeanLinear checkpoint that reads the class from the saturated colour channel, with a
-    config that names ``cache`` and a 16x16 input (smaller than the frames, so crops differ)."""
+    config that names ``cache`` and a 16x16 input (smaller than the frames, so crops differ);
+    ``shift`` > 0 names every class ``shift`` classes off (all wrong), ``split`` is data.split."""
     from actionlab.config import load_config, to_dict
 
     cfg = load_config(None, [f"data.cache_dir={cache}", f"data.kind={kind}", "data.size=[16, 16]",
-                             "data.frames=4"])
+                             "data.frames=4", f"data.split={split}"])
     model = MeanLinear(len(classes))
     with torch.no_grad():
-        model.fc.weight.copy_(torch.eye(3) * 10.0)
+        model.fc.weight.copy_(torch.eye(3).roll(shift, 0) * 10.0)
         model.fc.bias.zero_()
     save_checkpoint(path, model, {"model": {"name": "meanlinear", "kwargs": {"num_classes": 3}},
                                   "classes": list(classes), "config": to_dict(cfg), "epoch": 1})

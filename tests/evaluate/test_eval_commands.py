@@ -146,3 +146,27 @@ def test_evaluate_two_stream_views(tmp_path: Path, monkeypatch) -> None:
     doc, _ = evaluate_checkpoint(ckpt, crops=3)
     assert seen and all(s == (3, 3) for s in seen)  # 3 crops of both streams per call
     assert doc["metrics"]["top1"] == 1.0
+
+
+def test_evaluate_splits_averages_runs_of_each_split(tmp_path: Path, meanlinear) -> None:
+    cache = tiny_cache(tmp_path / "cache")
+    for split, shift in (("1", 0), ("2", 0), ("3", 1)):  # split 3's model is always wrong
+        colour_checkpoint(tmp_path / f"r-split{split}" / "best.safetensors", cache, split=split,
+                          shift=shift)
+    out = tmp_path / "mean.json"
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path / "r-split{split}"), "--splits",
+                                   "1,2,3", "--device", "cpu", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "split 3 test: 6 videos  top1 0.000" in res.output
+    assert "mean over splits 1,2,3: top1 0.667 +- 0.471" in res.output
+    doc = json.loads(out.read_text())
+    assert doc["splits"] == ["1", "2", "3"] and doc["mean"]["top1"]["mean"] == pytest.approx(2 / 3)
+    assert [r["top1"] for r in doc["runs"]] == [1.0, 1.0, 0.0]
+    for split in "123":  # each run keeps its own eval.json
+        assert (tmp_path / f"r-split{split}" / "eval.json").is_file()
+    # runs given one by one pair with the splits in order; each run's data.split is checked
+    runs = [str(tmp_path / f"r-split{s}") for s in "213"]
+    res = CliRunner().invoke(app, ["evaluate", *runs, "--splits", "1,2,3"])
+    assert "trained on split 2 (data.split), listed for split 1" in str(res.exception)
+    res = CliRunner().invoke(app, ["evaluate", *runs[:2], "--splits", "1,2,3"])
+    assert "3 splits but 2 checkpoints" in str(res.exception)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from actionlab.config import InitConfig, load_config
+from actionlab.config import CONFIGS, InitConfig, load_config
 from actionlab.errors import CheckpointError, InputError
 from actionlab.models import build_model, list_models
 from actionlab.train import weights as W
@@ -162,3 +162,43 @@ def test_path_and_weights_together_are_refused(placed) -> None:
     with pytest.raises(CheckpointError, match="set one of them"):
         initialise(build_model("resnetlike", **TINY),
                    InitConfig(path="x.pth", weights=placed["entry"].name), ["a"] * 5)
+
+
+RECIPES = sorted(p for p in CONFIGS.glob("*.yaml")
+                 if ("-k400_" in p.name or "-in1k_" in p.name) and "-synth" not in p.name)
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_recipes_name_weights_that_fit_their_model(path: Path) -> None:
+    cfg = load_config(path)
+    names = W.weights_sources(cfg.model.init)
+    assert len(names) == 1 and cfg.model.init.reset_head
+    entry = W.weights_entry(names[0])
+    model = cfg.model.kwargs.get("backbone", cfg.model.name)  # TSN: the backbone stream
+    assert entry.model == model
+    assert list(cfg.data.size) == list(entry.size) and cfg.data.frames in (1, entry.frames)
+    assert cfg.data.dataset in path.name and not cfg.data.mean  # the weights bring mean/std
+
+
+def test_tsn_backbone_stream_loads_named_image_weights(tmp_path: Path, monkeypatch) -> None:
+    """The TSN recipes' ``streams: {backbone: torchvision:...}``: an ImageNet-layout ResNet
+    state dict (1000 classes) goes into the TSN's backbone, its classifier dropped."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    _no_network(monkeypatch)
+    torch.manual_seed(0)
+    net = build_model("resnet18", num_classes=1000, width=0.25)
+    raw = tmp_path / "r.pth"
+    torch.save(net.state_dict(), raw)
+    digest = hashlib.sha256(raw.read_bytes()).hexdigest()
+    hub = tmp_path / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    raw.rename(hub / f"resnet18-{digest[:8]}.pth")
+    name = "torchvision:resnet18/TEST_V1"
+    monkeypatch.setitem(W.WEIGHTS, name, W.NamedWeights(
+        name, "resnet18", f"https://download.invalid/resnet18-{digest[:8]}.pth", 1000,
+        W.IMAGENET_MEAN, W.IMAGENET_STD, (224, 224), (256,)))
+    tsn = build_model("tsn", num_classes=7, backbone="resnet18", num_segments=3,
+                      backbone_kwargs={"width": 0.25})
+    initialise(tsn, InitConfig(streams={"backbone": name}, reset_head=True), list("abcdefg"))
+    assert torch.equal(tsn.backbone.conv1.weight, net.conv1.weight)
+    assert torch.equal(tsn.backbone.layer4[1].bn2.running_var, net.layer4[1].bn2.running_var)

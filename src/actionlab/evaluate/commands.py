@@ -21,9 +21,10 @@ def _console():  # noqa: ANN202 - rich is imported only when a command runs
 
 
 def evaluate(
-    checkpoint: Path = typer.Argument(
+    checkpoints: list[Path] = typer.Argument(
         ..., help="Checkpoint (.safetensors) or a run folder (its model: best.safetensors, or "
-        "last.safetensors for a run without validation data)."
+        "last.safetensors for a run without validation data); several are averaged (e.g. one "
+        "per official split)."
     ),
     cache: Path = typer.Option(
         None, "--cache",
@@ -31,9 +32,14 @@ def evaluate(
         "checkpoint's own.",
     ),
     split: str = typer.Option("test", "--split", help="test, val, train or all."),
+    splits: str = typer.Option(
+        None, "--splits",
+        help="Official splits the runs were trained on, e.g. 1,2,3: one run each, or one path "
+        "with {split} in it; each run's data.split is checked, the metrics are averaged.",
+    ),
     clips: int = typer.Option(
-        1, "--clips", min=1, help="Views per video spread over it (clips, frames or two-stream centres; "
-        "not TSN), scores averaged."
+        1, "--clips", min=1, help="Views per video spread over it (clips, frames or two-stream "
+        "centres; not TSN), scores averaged."
     ),
     crops: int = typer.Option(
         1, "--crops", help="Crops per clip: 1 (centre), 3 or 5 (corners + centre)."
@@ -41,29 +47,54 @@ def evaluate(
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Views per model call."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     out: Path = typer.Option(
-        None, "--out", "-o", help="Output JSON; default RUN/eval.json (eval_<split>.json)."
+        None, "--out", "-o",
+        help="Output JSON; default RUN/eval.json (eval_<split>.json). With several runs: the "
+        "averaged summary (each run still writes its own eval.json).",
     ),
     threads: int | None = threads_option(),
 ) -> None:
-    """Score a checkpoint on a cache split (multi-clip x multi-crop) and write eval.json."""
+    """Score checkpoints on a cache split (multi-clip x multi-crop) and write eval.json; with
+    several (``--splits 1,2,3``) also their mean and standard deviation."""
     from actionlab.evaluate.run_eval import eval_filename, evaluate_checkpoint
-    from actionlab.evaluate.runs import run_checkpoint
-    from actionlab.io import check_output_file, writing
+    from actionlab.evaluate.runs import mean_metrics, run_checkpoint, split_checkpoints
+    from actionlab.io import check_output_file, write_json_atomic, writing
     from actionlab.runtime import resolve_device, set_threads
 
     set_threads(threads)
     device = str(resolve_device(device))
-    if checkpoint.is_dir():
-        checkpoint = run_checkpoint(checkpoint)
-    target = check_output_file(out or checkpoint.parent / eval_filename(split), "--out")
-    with writing(target, "--out"):
-        doc, path = evaluate_checkpoint(checkpoint, cache, split, clips, crops, batch_size, out,
-                                        progress=True, device=device)
-    m = doc["metrics"]
+    pairs = [(s, run_checkpoint(c) if c.is_dir() else c)
+             for s, c in split_checkpoints(checkpoints, splits)]
+    several = len(pairs) > 1
+    if several and out is not None:
+        check_output_file(out, "--out")
+    docs = []
+    for official, checkpoint in pairs:
+        own = None if several else out
+        target = check_output_file(own or checkpoint.parent / eval_filename(split), "--out")
+        with writing(target, "--out"):
+            doc, path = evaluate_checkpoint(checkpoint, cache, split, clips, crops, batch_size,
+                                            own, progress=True, device=device)
+        docs.append(doc)
+        where = f"split {official} " if official else ""
+        typer.echo(f"{where}{split}: {_metrics_line(doc['metrics'])}" +
+                   (f"  ({checkpoint})" if several else ""))
+        typer.echo(f"wrote {path}")
+    if several:
+        mean = mean_metrics(docs)
+        over = f"splits {splits}" if splits else f"{len(docs)} runs"
+        line = "  ".join(f"{k} {v['mean']:.3f} +- {v['std']:.3f}" for k, v in mean.items())
+        typer.echo(f"mean over {over}: {line}")
+        if out is not None:
+            with writing(out, "--out"):
+                write_json_atomic(out, {"split": split, "splits": [s for s, _ in pairs],
+                                        "checkpoints": [str(c) for _, c in pairs],
+                                        "mean": mean, "runs": [d["metrics"] for d in docs]})
+            typer.echo(f"wrote {out}")
+
+
+def _metrics_line(m: dict[str, Any]) -> str:
     tops = "  ".join(f"{k} {v:.3f}" for k, v in m.items() if k.startswith("top"))
-    mca = m["mean_class_accuracy"]
-    typer.echo(f"{split}: {m['num_samples']} videos  {tops}  mean class {mca:.3f}")
-    typer.echo(f"wrote {path}")
+    return f"{m['num_samples']} videos  {tops}  mean class {m['mean_class_accuracy']:.3f}"
 
 
 def compare(

@@ -408,3 +408,56 @@ def improvement_cells(
     sel = rows if top is None else rows[:top]
     return header, [[r["class"], _fmt(r["before"]), _fmt(r["after"]), f"{r['gain']:+.3f}"]
                     for r in sel]
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def split_checkpoints(paths: list[Path], splits: str | None) -> list[tuple[str | None, Path]]:
+    """Pair checkpoints (or run dirs) with the official split each was trained on.
+
+    ``splits`` is ``"1,2,3"`` or None. A single path holding ``{split}`` is expanded once per
+    split (``runs/r21d-ucf101-split{split}``); otherwise the paths pair with the splits in
+    order. Every checkpoint's own ``data.split`` must be the split it stands for, so a run of
+    another split is never averaged in by mistake.
+
+    Raises:
+        InputError: counts that differ, a missing checkpoint, or a run of another split.
+    """
+    if not splits:
+        return [(None, Path(p)) for p in paths]
+    names = [s.strip() for s in splits.split(",") if s.strip()]
+    if len(paths) == 1 and "{split}" in str(paths[0]):
+        paths = [Path(str(paths[0]).replace("{split}", s)) for s in names]
+    if len(paths) != len(names):
+        raise InputError(f"--splits {splits}: {len(names)} splits but {len(paths)} checkpoints; "
+                         "give one run per split, or one path with {split} in it")
+    out = []
+    for split, path in zip(names, paths, strict=True):
+        ckpt = run_checkpoint(path) if path.is_dir() else path
+        if ckpt is None or not ckpt.is_file():
+            raise InputError(f"{path}: no checkpoint for split {split} here")
+        trained = str(_checkpoint_config(ckpt).get("data", {}).get("split", ""))
+        if trained != split:
+            raise InputError(f"{ckpt}: trained on split {trained or '?'} (data.split), "
+                             f"listed for split {split}")
+        out.append((split, ckpt))
+    return out
+
+
+def _checkpoint_config(ckpt: Path) -> dict[str, Any]:
+    from actionlab.train.checkpoint import read_meta
+
+    return read_meta(ckpt).get("config") or {}
+
+
+def mean_metrics(docs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation (population, over runs) of every metric the eval
+    documents share: ``{"top1": {"mean", "std"}, ...}``."""
+    keys = [k for k in docs[0]["metrics"] if k != "num_samples"
+            and all(isinstance(d["metrics"].get(k), (int, float)) for d in docs)]
+    out = {}
+    for k in keys:
+        values = np.asarray([float(d["metrics"][k]) for d in docs])
+        out[k] = {"mean": float(values.mean()), "std": float(values.std())}
+    return out
