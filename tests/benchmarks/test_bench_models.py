@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -12,15 +10,12 @@ from torch import nn
 
 from actionlab.models import build_model
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_models.py"
-
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_models", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from bench_helpers import load_script
+
+    return load_script("bench_models")
 
 
 def tiny_net() -> nn.Module:
