@@ -115,10 +115,9 @@ def _inference(runner: Any, data: dict[str, Any]) -> dict[str, float]:
 
     from actionlab.infer.predict import predict_video
     from actionlab.infer.preprocess import dummy_inputs
-    from actionlab.infer.runner import input_spec
     from actionlab.infer.timeline import run_timeline
 
-    x = tuple(np.ascontiguousarray(a) for a in dummy_inputs(input_spec(runner.meta), batch=16))
+    x = tuple(np.ascontiguousarray(a) for a in dummy_inputs(runner.spec, batch=16))
     runner.logits(x)  # warm-up: kernels, cuDNN autotuning, onnxruntime's allocations
     reps = 5
     _, t = _timed(lambda: [runner.logits(x) for _ in range(reps)])
@@ -135,12 +134,12 @@ def onnx_rates(run: Path, data: dict[str, Any], out: Path, device: str) -> dict[
     from actionlab.errors import ActionlabError
     from actionlab.infer.export import export_onnx
     from actionlab.infer.runner import OnnxRunner
-    from actionlab.train.checkpoint import load_model
+    from actionlab.checkpoint import load
 
     path = out / "model.onnx"
     if not path.is_file():
-        model, meta = load_model(run / "best.safetensors")
-        export_onnx(model, meta, path)
+        loaded = load(run / "best.safetensors")
+        export_onnx(loaded.model, loaded.meta, path)
     try:
         runner = OnnxRunner(path, device=device)
     except ActionlabError as exc:

@@ -446,7 +446,7 @@ def split_checkpoints(paths: list[Path], splits: str | None) -> list[tuple[str |
 
 
 def _checkpoint_config(ckpt: Path) -> dict[str, Any]:
-    from actionlab.train.checkpoint import read_meta
+    from actionlab.checkpoint import read_meta
 
     return read_meta(ckpt).get("config") or {}
 
