@@ -50,10 +50,11 @@ def test_unknown_devices_are_refused(name: str) -> None:
 @pytest.mark.skipif(not CPU_ONLY, reason="this build has CUDA")
 def test_cuda_on_a_cpu_only_build_says_so() -> None:
     with pytest.raises(InputError) as exc:
-        resolve_device("cuda:0", "train.device=")
+        resolve_device("cuda:0", "train.device")
     msg = str(exc.value)
-    assert msg.startswith("train.device=cuda:0: this PyTorch build is CPU-only")
-    assert "train.device=cpu" in msg and "\n" not in msg
+    assert msg.startswith("train.device 'cuda:0': CUDA is not available (this PyTorch build is "
+                          "CPU-only; install a CUDA build (README, GPU))")
+    assert "use train.device cpu or auto" in msg and "\n" not in msg
 
 
 def test_cuda_indices_with_two_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,7 +64,7 @@ def test_cuda_indices_with_two_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_device("auto", local_rank=1) == torch.device("cuda", 1)  # torchrun rank 1
     assert resolve_device("cuda") == torch.device("cuda", 0)
     assert resolve_device("cuda:1") == torch.device("cuda", 1)
-    with pytest.raises(InputError, match=r"--device cuda:2: this machine has 2 GPU\(s\), cuda:0 to cuda:1"):
+    with pytest.raises(InputError, match=r"--device 'cuda:2': only 2 CUDA device\(s\) here, cuda:0 to cuda:1"):
         resolve_device("cuda:2")
 
 
@@ -167,4 +168,5 @@ def test_cuda_on_this_build_is_one_line(trained: dict[str, Path], command: str) 
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1, res.stderr
-    assert lines[0].startswith("error: --device cuda: this PyTorch build is CPU-only")
+    assert lines[0].startswith("error: --device 'cuda': CUDA is not available (this PyTorch "
+                               "build is CPU-only")

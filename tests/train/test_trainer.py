@@ -218,5 +218,5 @@ def test_bad_device_is_clear(tiny_cfg) -> None:
     with pytest.raises(InputError, match="train.device"):
         _trainer(tiny_cfg("train.device=gpu0"))
     if not torch.cuda.is_available():
-        with pytest.raises(InputError, match="train.device=cuda: (this PyTorch build is CPU-only|no CUDA GPU)"):
+        with pytest.raises(InputError, match="CUDA is not available"):
             _trainer(tiny_cfg("train.device=cuda"))
