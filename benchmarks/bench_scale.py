@@ -61,7 +61,7 @@ def make_clip(task: tuple[Path, int]) -> None:
     rng = np.random.default_rng(seed)
     tex = cv2.GaussianBlur(rng.integers(0, 256, (H + 160, W + 320, 3), np.uint8), (0, 0), 3)
     tex = cv2.normalize(tex, None, 30, 220, cv2.NORM_MINMAX)
-    colours = rng.integers(0, 256, (2, 3)).tolist()
+    colors = rng.integers(0, 256, (2, 3)).tolist()
     n = int(SECONDS * FPS)
     speed = rng.uniform(0.5, 2.0)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,8 +73,8 @@ def make_clip(task: tuple[Path, int]) -> None:
             x0 = int(i * speed) % 320
             f = tex[80 : 80 + H, x0 : x0 + W].copy()
             t = i / n
-            cv2.circle(f, (int(40 + 240 * t), int(120 + 60 * np.sin(6 * t))), 28, colours[0], -1)
-            cv2.rectangle(f, (int(260 - 200 * t), 40), (int(300 - 200 * t), 120), colours[1], -1)
+            cv2.circle(f, (int(40 + 240 * t), int(120 + 60 * np.sin(6 * t))), 28, colors[0], -1)
+            cv2.rectangle(f, (int(260 - 200 * t), 40), (int(300 - 200 * t), 120), colors[1], -1)
             f = cv2.add(f, rng.integers(0, 6, f.shape, np.uint8))
             for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
                 c.mux(pkt)

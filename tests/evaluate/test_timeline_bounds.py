@@ -105,13 +105,13 @@ def test_valid_documents_still_score(monkeypatch, capsys, tmp_path: Path, gt: Pa
 def test_grid_masks_match_the_per_bin_definition() -> None:
     """The difference-array masks equal 'bin centre inside a segment', overlaps included."""
     rng = np.random.default_rng(0)
-    centres = (np.arange(500) + 0.5) * 0.04
+    centers = (np.arange(500) + 0.5) * 0.04
     segs = [{"label": "a", "start": float(s), "end": float(s + d)}
             for s, d in zip(rng.uniform(0, 20, 30), rng.uniform(0, 3, 30))]
     want = np.zeros(500, bool)
     for s in segs:
-        want |= (centres >= s["start"]) & (centres < s["end"])
-    assert (TL._grid_masks(segs, "a", centres) == want).all()
+        want |= (centers >= s["start"]) & (centers < s["end"])
+    assert (TL._grid_masks(segs, "a", centers) == want).all()
 
 
 def test_evaluate_device_and_output(monkeypatch, capsys, tmp_path: Path) -> None:

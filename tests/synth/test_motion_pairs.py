@@ -138,8 +138,8 @@ def test_runner_travels_with_a_tracking_camera_jumper_stays_put():
         else:
             assert motion.x is None and motion.cam_x is None
         frames, boxes, *_ = render_clip(task)
-        centre = (boxes[:, 0] + boxes[:, 2]) / 2
-        assert np.ptp(centre) < 0.25 * size[0], f"{cls}: the figure left its place"
+        center = (boxes[:, 0] + boxes[:, 2]) / 2
+        assert np.ptp(center) < 0.25 * size[0], f"{cls}: the figure left its place"
         flow = compute_flow(frames, "dis")[:, ..., 0]  # horizontal flow, px per frame
         active = np.arange(window[0], window[1] - 1) % (len(frames) - 1)
         shifts[cls] = float(np.median(flow[active]))

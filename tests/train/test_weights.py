@@ -16,7 +16,7 @@ from actionlab.config import CONFIGS, InitConfig, load_config
 from actionlab.errors import CheckpointError, InputError
 from actionlab.models import build_model, list_models
 from actionlab.train import weights as W
-from actionlab.train.transfer import initialise
+from actionlab.train.transfer import initialize
 
 TINY = {"num_classes": 5, "width": 0.25, "input_size": 16, "head_grid": 4}
 
@@ -83,13 +83,13 @@ def test_placed_file_is_used_offline_and_loads_strictly(placed, monkeypatch) -> 
     assert calls == []  # no network
     torch.manual_seed(99)  # other initial weights
     fresh = build_model("resnetlike", **TINY)
-    initialise(fresh, InitConfig(weights=name, strict=True), [f"c{i}" for i in range(5)])
+    initialize(fresh, InitConfig(weights=name, strict=True), [f"c{i}" for i in range(5)])
     for (k, a), b in zip(fresh.state_dict().items(), placed["model"].state_dict().values()):
         assert torch.equal(a, b), k
     # strict: a model the file does not fit is refused, not half-loaded
     other = build_model("resnetlike", **{**TINY, "width": 0.5})
     with pytest.raises(CheckpointError, match="shapes differ"):
-        initialise(other, InitConfig(weights=name), [f"c{i}" for i in range(5)])
+        initialize(other, InitConfig(weights=name), [f"c{i}" for i in range(5)])
 
 
 def test_wrong_checksum_is_refused(placed, monkeypatch) -> None:
@@ -160,7 +160,7 @@ def test_preprocessing_goes_into_the_config_and_the_meta(placed, tmp_path, monke
 
 def test_path_and_weights_together_are_refused(placed) -> None:
     with pytest.raises(CheckpointError, match="set one of them"):
-        initialise(build_model("resnetlike", **TINY),
+        initialize(build_model("resnetlike", **TINY),
                    InitConfig(path="x.pth", weights=placed["entry"].name), ["a"] * 5)
 
 
@@ -199,6 +199,6 @@ def test_tsn_backbone_stream_loads_named_image_weights(tmp_path: Path, monkeypat
         W.IMAGENET_MEAN, W.IMAGENET_STD, (224, 224), (256,)))
     tsn = build_model("tsn", num_classes=7, backbone="resnet18", num_segments=3,
                       backbone_kwargs={"width": 0.25})
-    initialise(tsn, InitConfig(streams={"backbone": name}, reset_head=True), list("abcdefg"))
+    initialize(tsn, InitConfig(streams={"backbone": name}, reset_head=True), list("abcdefg"))
     assert torch.equal(tsn.backbone.conv1.weight, net.conv1.weight)
     assert torch.equal(tsn.backbone.layer4[1].bn2.running_var, net.layer4[1].bn2.running_var)

@@ -275,8 +275,8 @@ def make_input(
     if spec.kind == "two_stream":
         if train or spec.num_clips == 1:
             return _two_stream(spec, src, train, rng, gen, t, src.num_frames // 2)
-        centres = sampling.multi_clip(src.num_frames, spec.num_clips, 1)[:, 0]
-        views = [_two_stream(spec, src, False, None, None, t, int(c)) for c in centres]
+        centers = sampling.multi_clip(src.num_frames, spec.num_clips, 1)[:, 0]
+        views = [_two_stream(spec, src, False, None, None, t, int(c)) for c in centers]
         return torch.stack([v[0] for v in views]), torch.stack([v[1] for v in views])
     raise ValueError(f"{spec.kind!r} inputs are per-frame features, not frames")
 

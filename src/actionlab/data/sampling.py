@@ -99,7 +99,7 @@ def tsn_segments(
 
     The first ``num_frames - length + 1`` possible snippet starts are cut into
     ``num_segments`` equal segments; training takes a random start in each segment, testing
-    the segment's centre. A video with fewer starts than segments spreads the segments
+    the segment's center. A video with fewer starts than segments spreads the segments
     evenly over the starts it has (repeating some); a snippet longer than the video loops.
 
     Args:

@@ -77,7 +77,7 @@ def corner_offset(H: int, W: int, h: int, w: int, position: str) -> tuple[int, i
 
 
 def corner_crop(x: torch.Tensor, size: int | Sequence[int], position: str) -> torch.Tensor:
-    """Crop ``size`` at a corner or the centre."""
+    """Crop ``size`` at a corner or the center."""
     h, w = _pair(size)
     return crop(x, *corner_offset(*x.shape[-2:], h, w, position), h, w)
 
@@ -180,7 +180,7 @@ def _numpy_ok(x: torch.Tensor) -> bool:
 
 
 def rotate(x: torch.Tensor, degrees: float, flow: bool = False) -> torch.Tensor:
-    """Rotate every frame by ``degrees`` (counter-clockwise on screen) about the centre.
+    """Rotate every frame by ``degrees`` (counter-clockwise on screen) about the center.
 
     For flow the vectors are rotated too, so the field still describes the rotated motion.
     Corners outside the source are zero (no motion for flow).

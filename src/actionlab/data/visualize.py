@@ -48,9 +48,9 @@ def flow_sheet(
     pairs = frames.reshape(count, 2, *frames.shape[1:])
     flows = np.stack([flowlib.compute_flow(p, method)[0] for p in pairs])  # (count, H, W, 2)
     mag = float(np.percentile(np.linalg.norm(flows, axis=-1), 99)) or 1.0
-    colour = flowlib.to_color(flows, mag)
+    color = flowlib.to_color(flows, mag)
     sheet = np.concatenate([np.concatenate(list(pairs[:, 0]), axis=1),
-                            np.concatenate(list(colour), axis=1)], axis=0)
+                            np.concatenate(list(color), axis=1)], axis=0)
     ok, buf = cv2.imencode(Path(out).suffix.lower(), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:
         raise InputError(f"{out}: could not encode the picture ({sheet.shape})")

@@ -42,7 +42,7 @@ def evaluate(
         "centres; not TSN), scores averaged."
     ),
     crops: int = typer.Option(
-        1, "--crops", help="Crops per clip: 1 (centre), 3 or 5 (corners + centre)."
+        1, "--crops", help="Crops per clip: 1 (center), 3 or 5 (corners + center)."
     ),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Views per model call."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),

@@ -81,7 +81,7 @@ def hysteresis_mask(p: np.ndarray, high: float, low: float) -> np.ndarray:
 
 
 def _edges(times: np.ndarray, duration: float | None) -> np.ndarray:
-    """N+1 boundaries: midpoints between window centres, the ends extended by half a step."""
+    """N+1 boundaries: midpoints between window centers, the ends extended by half a step."""
     n = len(times)
     if n == 1:
         lo, hi = times[0], times[0]
@@ -202,7 +202,7 @@ def _optional(doc: dict, key: str, where: str, low: float = 0.0) -> float | None
     return None if value is None else _number(value, where, key, low)
 
 
-def normalise_document(doc: Any, where: str = "segments") -> dict[str, Any]:
+def normalize_document(doc: Any, where: str = "segments") -> dict[str, Any]:
     """A segment document with its list under ``segments`` (``events`` preferred), scores filled.
 
     Every number is checked before anything is allocated from it: times are finite, in
@@ -273,7 +273,7 @@ def load_segments(path: str | Path) -> list[dict[str, Any]]:
     except RecursionError:
         raise InputError(f"{path}: JSON nested too deeply to be a segment file") from None
     docs = data if isinstance(data, list) else [data]
-    return [normalise_document(d, f"{path}" + (f"[{i}]" if len(docs) > 1 else ""))
+    return [normalize_document(d, f"{path}" + (f"[{i}]" if len(docs) > 1 else ""))
             for i, d in enumerate(docs)]
 
 
@@ -348,15 +348,15 @@ def segment_ap(
     return interpolated_ap(precision, recall)
 
 
-def _grid_masks(segs: list[dict], label: str, centres: np.ndarray) -> np.ndarray:
+def _grid_masks(segs: list[dict], label: str, centers: np.ndarray) -> np.ndarray:
     """Bins whose centre lies in a ``label`` segment: O(bins + segments) whatever the
     segments' lengths and overlaps (a difference array, not a mask per segment)."""
-    n = len(centres)
+    n = len(centers)
     bounds = np.asarray([(s["start"], s["end"]) for s in segs if s["label"] == label],
                         dtype=np.float64).reshape(-1, 2)
     # centre >= start and centre < end, as index ranges of the sorted centres
-    lo = np.searchsorted(centres, bounds[:, 0], side="left")
-    hi = np.searchsorted(centres, bounds[:, 1], side="left")
+    lo = np.searchsorted(centers, bounds[:, 0], side="left")
+    hi = np.searchsorted(centers, bounds[:, 1], side="left")
     delta = np.zeros(n + 1, dtype=np.int32)
     np.add.at(delta, lo, 1)
     np.add.at(delta, hi, -1)
@@ -418,10 +418,10 @@ def frame_scores(
     for pd, gd, (res, n) in zip(preds, gts, grids):
         used_res = res
         present = {s["label"] for s in pd["segments"] + gd["segments"]}
-        centres = (np.arange(n) + 0.5) * res
+        centers = (np.arange(n) + 0.5) * res
         for lab in sorted(present):  # a class absent from both adds nothing
-            pm = _grid_masks(pd["segments"], lab, centres)
-            gm = _grid_masks(gd["segments"], lab, centres)
+            pm = _grid_masks(pd["segments"], lab, centers)
+            gm = _grid_masks(gd["segments"], lab, centers)
             c = counts[lab]
             c[0] += int((pm & gm).sum())
             c[1] += int((pm & ~gm).sum())
@@ -457,8 +457,8 @@ def evaluate_timeline(
             raise InputError(f"--tiou {t!r}: a temporal IoU threshold is in (0, 1]")
     preds = [preds] if isinstance(preds, dict) else list(preds)
     gts = [gts] if isinstance(gts, dict) else list(gts)
-    preds = [normalise_document(d, "predictions") for d in preds]
-    gts = [normalise_document(d, "ground truth") for d in gts]
+    preds = [normalize_document(d, "predictions") for d in preds]
+    gts = [normalize_document(d, "ground truth") for d in gts]
     if len(preds) != len(gts):
         raise InputError(f"{len(preds)} prediction documents but {len(gts)} ground-truth ones")
     gt_labels = sorted({s["label"] for d in gts for s in d["segments"]})

@@ -27,7 +27,7 @@ def _axes(channel_axes: Sequence[int] | None, count: int) -> list[int]:
     return given + [1] * (count - len(given))
 
 
-def _normalise(cam: torch.Tensor) -> torch.Tensor:
+def _normalize(cam: torch.Tensor) -> torch.Tensor:
     """Scale each sample's map to [0, 1] (all-zero maps stay zero)."""
     flat = cam.flatten(1)
     lo = flat.min(dim=1).values.view(-1, *[1] * (cam.dim() - 1))
@@ -85,7 +85,7 @@ def grad_cam(
         dims = tuple(range(ax + 1, act.dim()))  # everything after the channels
         weights = grad.mean(dim=dims, keepdim=True)  # (B, [S,] C, 1, ...)
         cam = F.relu((weights * act).sum(dim=ax))  # channel axis gone
-        maps.append(_normalise(cam.detach()).cpu().numpy())
+        maps.append(_normalize(cam.detach()).cpu().numpy())
     return maps, logits.detach().float().cpu().numpy()
 
 
@@ -103,7 +103,7 @@ def activation_maps(
     with torch.no_grad():
         feats = _as_list(model.forward_features(*inputs))
     axes = _axes(channel_axes, len(feats))
-    return [_normalise(f.abs().mean(dim=ax)).cpu().numpy() for f, ax in zip(feats, axes, strict=True)]
+    return [_normalize(f.abs().mean(dim=ax)).cpu().numpy() for f, ax in zip(feats, axes, strict=True)]
 
 
 class _GuidedReLU(torch.autograd.Function):
@@ -187,7 +187,7 @@ def gradient_image(grad: np.ndarray) -> np.ndarray:
 
 
 def overlay(frame: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """Blend a [0, 1] heat map (resized to the frame) onto an RGB uint8 frame (jet colours)."""
+    """Blend a [0, 1] heat map (resized to the frame) onto an RGB uint8 frame (jet colors)."""
     import cv2
 
     h, w = frame.shape[:2]

@@ -87,7 +87,7 @@ def explain_videos(
         how = "predicted class" if color_by == "predicted" else "folder"
         with writing(out, "--out"):
             path = plot_tsne(np.concatenate(feats), labels, out / "tsne.png",
-                             title=f"t-SNE of penultimate features (colour: {how})")
+                             title=f"t-SNE of penultimate features (color: {how})")
         result["tsne"] = str(path) if path else None
     return result
 
@@ -127,7 +127,7 @@ def explain(
     ),
     no_tsne: bool = typer.Option(False, "--no-tsne", help="Skip the t-SNE plot."),
     color_by: str = typer.Option(
-        "predicted", "--color-by", help="t-SNE colours: 'predicted' class or parent 'folder'."
+        "predicted", "--color-by", help="t-SNE colors: 'predicted' class or parent 'folder'."
     ),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:

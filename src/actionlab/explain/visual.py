@@ -1,7 +1,7 @@
-"""Explanations of one window of a video, as pictures: overlays, GIFs, flow in colour, t-SNE.
+"""Explanations of one window of a video, as pictures: overlays, GIFs, flow in color, t-SNE.
 
 :func:`explain_window` runs Grad-CAM, activation maps and guided backprop on the window the
-model sees and pairs every map with the frames (or flow, in colour) it belongs to, stream by
+model sees and pairs every map with the frames (or flow, in color) it belongs to, stream by
 stream; :func:`save_explanation` writes them as PNG sheets and GIFs.
 """
 
@@ -41,7 +41,7 @@ class StreamExplanation:
     """One input stream: what it showed the model and where the model looked."""
 
     name: str  # "rgb", "flow", "rgbdiff"
-    images: list[np.ndarray]  # (H, W, 3) uint8 per shown frame (flow in colour)
+    images: list[np.ndarray]  # (H, W, 3) uint8 per shown frame (flow in color)
     frames: list[int] = field(default_factory=list)  # the video frame of each image
     gradcam: list[np.ndarray] = field(default_factory=list)  # overlays, one per image
     activation: list[np.ndarray] = field(default_factory=list)
@@ -61,7 +61,7 @@ class Explanation:
 
 def _display_images(spec: InputSpec, src: RecordingSource,
                     read: tuple[str, np.ndarray]) -> list[np.ndarray]:
-    """The frames (or flow, in colour) one stream read, cropped as the model saw them."""
+    """The frames (or flow, in color) one stream read, cropped as the model saw them."""
     from actionlab.data.flow import to_color
 
     what, idx = read
@@ -307,7 +307,7 @@ def save_explanation(exp: Explanation, out_dir: str | Path) -> dict[str, Path]:
             paths[key] = save_png(_sheet(rows), out_dir / f"{key}.png")
     flows = [s for s in exp.streams if s.name == "flow"]
     if flows:
-        paths["flow"] = save_png(_sheet([("flow (colour: direction, brightness: speed)",
+        paths["flow"] = save_png(_sheet([("flow (color: direction, brightness: speed)",
                                           flows[0].images, _captions(exp, flows[0]))]),
                                  out_dir / "flow.png")
     return paths

@@ -37,11 +37,11 @@ def save_png(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
     return path
 
 
-def _lanes(ax: Any, rows: list[tuple[str, list[dict]]], colour: dict[str, Any]) -> None:
+def _lanes(ax: Any, rows: list[tuple[str, list[dict]]], color: dict[str, Any]) -> None:
     for i, (name, segs) in enumerate(rows):
         for s in segs:
             ax.broken_barh([(s["start"], max(s["end"] - s["start"], 1e-3))], (i - 0.4, 0.8),
-                           color=colour.get(s["label"], "grey"), alpha=0.8)
+                           color=color.get(s["label"], "grey"), alpha=0.8)
             ax.text((s["start"] + s["end"]) / 2, i, s["label"], ha="center", va="center",
                     fontsize=7, color="white", clip_on=True)
     ax.set_yticks(range(len(rows)))
@@ -63,7 +63,7 @@ def timeline_figure(
     """Class probabilities over time with predicted segments shaded, and a lane per source.
 
     Args:
-        times: (N,) window centres, seconds.
+        times: (N,) window centers, seconds.
         probs: (N, C) probabilities.
         classes: C class names.
         segments: Predicted segments ``{label, start, end, score}``, shaded on the curves.
@@ -82,7 +82,7 @@ def timeline_figure(
     keep = [i for i in order if classes[i] in wanted]
     keep += [i for i in order if i not in keep][: max(0, max_classes - len(keep))]
     palette = [f"C{k % 10}" for k in range(len(keep))]
-    colour = {classes[i]: palette[k] for k, i in enumerate(keep)}
+    color = {classes[i]: palette[k] for k, i in enumerate(keep)}
 
     lanes = [("predicted", segments)] + ([("ground truth", ground_truth)] if ground_truth else [])
     fig = Figure(figsize=(10, 4.2 + 0.3 * len(lanes)))
@@ -91,13 +91,13 @@ def timeline_figure(
     for k, i in enumerate(keep):
         ax.plot(t, p[:, i], color=palette[k], lw=1.5, label=classes[i])
     for s in segments:
-        ax.axvspan(s["start"], s["end"], color=colour.get(s["label"], "grey"), alpha=0.15, lw=0)
+        ax.axvspan(s["start"], s["end"], color=color.get(s["label"], "grey"), alpha=0.15, lw=0)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("probability")
     ax.grid(alpha=0.3)
     if keep:
         ax.legend(fontsize=8, loc="upper right", ncol=min(4, len(keep)))
-    _lanes(lane_ax, lanes, colour)
+    _lanes(lane_ax, lanes, color)
     lane_ax.set_xlabel("time (s)")
     ends = [float(t[-1]) if len(t) else 0.0] + [s["end"] for s in segments + ground_truth]
     end = duration or max(ends)

@@ -112,7 +112,7 @@ def timeline_probs(
     batch_size: int = 16,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-window times (window centres, seconds) and class probabilities.
+    """Per-window times (window centers, seconds) and class probabilities.
 
     Args:
         runner: The model.
@@ -132,8 +132,8 @@ def timeline_probs(
         if progress is not None:
             progress(min(i + batch_size, len(starts)), len(starts))
     probs = np.concatenate(chunks)
-    centre = min(window, len(frames)) / 2
-    times = (np.asarray(starts, np.float64) + centre) / decoded.fps
+    center = min(window, len(frames)) / 2
+    times = (np.asarray(starts, np.float64) + center) / decoded.fps
     return times, probs
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from actionlab import __version__
 from actionlab.errors import ActionlabError, InputError
 from actionlab.evaluate import runs as R
-from actionlab.evaluate.timeline import evaluate_timeline, normalise_document
+from actionlab.evaluate.timeline import evaluate_timeline, normalize_document
 from actionlab.io import check_output_file, write_text_atomic, writing
 from actionlab.metrics import per_class_improvement
 from actionlab.report import plots as P
@@ -247,7 +247,7 @@ def read_timeline(path: Path) -> dict[str, Any]:
             raise InputError(f"{path}: scores must be numbers")
         return doc
     try:  # segments, fps and duration (a timeline without segments has an empty list)
-        segs = normalise_document({"segments": [], **doc}, str(path))["segments"]
+        segs = normalize_document({"segments": [], **doc}, str(path))["segments"]
     except RecursionError:
         raise InputError(f"{path}: not a timeline (JSON nested too deeply)") from None
     if {"times", "probs", "classes"} <= doc.keys():
@@ -321,7 +321,7 @@ def _ground_truth_for(doc: dict[str, Any], path: Path) -> dict[str, Any] | None:
     for c in candidates:
         try:
             if c.is_file() and c.resolve() != path.resolve():
-                gt = normalise_document(json.loads(c.read_text(encoding="utf-8")), str(c))
+                gt = normalize_document(json.loads(c.read_text(encoding="utf-8")), str(c))
                 return {**gt, "path": str(c)}
         except (OSError, ValueError, RecursionError, ActionlabError):
             continue

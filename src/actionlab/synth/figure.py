@@ -1,6 +1,6 @@
 """An articulated figure: appearance, joint angles -> 3D points -> drawn limbs.
 
-The body lives in its own coordinates: origin at the hip centre, x forward, y up, z to the
+The body lives in its own coordinates: origin at the hip center, x forward, y up, z to the
 figure's right, unit = standing height. Joint angles are in degrees: a limb's *flexion* swings
 it forward from hanging straight down (90 = pointing forward, 180 = straight up), *abduction*
 lifts it sideways. Arms hang from the (leaning) torso; legs from the hips. ``yaw`` turns the body
@@ -49,7 +49,7 @@ class Appearance:
         return asdict(self)
 
 
-def _colour(rng: np.random.Generator, lo: int = 20, hi: int = 235) -> tuple[int, int, int]:
+def _color(rng: np.random.Generator, lo: int = 20, hi: int = 235) -> tuple[int, int, int]:
     return tuple(int(v) for v in rng.integers(lo, hi, size=3))
 
 
@@ -62,8 +62,8 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
         torso=0.30 * j(), upper_arm=0.16 * j(), forearm=0.15 * j(), thigh=0.24 * j(),
         shank=0.23 * j(), head_r=0.062 * j(), shoulder_w=0.095 * j(), hip_w=0.055 * j(),
         limb_w=0.045 * j(), torso_w=0.11 * j(),
-        skin=skins[int(rng.integers(len(skins)))], shirt=_colour(rng), pants=_colour(rng, 10, 200),
-        shoes=_colour(rng, 0, 90), hair=hairs[int(rng.integers(len(hairs)))],
+        skin=skins[int(rng.integers(len(skins)))], shirt=_color(rng), pants=_color(rng, 10, 200),
+        shoes=_color(rng, 0, 90), hair=hairs[int(rng.integers(len(hairs)))],
     )  # fmt: skip
 
 

@@ -391,8 +391,8 @@ def _riding_horse(cls, T, fps, a, b, rng, app, p):
         p[f"el_{s}"] = p[f"el_{s}"] * 0 + 60.0
     p["lean"] = p["lean"] * 0 + 8 + 6 * np.sin(phi)
     p["dy"] = 0.03 * (0.5 + 0.5 * np.sin(phi))
-    colours = [(110, 70, 40), (60, 40, 30), (200, 190, 180), (150, 110, 70), (30, 30, 30)]
-    prop = {"kind": "horse", "t_phi": phi, "colour": colours[int(rng.integers(len(colours)))]}
+    colors = [(110, 70, 40), (60, 40, 30), (200, 190, 180), (150, 110, 70), (30, 30, 30)]
+    prop = {"kind": "horse", "t_phi": phi, "colour": colors[int(rng.integers(len(colors)))]}
     return Motion(p, prop, ground=False, hip_height=0.82, extent=1.4,
                   params={"gallop_hz": float(f)})
 

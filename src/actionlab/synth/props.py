@@ -41,7 +41,7 @@ def _bike(cv: Canvas, prop: dict, i: int, yaw: float, lift: float) -> None:
     col, w = prop["colour"], prop["wheel"]
     cx, cy, cr = prop["crank"]
     phi = prop["t_phi"][i]
-    wy = -lift + w  # wheel centres: on the ground
+    wy = -lift + w  # wheel centers: on the ground
     pts = {"rw": (cx - 0.42, wy), "fw": (cx + 0.5, wy), "cr": (cx, cy), "seat": (-0.02, -0.05),
            "bar": (cx + 0.42, cy + 0.5), "head": (cx + 0.45, cy + 0.38)}
     for k in range(2):

@@ -59,9 +59,9 @@ def train_joint(cfg: ExperimentConfig, resume: str | Path | None = None) -> Path
     tr_a, va_a, cls_a = build_datasets(first, cfg.train.seed, "data")
     tr_b, va_b, cls_b = build_datasets(second, cfg.train.seed, "joint.second")
     backbone, spec = build_model_from_config(cfg, len(cls_a))
-    from actionlab.train.transfer import initialise
+    from actionlab.train.transfer import initialize
 
-    initialise(backbone, cfg.model.init, cls_a)
+    initialize(backbone, cfg.model.init, cls_a)
     dim = feature_dim(backbone, tr_a[0][0])
     dropout = float(cfg.model.kwargs.get("dropout", 0.0))
     model = JointModel(backbone, {names[0]: len(cls_a), names[1]: len(cls_b)}, dim, dropout)

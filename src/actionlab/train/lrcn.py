@@ -286,7 +286,7 @@ def train_lrcn(cfg: Any, resume: str | Path | None = None) -> Path:
     from actionlab.train import distributed as D
     from actionlab.train.run import make_loader, make_run_dir
     from actionlab.train.trainer import Trainer
-    from actionlab.train.transfer import initialise
+    from actionlab.train.transfer import initialize
 
     seq = cfg.sequence
     if not seq.features:
@@ -297,7 +297,7 @@ def train_lrcn(cfg: Any, resume: str | Path | None = None) -> Path:
     kwargs = {"in_features": train_ds.feature_dim, "num_classes": len(train_ds.classes),
               **cfg.model.kwargs}
     model = build_model("lstm_features", **kwargs)  # the one sequence model
-    initialise(model, cfg.model.init, train_ds.classes)
+    initialize(model, cfg.model.init, train_ds.classes)
     run_dir = D.broadcast_object(Path(resume) if resume is not None else make_run_dir(cfg))
     if D.current().is_main:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from actionlab.models.surgery import apply_freeze
 from actionlab.spec import InputSpec, in_channels
 from actionlab.train import distributed as D
 from actionlab.train.state import RUN_FILE, process_alive, read_run_status, seed_everything
-from actionlab.train.transfer import initialise
+from actionlab.train.transfer import initialize
 from actionlab.train.weights import apply_preprocessing
 
 log = logging.getLogger(__name__)
@@ -303,7 +303,7 @@ def _train(cfg: ExperimentConfig, resume: Path | None) -> Path:
     seed_everything(cfg.train.seed)
     train_ds, val_ds, classes = build_datasets(cfg.data, cfg.train.seed)
     model, spec = build_model_from_config(cfg, len(classes))
-    initialise(model, cfg.model.init, classes)
+    initialize(model, cfg.model.init, classes)
     apply_freeze(model, cfg.model.freeze.train_last, cfg.model.freeze.policy)
     run_dir = D.broadcast_object(Path(resume) if resume is not None else make_run_dir(cfg))
     if info.is_main:

@@ -133,7 +133,7 @@ def _cross_modality(model: nn.Module, state: dict[str, torch.Tensor], source: st
     return state
 
 
-def initialise(model: nn.Module, init: InitConfig, classes: list[str]) -> None:
+def initialize(model: nn.Module, init: InitConfig, classes: list[str]) -> None:
     """Load the starting weights the ``model.init`` section names (nothing when path is empty).
 
     Args:
@@ -149,7 +149,7 @@ def initialise(model: nn.Module, init: InitConfig, classes: list[str]) -> None:
         raise CheckpointError(
             f"model.init.path={init.path} and model.init.weights={init.weights}: set one of them")
     if init.path or init.weights:
-        _initialise_one(model, init.path or init.weights, init, classes)
+        _initialize_one(model, init.path or init.weights, init, classes)
     for name, stream_path in init.streams.items():
         try:
             sub = model.get_submodule(name)
@@ -158,10 +158,10 @@ def initialise(model: nn.Module, init: InitConfig, classes: list[str]) -> None:
             raise CheckpointError(
                 f"model.init.streams: the model has no submodule {name!r} (it has {children})"
             ) from None
-        _initialise_one(sub, stream_path, init, classes)
+        _initialize_one(sub, stream_path, init, classes)
 
 
-def _initialise_one(
+def _initialize_one(
     model: nn.Module,
     source: str,
     init: InitConfig,
