@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from actionlab.data.manifest import Manifest, Record, carve_validation, check_files as _check
-from actionlab.data.manifest import make_key, select_classes
+from actionlab.data.groups import GNN_PATTERN, apply_group_pattern, compile_pattern, group_of
+from actionlab.data.manifest import SPLITS, make_key, select_classes
 from actionlab.data.video import IMAGE_EXTS, VIDEO_EXTS
 from actionlab.errors import DatasetError
 
 ADAPTERS: dict[str, Callable[..., Manifest]] = {}
+_GNN = compile_pattern(GNN_PATTERN)
 
 
 def adapter(name: str) -> Callable[[Callable[..., Manifest]], Callable[..., Manifest]]:
@@ -50,6 +52,11 @@ def _find_dir(root: Path, splits_dir: str | Path | None, probe: str, names: tupl
     raise DatasetError(
         f"{candidates[0]}: no split files matching {probe!r}; pass splits_dir=<folder with them>"
     )
+
+
+def _gnn(rel: str) -> str:
+    """The ``_gNN_`` group of a UCF101-style file name ("" when it has none)."""
+    return group_of(rel, _GNN) or ""
 
 
 def _finish(m: Manifest, check_files: bool, listed_in: str) -> Manifest:
@@ -92,7 +99,8 @@ def ucf101(
             cls = rel.split("/")[0]
             if cls not in index:
                 raise DatasetError(f"{f}:{ln_no}: unknown class {cls!r} (not in classInd.txt)")
-            records.append(Record(rel, index[cls], cls, split_name, key=make_key(rel)))
+            records.append(Record(rel, index[cls], cls, split_name, key=make_key(rel),
+                                  group=_gnn(rel)))
     m = Manifest(classes, records, "ucf101", str(root), {"split": split})
     return _finish(m, check_files, f"{sdir}/*list0{split}.txt")
 
@@ -144,7 +152,8 @@ def hmdb51(
             if parts[1] == "0" and not include_unused:
                 continue
             rel = f"{cls}/{parts[0]}"
-            records.append(Record(rel, index[cls], cls, names[parts[1]], key=make_key(rel)))
+            records.append(Record(rel, index[cls], cls, names[parts[1]], key=make_key(rel),
+                                  group=_gnn(rel)))
     m = Manifest(classes, records, "hmdb51", str(root), {"split": split})
     if check_files:
         _check(Manifest(classes, [r for r in records if r.split != "unused"], "hmdb51", str(root)),
@@ -256,6 +265,130 @@ def _locate(root: Path, name: str, label: str, split: str) -> str | None:
     return None
 
 
+CSV_COLUMNS = ("path", "label", "split", "group")
+
+
+@adapter("csv")
+def csv_manifest(
+    root: str | Path,
+    csv_path: str | Path | None = None,
+    check_files: bool = True,
+    group_column: str = "group",
+) -> Manifest:
+    """A CSV list of videos: ``path,label[,split][,group]`` plus any columns of your own.
+
+    ``path`` is absolute or relative to the CSV's folder; ``split`` is ``train`` (when empty
+    or absent), ``val``, ``test`` or ``unused``; ``group`` (or the column ``group_column``
+    names, e.g. ``sequence``) is the actor, sequence or source the video came from. Other
+    columns are kept as metadata: ``meta["columns"]`` names them and ``meta["extra"][key]``
+    holds each record's values.
+
+    Args:
+        root: The CSV file, or a folder holding exactly one CSV.
+        csv_path: The CSV when ``root`` is a folder holding several.
+        check_files: Raise if a listed file is missing.
+        group_column: The column holding the groups.
+
+    Returns:
+        Manifest with classes sorted by name, rooted at the CSV's folder.
+
+    Raises:
+        DatasetError: Naming the file and row: missing or unnamed columns, an empty path,
+            label or group, an unknown split, a duplicate or missing file, a label found only
+            in the test split.
+    """
+    path = _csv_file(Path(root), csv_path)
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = [h.strip() for h in next(reader, [])]
+        rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+    _check_header(path, header, group_column)
+    col = {name: i for i, name in enumerate(header)}
+    extras = [h for h in header if h not in ("path", "label", "split", group_column)]
+    base = path.parent
+    found: list[tuple[int, str, str, str, str, dict[str, str]]] = []
+    for line, row in rows:
+        if len(row) != len(header):
+            raise DatasetError(f"{path}:{line}: {len(row)} fields, the header has {len(header)}")
+        get = {h: row[i].strip() for h, i in col.items()}
+        for name in ("path", "label"):
+            if not get[name]:
+                raise DatasetError(f"{path}:{line}: empty {name}")
+        split = (get.get("split") or "train").lower()
+        if split not in SPLITS:
+            raise DatasetError(f"{path}:{line}: split {get['split']!r} is not one of "
+                               f"{', '.join(SPLITS)}")
+        group = get.get(group_column, "")
+        if group_column in col and not group:
+            raise DatasetError(f"{path}:{line}: empty {group_column!r} (the CSV has a group "
+                               "column, so every row needs a group)")
+        if check_files:
+            file = Path(get["path"]) if Path(get["path"]).is_absolute() else base / get["path"]
+            if not file.is_file():
+                raise DatasetError(f"{path}:{line}: {file}: file not found")
+        found.append((line, get["path"], get["label"], split, group, {h: get[h] for h in extras}))
+    if not found:
+        raise DatasetError(f"{path}: no rows under the header")
+    _check_test_labels(path, found)
+    classes = sorted({label for _, _, label, _, _, _ in found})
+    index = {c: i for i, c in enumerate(classes)}
+    records: list[Record] = []
+    extra: dict[str, dict[str, str]] = {}
+    lines: dict[str, int] = {}
+    for line, rel, label, split, group, more in found:
+        p = Path(rel)
+        key = make_key(p.relative_to(p.anchor) if p.is_absolute() else p)
+        if key in lines:
+            raise DatasetError(f"{path}:{line}: {rel!r} is listed twice (first on line "
+                               f"{lines[key]})")
+        lines[key] = line
+        records.append(Record(rel, index[label], label, split, key=key, group=group))
+        if more:
+            extra[key] = more
+    meta: dict[str, Any] = {"csv": str(path)}
+    if extras:
+        meta.update(columns=extras, extra=extra)
+    return Manifest(classes, records, "csv", str(base), meta)
+
+
+def _csv_file(root: Path, csv_path: str | Path | None) -> Path:
+    if csv_path is not None:
+        path = Path(csv_path)
+    elif root.is_dir():
+        found = sorted(root.glob("*.csv"))
+        if len(found) != 1:
+            raise DatasetError(f"{root}: pass the CSV itself (found {len(found)} CSV files)")
+        path = found[0]
+    else:
+        path = root
+    if not path.is_file():
+        raise DatasetError(f"{path}: manifest CSV not found")
+    return path
+
+
+def _check_header(path: Path, header: list[str], group_column: str) -> None:
+    for i, name in enumerate(header, 1):
+        if not name:
+            raise DatasetError(f"{path}:1: column {i} has no name (header {','.join(header)})")
+        if header.count(name) > 1:
+            raise DatasetError(f"{path}:1: column {name!r} appears twice")
+    missing = [c for c in ("path", "label") if c not in header]
+    if missing:
+        raise DatasetError(f"{path}:1: missing column(s) {', '.join(missing)}; the header must "
+                           f"name path,label[,split][,{group_column}] (got {','.join(header)})")
+
+
+def _check_test_labels(path: Path, found: list[tuple]) -> None:
+    """A class that only test rows have cannot be learnt: name the first such row."""
+    trained = {label for _, _, label, split, _, _ in found if split in ("train", "val")}
+    if not trained:
+        return  # a test-only list (scored by a model trained elsewhere)
+    for line, _, label, split, _, _ in found:
+        if split == "test" and label not in trained:
+            raise DatasetError(f"{path}:{line}: label {label!r} appears only in the test split "
+                               "(no train or val row has it)")
+
+
 def _media(folder: Path, stills: bool) -> list[Path]:
     exts = VIDEO_EXTS | (IMAGE_EXTS if stills else frozenset())
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in exts and p.is_file())
@@ -297,19 +430,24 @@ def load_manifest(
     classes: Any = None,
     val_fraction: float | None = None,
     seed: int = 0,
+    group_pattern: str | None = None,
     **options: Any,
 ) -> Manifest:
     """Build a manifest with a named adapter, then subset/rename classes and carve validation.
 
     Args:
         dataset: Adapter name: one of :data:`ADAPTERS` (``ucf101``, ``hmdb51``, ``stanford40``,
-            ``kinetics``, ``folder``), or ``manifest`` to read a saved manifest at ``root``.
+            ``kinetics``, ``folder``, ``csv``), or ``manifest`` to read a saved manifest at ``root``.
         root: Dataset root (or the manifest file).
         classes: Passed to :func:`~actionlab.data.manifest.select_classes` (a map name such as
             ``hmdb51_12``, a dict, or a list of names).
         val_fraction: Carve this stratified share of train into ``val``.
         seed: Seed of the validation split.
-        **options: Adapter options (``split``, ``splits_dir``, ``check_files``, ``csv_path``).
+        group_pattern: Take each record's group from its file name with this regular
+            expression (see :func:`~actionlab.data.groups.apply_group_pattern`); every file
+            must match. Groups keep validation and cross-validation splits apart.
+        **options: Adapter options (``split``, ``splits_dir``, ``check_files``, ``csv_path``,
+            ``group_column``).
 
     Returns:
         The manifest.
@@ -320,6 +458,8 @@ def load_manifest(
         raise DatasetError(f"unknown dataset {dataset!r}; choose one of {', '.join(ADAPTERS)}")
     else:
         m = ADAPTERS[dataset](root, **options)
+    if group_pattern:
+        m = apply_group_pattern(m, group_pattern)
     if classes:
         m = select_classes(m, classes)
     if val_fraction:

@@ -56,18 +56,27 @@ def _classes(text: str | None) -> object:
 
 def _manifest(dataset: str, root: Path, split: int, splits_dir: Optional[Path],
               csv_path: Optional[Path], classes: Optional[str], val_fraction: float, seed: int,
-              check_files: bool):
+              check_files: bool, group_pattern: Optional[str] = None,
+              group_column: str = "group"):
     from actionlab.data.adapters import load_manifest
 
     opts: dict[str, object] = {}
     if dataset in ("ucf101", "hmdb51"):
         opts.update(split=split, splits_dir=splits_dir)
-    if dataset == "kinetics":
+    if dataset in ("kinetics", "csv"):
         opts.update(csv_path=csv_path)
+    if dataset == "csv":
+        opts.update(group_column=group_column)
     if dataset != "manifest":
         opts["check_files"] = check_files
     return load_manifest(dataset, root, classes=_classes(classes),
-                         val_fraction=val_fraction or None, seed=seed, **opts)
+                         val_fraction=val_fraction or None, seed=seed,
+                         group_pattern=group_pattern or None, **opts)
+
+
+GROUP_PATTERN_HELP = ("Regex giving each file's group (actor, sequence) from its name: the first "
+                      r"capture group, e.g. '^\d+_(\d+)_' (UT-Interaction) or '_g(\d+)_'.")
+GROUP_COLUMN_HELP = "CSV manifests: the column holding the groups."
 
 
 def register(app: typer.Typer) -> None:
@@ -75,15 +84,17 @@ def register(app: typer.Typer) -> None:
 
     @app.command("prepare")
     def prepare_cmd(
-        dataset: str = typer.Argument(..., help="ucf101, hmdb51, stanford40, kinetics, folder, or manifest (ROOT is a manifest.json)."),
+        dataset: str = typer.Argument(..., help="ucf101, hmdb51, stanford40, kinetics, folder, csv (ROOT is the CSV), or manifest (ROOT is a manifest.json)."),
         root: Path = typer.Argument(..., help="Dataset root (or manifest file)."),
         out: Path = typer.Argument(..., help="Cache folder to write (resumed if it exists)."),
         split: int = typer.Option(1, help="Official split number (UCF101, HMDB51)."),
         splits_dir: Optional[Path] = typer.Option(None, help="Folder with the split files."),
-        csv_path: Optional[Path] = typer.Option(None, "--csv", help="Kinetics annotation CSV."),
+        csv_path: Optional[Path] = typer.Option(None, "--csv", help="Kinetics annotation CSV (or the csv dataset's list)."),
         classes: Optional[str] = typer.Option(None, help="Class subset: a map (hmdb51_12, stanford40_12), a,b,c or old=new,..."),
         val_fraction: float = typer.Option(0.0, help="Carve this stratified share of train as val."),
         seed: int = typer.Option(0, help="Seed of the validation split."),
+        group_pattern: Optional[str] = typer.Option(None, help=GROUP_PATTERN_HELP),
+        group_column: str = typer.Option("group", help=GROUP_COLUMN_HELP),
         size: Optional[str] = typer.Option("112x112", help="Working size WxH (empty with --short-side)."),
         short_side: Optional[int] = typer.Option(None, help="Resize the shorter side to this instead of --size."),
         inputs: str = typer.Option("rgb,flow", help="What to store: rgb, flow or rgb,flow."),
@@ -119,7 +130,7 @@ def register(app: typer.Typer) -> None:
         if not estimate:
             check_output_dir(out, "OUT")
         m = _manifest(dataset, root, split, splits_dir, csv_path, classes, val_fraction, seed,
-                      check_files=False)
+                      check_files=False, group_pattern=group_pattern, group_column=group_column)
         if estimate:
             est = estimate_fn(m, out, cfg, workers=workers or None, shard=sh)
             if est is None:
@@ -155,22 +166,24 @@ def register(app: typer.Typer) -> None:
 
     @app.command("manifest")
     def manifest_cmd(
-        dataset: str = typer.Argument(..., help="ucf101, hmdb51, stanford40, kinetics or folder."),
+        dataset: str = typer.Argument(..., help="ucf101, hmdb51, stanford40, kinetics, folder or csv."),
         root: Path = typer.Argument(..., help="Dataset root."),
         out: Optional[Path] = typer.Option(None, help="Write the manifest JSON here."),
         split: int = typer.Option(1, help="Official split number."),
         splits_dir: Optional[Path] = typer.Option(None, help="Folder with the split files."),
-        csv_path: Optional[Path] = typer.Option(None, "--csv", help="Kinetics annotation CSV."),
+        csv_path: Optional[Path] = typer.Option(None, "--csv", help="Kinetics annotation CSV (or the csv dataset's list)."),
         classes: Optional[str] = typer.Option(None, help="Class subset or map."),
         val_fraction: float = typer.Option(0.0, help="Stratified validation share of train."),
         seed: int = typer.Option(0, help="Validation seed."),
         check_files: bool = typer.Option(True, help="Fail if a listed file is missing."),
+        group_pattern: Optional[str] = typer.Option(None, help=GROUP_PATTERN_HELP),
+        group_column: str = typer.Option("group", help=GROUP_COLUMN_HELP),
     ) -> None:
         """List a dataset's splits (counts per split) without decoding anything."""
         if out:
             check_output_file(out, "--out")
         m = _manifest(dataset, root, split, splits_dir, csv_path, classes, val_fraction, seed,
-                      check_files)
+                      check_files, group_pattern, group_column)
         counts = ", ".join(f"{k} {v}" for k, v in sorted(m.counts().items()))
         typer.echo(f"{m.dataset}: {len(m.classes)} classes; {counts}")
         if out:

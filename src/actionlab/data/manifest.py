@@ -56,6 +56,8 @@ class Record:
         width: Source width (``None`` until probed).
         height: Source height (``None`` until probed).
         key: Unique id, also the cache file name (derived from the path).
+        group: Who or what the video came from (actor, sequence, source video); records of
+            one group always stay on one side of a split. ``""`` when unknown.
     """
 
     path: str
@@ -67,6 +69,7 @@ class Record:
     width: int | None = None
     height: int | None = None
     key: str = ""
+    group: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -229,7 +232,8 @@ def carve_validation(manifest: Manifest, fraction: float = 0.1, seed: int = 0) -
 
     Uses scikit-learn's ``train_test_split(stratify=labels)``; the same manifest, fraction and
     seed always give the same split. Classes with a single train record stay in train (they
-    cannot be stratified).
+    cannot be stratified). When records carry groups, whole groups move
+    (:func:`actionlab.data.groups.group_holdout`): no group is on both sides.
 
     Args:
         manifest: Manifest with a ``train`` split.
@@ -244,6 +248,13 @@ def carve_validation(manifest: Manifest, fraction: float = 0.1, seed: int = 0) -
     if not 0.0 < fraction < 1.0:
         raise DatasetError(f"validation fraction must be in (0, 1), got {fraction}")
     train_idx = [i for i, r in enumerate(manifest.records) if r.split == "train"]
+    if any(manifest.records[i].group for i in train_idx):
+        from actionlab.data.groups import group_holdout
+
+        recs = [manifest.records[i] for i in train_idx]
+        _, held = group_holdout([r.label for r in recs], [r.group for r in recs], fraction, seed)
+        val_idx = [train_idx[j] for j in held]
+        return _with_val(manifest, val_idx, fraction, seed)
     counts = Counter(manifest.records[i].label for i in train_idx)
     splittable = [i for i in train_idx if counts[manifest.records[i].label] >= 2]
     labels = [manifest.records[i].label for i in splittable]
@@ -255,6 +266,10 @@ def carve_validation(manifest: Manifest, fraction: float = 0.1, seed: int = 0) -
             f"for a stratified validation split of {fraction}"
         )
     _, val_idx = train_test_split(splittable, test_size=n_val, random_state=seed, stratify=labels)
+    return _with_val(manifest, val_idx, fraction, seed)
+
+
+def _with_val(manifest: Manifest, val_idx: Iterable[int], fraction: float, seed: int) -> Manifest:
     val = set(val_idx)
     records = [replace(r, split="val") if i in val else r for i, r in enumerate(manifest.records)]
     meta = {**manifest.meta, "val_fraction": fraction, "val_seed": seed}

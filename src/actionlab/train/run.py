@@ -93,9 +93,16 @@ def _carve(cache: Any, data: DataConfig, spec: InputSpec, train_ds: Any, seed: i
 
     labels = np.asarray(train_ds.labels)
     idx = np.arange(len(labels))
-    _, counts = np.unique(labels, return_counts=True)
-    strat = labels if counts.min() >= 2 else None
-    tr, va = train_test_split(idx, test_size=data.val_fraction, random_state=seed, stratify=strat)
+    groups = [r.group for r in train_ds.records]
+    if any(groups):  # whole groups (actors, sequences) go to validation, never half of one
+        from actionlab.data.groups import group_holdout
+
+        tr, va = group_holdout(labels, groups, data.val_fraction, seed)
+    else:
+        _, counts = np.unique(labels, return_counts=True)
+        strat = labels if counts.min() >= 2 else None
+        tr, va = train_test_split(idx, test_size=data.val_fraction, random_state=seed,
+                                  stratify=strat)
     eval_ds = build_dataset(cache, spec, "train", train=False, source=data.source)
     log.info("no val split in %s: %d of %d train videos held out for validation",
              cache.dir, len(va), len(idx))
