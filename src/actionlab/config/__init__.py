@@ -82,6 +82,7 @@ class DataConfig:
     workers: int | None = None  # DataLoader worker processes (None: auto, see train.run)
     source: str = "cache"  # cache | video: RGB decoded from the source videos on the fly
     params: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments for the dataset
+    group_pattern: str = ""  # regex: a file's group (actor, sequence) from its name (crossval)
 
 
 @dataclass

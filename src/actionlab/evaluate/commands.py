@@ -1,4 +1,4 @@
-"""``actionlab evaluate``, ``compare`` and ``evaluate-timeline``: thin wrappers."""
+"""``actionlab evaluate``, ``compare``, ``evaluate-timeline`` and ``crossval``: thin wrappers."""
 
 from __future__ import annotations
 
@@ -171,6 +171,35 @@ def evaluate_timeline_cmd(
         typer.echo(f"wrote {out}")
 
 
+def crossval_cmd(
+    config: Path = typer.Argument(..., help="Experiment YAML (any kind: frame, clip, two-stream)."),
+    overrides: list[str] = typer.Argument(None, help="Overrides, e.g. data.root=/videos."),
+    folds: str = typer.Option("logo", "--folds", help="logo (leave one group out) or K."),
+    group_pattern: str = typer.Option(
+        None, "--group-pattern",
+        help=r"Regex for a file's group (first capture group), e.g. '^\d+_(\d+)_'; "
+        "default data.group_pattern.",
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (resumed if it exists)."),
+    fold: int = typer.Option(None, "--fold", min=0, help="Run only this fold (0-based)."),
+    short_side: int = typer.Option(
+        None, "--short-side", min=8, help="Short side of the cached frames; default 8/7 of "
+        "the input size.",
+    ),
+    clips: int = typer.Option(1, "--clips", min=1, help="Test clips per video (clip models)."),
+    crops: int = typer.Option(1, "--crops", help="Test crops per clip: 1, 3 or 5."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Prepare processes (0: all cores)."),
+) -> None:
+    """Cross-validate a config by group: one cache, one run directory per fold, a summary."""
+    from actionlab.evaluate.crossval import run_crossval
+
+    doc = run_crossval(config, out, overrides or [], folds, group_pattern, fold, short_side,
+                       clips, crops, workers or None)
+    typer.echo((out / "crossval.md").read_text())
+    typer.echo(f"top-1 {doc['mean']:.3f} ± {doc['std']:.3f} over {doc['n_done']} of "
+               f"{doc['n_folds']} folds; wrote {out / 'crossval.json'}")
+
+
 def _json_safe(obj: Any) -> Any:
     """NaN (no ground truth for a class) becomes null, so the file is strict JSON."""
     if isinstance(obj, dict):
@@ -183,7 +212,8 @@ def _json_safe(obj: Any) -> Any:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``evaluate``, ``compare`` and ``evaluate-timeline`` to the ``actionlab`` command."""
+    """Add ``evaluate``, ``compare``, ``evaluate-timeline`` and ``crossval`` to ``actionlab``."""
     app.command("evaluate")(evaluate)
     app.command("compare")(compare)
     app.command("evaluate-timeline")(evaluate_timeline_cmd)
+    app.command("crossval")(crossval_cmd)

@@ -253,6 +253,8 @@ def summarize_run(
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: not a run directory (expected a folder from actionlab train)")
+    if (run_dir / "crossval.json").is_file():
+        return _crossval_row(run_dir, name)
     s = RunSummary(name=name or run_dir.name, path=str(run_dir))
     cfg = read_config(run_dir)
     s.dataset = (cfg.get("data") or {}).get("dataset")
@@ -277,6 +279,17 @@ def summarize_run(
         s.test_top5 = _finite(m.get("top5"))
         s.test_mean_class = _finite(m.get("mean_class_accuracy"))
     return s
+
+
+def _crossval_row(path: Path, name: str | None) -> RunSummary:
+    """A crossval directory as one row: test top-1 is the mean over its folds."""
+    from actionlab.evaluate.crossval import summarize_dir
+
+    d = summarize_dir(path)
+    label = f"{name or path.name} ({d['n_done']} folds, mean ± {d['std']:.3f})"
+    return RunSummary(name=label, path=str(path), dataset=d.get("dataset"), model=d.get("model"),
+                      test_top1=_finite(d.get("mean")), test_mean_class=_finite(
+                          d.get("mean_class_accuracy")), extra={"crossval": d})
 
 
 def results_table(run_dirs: list[str | Path], best_by: str = "val_acc") -> list[RunSummary]:
