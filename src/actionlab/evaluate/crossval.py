@@ -258,8 +258,10 @@ def run_crossval(
             res = {"fold": i, "group": name, **run_fold(cfg, streams, view, fold_dir, clips, crops)}
             write_json_atomic(done, res)
         results.append(_read_json(done) if done.is_file() else None)
-    doc = summarize(results, cfg, folds, len(splits), group_pattern or cfg.data.group_pattern,
-                    source, prepared.classes)
+    info = {"config": str(source) if source else cfg.name, "name": cfg.name,
+            "dataset": cfg.data.dataset, "model": cfg.model.name, "folds": str(folds),
+            "group_pattern": group_pattern or cfg.data.group_pattern}
+    doc = summarize(results, info, len(splits), prepared.classes)
     doc["seconds_this_run"] = round(time.perf_counter() - t0, 1)
     write_json_atomic(out / "crossval.json", doc)
     write_text_atomic(out / "crossval.md", markdown(doc))
@@ -278,10 +280,16 @@ def _mean_std(values: list[float]) -> dict[str, float]:
             "std": float(a.std()) if len(a) else float("nan")}
 
 
-def summarize(results: list[dict[str, Any] | None], cfg: ExperimentConfig, folds: str | int,
-              n_folds: int, pattern: str, source: Path | None,
+def summarize(results: list[dict[str, Any] | None], info: dict[str, Any], n_folds: int,
               classes: list[str]) -> dict[str, Any]:
-    """The ``crossval.json`` document from the finished folds' results."""
+    """The ``crossval.json`` document from the finished folds' results.
+
+    Args:
+        results: Per fold its ``result.json`` document, or None while unfinished.
+        info: What was cross-validated (config, name, dataset, model, folds, group_pattern).
+        n_folds: The number of folds.
+        classes: Class names (the confusion matrices' order).
+    """
     done = [r for r in results if r is not None]
     top1 = [r["top1"] for r in done]
     conf = np.zeros((len(classes), len(classes)), dtype=np.int64)
@@ -294,9 +302,7 @@ def summarize(results: list[dict[str, Any] | None], cfg: ExperimentConfig, folds
               for s in stage_names}
     n = int(conf.sum())
     return {
-        "config": str(source) if source else cfg.name, "name": cfg.name,
-        "dataset": cfg.data.dataset, "model": cfg.model.name, "folds": str(folds),
-        "group_pattern": pattern, "n_folds": n_folds, "n_done": len(done),
+        **info, "n_folds": n_folds, "n_done": len(done),
         "complete": len(done) == n_folds, **_mean_std(top1),
         "pooled_top1": float(np.trace(conf) / n) if n else float("nan"),
         "mean_class_accuracy": float(np.mean(per_class)) if n else float("nan"),
@@ -346,3 +352,57 @@ def summarize_dir(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise InputError(f"{path}: no crossval.json (not a crossval directory)")
     return _read_json(p)
+
+
+def fuse_crossvals(dirs: Sequence[str | Path], out: str | Path,
+                   weights: Sequence[float] | None = None) -> dict[str, Any]:
+    """Late fusion of crossval runs made over the same folds (e.g. a frame and a flow stream):
+    each test video's class probabilities are the weighted mean of the runs' (their
+    ``eval.json`` scores); written to ``out`` as ``crossval.json`` / ``crossval.md``.
+
+    Args:
+        dirs: Finished crossval directories with the same folds and classes.
+        out: Where the fused summary goes.
+        weights: One weight per run (default equal).
+
+    Returns:
+        The fused ``crossval.json`` document (``stages`` holds each run's own top-1 per fold).
+    """
+    from actionlab.evaluate.metrics import classification_metrics
+
+    dirs = [Path(d) for d in dirs]
+    docs = [summarize_dir(d) for d in dirs]
+    w = np.asarray(weights if weights is not None else [1.0] * len(dirs), dtype=float)
+    if len(w) != len(dirs) or any(d["classes"] != docs[0]["classes"] for d in docs):
+        raise InputError("fuse: one weight per run, and runs over the same classes")
+    classes = docs[0]["classes"]
+    results: list[dict[str, Any] | None] = []
+    for i in range(docs[0]["n_folds"]):
+        folds = [d / f"fold-{i:02d}" / "result.json" for d in dirs]
+        if not all(f.is_file() for f in folds):
+            results.append(None)
+            continue
+        res = [_read_json(f) for f in folds]
+        evals = [_read_json(Path(r["run"]) / "eval.json") for r in res]
+        videos = [p["video"] for p in evals[0]["predictions"]]
+        if any([p["video"] for p in e["predictions"]] != videos for e in evals):
+            raise InputError(f"fuse: fold {i} tests different videos in {dirs}")
+        scores = sum(wi * np.asarray([p["scores"] for p in e["predictions"]])
+                     for wi, e in zip(w, evals, strict=True)) / w.sum()
+        labels = np.asarray([p["label"] for p in evals[0]["predictions"]])
+        m = classification_metrics(scores, labels, len(classes))
+        results.append({"fold": i, "group": res[0]["group"], "n": len(labels),
+                        "top1": float(m["top1"]),
+                        "mean_class_accuracy": float(m["mean_class_accuracy"]),
+                        "confusion": m["confusion"], "seconds": sum(r["seconds"] for r in res),
+                        "stages": {d.name: {"top1": r["top1"]}
+                                   for d, r in zip(dirs, res, strict=True)}})
+    info = {"config": " + ".join(str(d["config"]) for d in docs),
+            "name": "late fusion of " + " + ".join(d.name for d in dirs),
+            "dataset": docs[0]["dataset"], "model": "score average", "folds": docs[0]["folds"],
+            "group_pattern": docs[0]["group_pattern"], "weights": w.tolist()}
+    doc = summarize(results, info, docs[0]["n_folds"], classes)
+    out = Path(out)
+    write_json_atomic(out / "crossval.json", doc)
+    write_text_atomic(out / "crossval.md", markdown(doc))
+    return doc
