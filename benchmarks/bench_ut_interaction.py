@@ -1,14 +1,16 @@
 """Real video: UT-Interaction set 1, 10-fold leave-one-sequence-out, frame / flow / fusion.
 
-Runs ``actionlab crossval`` on the shipped UT-Interaction recipe (a two-stream config whose
-frame and flow streams are trained inside every fold, so one run reports all three), resumed
-if ``--out`` already holds finished folds, and prints the table of the README's "Real data"
-section: per stream the mean top-1 ± std over the folds, the number of folds, the mean
-per-class accuracy, the wall time and the process CPU time, with the CPU's name.
+Cross-validates the shipped UT-Interaction recipe (TSN on optical flow) and its frame stream
+(TSN on RGB frames) with ``actionlab crossval`` (each resumed if its folder already holds
+finished folds), fuses their test scores per video (late fusion, the mean of the two streams'
+class probabilities), and prints the table of the README's "Real data" section: per model the
+mean top-1 ± std over the folds, the number of folds, the mean per-class accuracy, the training
+and testing time summed over the folds, and the CPU.
 
 Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_ut_interaction.py \
           [--root ../shared/data/videos/ut_interaction_set1] [--out runs/ut1] [--folds logo]
-      (``--table-only`` prints the table of an existing ``--out`` without training)
+      (flow in OUT, frames in OUT-rgb, fusion in OUT-fusion; ``--table-only`` prints the
+      table of finished runs without training)
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from actionlab.config import CONFIGS  # noqa: E402
-from actionlab.evaluate.crossval import run_crossval, summarize_dir  # noqa: E402
+from actionlab.evaluate.crossval import fuse_crossvals, run_crossval, summarize_dir  # noqa: E402
 from actionlab.evaluate.runs import markdown_table  # noqa: E402
 
-RECIPE = "twostream_avg_adam_ut_interaction-rgbflow.yaml"
+FLOW = "tsn_r18x025_3seg_adamw_ut_interaction-flow.yaml"
+RGB = "tsn_r18x025_3seg_adamw_ut_interaction-rgb.yaml"
 ROOT = Path(__file__).resolve().parents[1].parent / "shared/data/videos/ut_interaction_set1"
-STAGE_NAMES = {"rgb": "frame (RGB)", "flow": "flow", "run": "fusion (average)"}
 
 
 def cpu_name() -> str:
@@ -44,42 +46,40 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def table(doc: dict) -> str:
-    """Markdown rows: each stream of the crossval document, then the recipe's own model."""
-    rows = []
-    for stage, s in doc["stages"].items():
-        rows.append([STAGE_NAMES.get(stage, stage), f"{s['mean']:.3f} ± {s['std']:.3f}",
-                     str(len(s["top1"])), "-"])
-    rows.append([STAGE_NAMES["run"] if doc["stages"] else doc["model"],
-                 f"{doc['mean']:.3f} ± {doc['std']:.3f}", str(doc["n_done"]),
-                 f"{doc['mean_class_accuracy']:.3f}"])
+def table(docs: dict[str, dict]) -> str:
+    """Markdown rows, one per cross-validated model."""
+    rows = [[name, f"{d['mean']:.3f} ± {d['std']:.3f}", f"{d['n_done']} of {d['n_folds']}",
+             f"{d['mean_class_accuracy']:.3f}", f"{d['seconds'] / 60:.1f}"]
+            for name, d in docs.items()]
     return markdown_table(["Model", "Top-1 (mean ± std over folds)", "Folds",
-                           "Mean per-class acc."], rows)
+                           "Mean per-class acc.", "Train + test (min)"], rows)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", type=Path, default=ROOT)
     ap.add_argument("--out", type=Path, default=Path("runs/ut1"))
-    ap.add_argument("--config", type=Path, default=CONFIGS / RECIPE)
     ap.add_argument("--folds", default="logo")
     ap.add_argument("--table-only", action="store_true")
     args = ap.parse_args()
+    outs = {"frame (TSN, RGB)": (RGB, Path(f"{args.out}-rgb")), "flow (TSN, DIS flow)":
+            (FLOW, args.out)}
     wall = time.perf_counter()
     if not args.table_only:
         if not args.root.is_dir():
             raise SystemExit(f"{args.root}: UT-Interaction set 1 not found (see docs/data.md)")
-        run_crossval(args.config, args.out, [f"data.root={args.root}"], args.folds)
-    doc = summarize_dir(args.out)
+        for config, out in outs.values():
+            run_crossval(CONFIGS / config, out, [f"data.root={args.root}"], args.folds)
+    docs = {name: summarize_dir(out) for name, (_, out) in outs.items()}
+    docs["fusion (mean of the two streams' probabilities)"] = fuse_crossvals(
+        [out for _, out in outs.values()], Path(f"{args.out}-fusion"))
     wall = time.perf_counter() - wall
     used = resource.getrusage(resource.RUSAGE_SELF)
-    print(f"UT-Interaction set 1, {doc['folds']} folds ({doc['n_done']} of {doc['n_folds']} "
-          f"done), recipe {Path(doc['config']).name}\n")
-    print(table(doc))
-    print(f"\ntraining + testing time summed over the folds: {doc['seconds'] / 60:.1f} min"
+    print(f"UT-Interaction set 1, {args.folds} folds by sequence\n")
+    print(table(docs))
+    print(f"\nCPU: {cpu_name()}, {os.cpu_count()} cores"
           + ("" if args.table_only else f"; this run: {wall / 60:.1f} min wall, "
-             f"{(used.ru_utime + used.ru_stime) / 60:.1f} min CPU")
-          + f"; CPU: {cpu_name()}, {os.cpu_count()} cores")
+             f"{(used.ru_utime + used.ru_stime) / 60:.1f} min CPU"))
 
 
 if __name__ == "__main__":

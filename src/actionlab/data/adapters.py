@@ -437,7 +437,8 @@ def load_manifest(
 
     Args:
         dataset: Adapter name: one of :data:`ADAPTERS` (``ucf101``, ``hmdb51``, ``stanford40``,
-            ``kinetics``, ``folder``, ``csv``), or ``manifest`` to read a saved manifest at ``root``.
+            ``kinetics``, ``folder``, ``csv``), or ``manifest`` to read a saved manifest at
+            ``root``.
         root: Dataset root (or the manifest file).
         classes: Passed to :func:`~actionlab.data.manifest.select_classes` (a map name such as
             ``hmdb51_12``, a dict, or a list of names).
