@@ -368,7 +368,7 @@ def fuse_crossvals(dirs: Sequence[str | Path], out: str | Path,
     Returns:
         The fused ``crossval.json`` document (``stages`` holds each run's own top-1 per fold).
     """
-    from actionlab.evaluate.metrics import classification_metrics
+    from actionlab.metrics import classification_metrics
 
     dirs = [Path(d) for d in dirs]
     docs = [summarize_dir(d) for d in dirs]
