@@ -125,3 +125,40 @@ def test_crossval_refuses_bad_setups(tmp_path: Path, grouped_tree: Path) -> None
     with pytest.raises(DatasetError, match=r"0_2_2.avi: label 'green' appears only in the test "
                                            r"fold '2'"):
         run_crossval(config, tmp_path / "b", [f"data.root={lone}"], workers=1)
+
+
+def test_two_stream_config_trains_its_streams_inside_the_fold(tmp_path: Path,
+                                                              grouped_tree: Path) -> None:
+    from actionlab.evaluate.crossval import run_crossval
+
+    common = {"dataset": "folder", "root": "/path/to/videos", "group_pattern": r"^\d+_(\d+)_",
+              "size": [16, 16], "frames": 4, "val_fraction": 0.0, "batch_size": 4}
+    rgb = {"name": "resnetlike", "width": 0.25, "input_size": 16}
+    flow = {"name": "r2plus1d_flow", "width": 0.25, "input_shape": [4, 16, 16]}
+    train = {"epochs": 1, "log": ["csv"], "progress": False}
+    docs = {
+        "rgb.yaml": {"data": {**common, "kind": "frame"},
+                     "model": {"name": rgb["name"], "kwargs": {k: v for k, v in rgb.items()
+                                                               if k != "name"}}},
+        "flow.yaml": {"data": {**common, "kind": "clip", "modality": "flow"},
+                      "model": {"name": flow["name"], "kwargs": {k: v for k, v in flow.items()
+                                                                 if k != "name"}}},
+        "two.yaml": {"data": {**common, "kind": "two_stream", "modality": "rgb+flow"},
+                     "model": {"name": "two_stream",
+                               "kwargs": {"fusion": "average", "rgb": rgb, "flow": flow},
+                               "init": {"format": "run",
+                                        "streams": {"rgb": "rgb.yaml", "flow": "flow.yaml"}}}},
+    }
+    for name, doc in docs.items():
+        (tmp_path / name).write_text(yaml.safe_dump({**doc, "train": train}))
+    out = tmp_path / "cv"
+    doc = run_crossval(tmp_path / "two.yaml", out, [f"data.root={grouped_tree}"], "logo",
+                       fold=0, workers=1)
+    fold = out / "fold-00"
+    for stage in ("rgb", "flow", "run"):  # each a normal run directory, tested on group 1
+        assert (fold / stage / "eval.json").is_file()
+    fused = yaml.safe_load((fold / "run" / "config.yaml").read_text())
+    assert fused["model"]["init"]["streams"] == {"rgb": str(fold / "rgb"),
+                                                 "flow": str(fold / "flow")}
+    assert set(doc["stages"]) == {"rgb", "flow"} and doc["per_fold"][0]["n"] == 4
+    assert "rgb top-1" in (out / "crossval.md").read_text()
