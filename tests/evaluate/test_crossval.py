@@ -84,6 +84,7 @@ def test_crossval_folds_resume_and_summaries(tmp_path: Path, grouped_tree: Path)
     conf = np.asarray(doc["confusion"])
     assert conf.sum() == 13 and conf.sum(1).tolist() == [7, 6]
     assert doc["pooled_top1"] == pytest.approx(np.trace(conf) / 13)
+    assert doc["cpu_seconds"] > 0 and doc["seconds"] >= max(f["seconds"] for f in per_fold)
 
     for i, group in enumerate(GROUPS):  # each fold is a normal run over its own split
         m = json.loads((out / f"fold-{i:02d}" / "cache" / "manifest.json").read_text())

@@ -176,7 +176,7 @@ def _eval_stage(run: Path, cfg: ExperimentConfig, clips: int, crops: int) -> dic
 def run_fold(cfg: ExperimentConfig, streams: dict[str, ExperimentConfig], view: Path,
              fold_dir: Path, clips: int = 1, crops: int = 1) -> dict[str, Any]:
     """Train (streams first) and evaluate one fold; return its result document."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     stages: dict[str, dict[str, Any]] = {}
     main_cfg = cfg
     if streams:
@@ -193,7 +193,8 @@ def run_fold(cfg: ExperimentConfig, streams: dict[str, ExperimentConfig], view: 
     return {**_summary(doc), "classes": doc["classes"], "run": str(run), "stages": stages,
             "predictions": [{k: p[k] for k in ("video", "label", "pred")}
                             for p in doc["predictions"]],
-            "seconds": round(time.perf_counter() - t0, 1)}
+            "seconds": round(time.perf_counter() - t0, 1),
+            "cpu_seconds": round(time.process_time() - c0, 1)}
 
 
 def _summary(doc: dict[str, Any]) -> dict[str, Any]:
@@ -309,6 +310,8 @@ def summarize(results: list[dict[str, Any] | None], info: dict[str, Any], n_fold
         "per_class_accuracy": dict(zip(classes, per_class, strict=True)), "classes": classes,
         "confusion": conf.tolist(), "stages": stages,
         "seconds": round(sum(r.get("seconds", 0.0) for r in done), 1),
+        "cpu_seconds": (round(sum(r["cpu_seconds"] for r in done), 1)
+                        if all("cpu_seconds" in r for r in done) else None),
         "per_fold": [{k: r[k] for k in ("fold", "group", "n", "top1", "mean_class_accuracy",
                                         "seconds")}
                      | {"stages": {s: v["top1"] for s, v in r.get("stages", {}).items()}}
@@ -335,7 +338,9 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join([
         f"# Cross-validation: {doc['name']}{state}\n",
         f"{doc['folds']} folds by group over {doc['dataset']}; model {doc['model']}; "
-        f"training and testing took {doc['seconds'] / 60:.1f} min.\n",
+        f"training and testing took {doc['seconds'] / 60:.1f} min (summed over the folds)"
+        + (f", {doc['cpu_seconds'] / 60:.1f} min of CPU time" if doc.get("cpu_seconds") else "")
+        + ".\n",
         markdown_table(head, body), "",
         f"**Top-1: {doc['mean']:.3f} ± {doc['std']:.3f}** (mean ± std over "
         f"{doc['n_done']} folds; pooled over all test videos {doc['pooled_top1']:.3f}); "
@@ -395,6 +400,8 @@ def fuse_crossvals(dirs: Sequence[str | Path], out: str | Path,
                         "top1": float(m["top1"]),
                         "mean_class_accuracy": float(m["mean_class_accuracy"]),
                         "confusion": m["confusion"], "seconds": sum(r["seconds"] for r in res),
+                        **({"cpu_seconds": sum(r["cpu_seconds"] for r in res)}
+                           if all("cpu_seconds" in r for r in res) else {}),
                         "stages": {d.name: {"top1": r["top1"]}
                                    for d, r in zip(dirs, res, strict=True)}})
     info = {"config": " + ".join(str(d["config"]) for d in docs),
