@@ -170,3 +170,12 @@ def test_evaluate_splits_averages_runs_of_each_split(tmp_path: Path, meanlinear)
     assert "trained on split 2 (data.split), listed for split 1" in str(res.exception)
     res = CliRunner().invoke(app, ["evaluate", *runs[:2], "--splits", "1,2,3"])
     assert "3 splits but 2 checkpoints" in str(res.exception)
+
+
+def test_evaluate_refuses_a_cache_with_other_classes(tmp_path: Path, meanlinear) -> None:
+    """A checkpoint for other classes is one clear line, never a perfect-looking score."""
+    cache = tiny_cache(tmp_path / "cache")
+    colour_checkpoint(tmp_path / "run" / "best.safetensors", cache, classes=("sit", "run", "wave"))
+    res = CliRunner().invoke(app, ["evaluate", str(tmp_path / "run")])
+    assert res.exit_code != 0 and not (tmp_path / "run" / "eval.json").exists()
+    assert "differ from the checkpoint's" in str(res.exception) and "'jump'" in str(res.exception)
