@@ -41,7 +41,6 @@ def he_init(model: nn.Module, head: nn.Module | None = None) -> None:
                 nn.init.zeros_(m.bias)
     if isinstance(head, nn.Linear):
         nn.init.normal_(head.weight, std=0.01 / head.in_features ** 0.5)
-    zero_init_last(model)
 
 
 class PlainBottleneck(nn.Module):
