@@ -156,10 +156,13 @@ def test_every_command_runs_with_device_cpu(trained: dict[str, Path],
 
 @pytest.mark.skipif(not CPU_ONLY, reason="this build has CUDA")
 @pytest.mark.parametrize("command", ["train", "evaluate", "predict", "timeline", "explain",
-                                     "export", "serve"])
-def test_cuda_on_this_build_is_one_line(trained: dict[str, Path], command: str) -> None:
+                                     "export", "serve", "crossval"])
+def test_cuda_on_this_build_is_one_line(trained: dict[str, Path], command: str,
+                                        tmp_path: Path) -> None:
     if command == "train":
         args = ["train", str(trained["run"] / "config.yaml")]
+    elif command == "crossval":
+        args = ["crossval", str(trained["run"] / "config.yaml"), "--out", str(tmp_path / "cv")]
     else:
         args = _commands(trained)[command]
     exe = Path(sys.executable).with_name("actionlab")
@@ -170,3 +173,4 @@ def test_cuda_on_this_build_is_one_line(trained: dict[str, Path], command: str) 
     assert len(lines) == 1, res.stderr
     assert lines[0].startswith("error: --device 'cuda': CUDA is not available (this PyTorch "
                                "build is CPU-only")
+    assert not (tmp_path / "cv").exists()

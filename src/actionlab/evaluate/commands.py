@@ -189,11 +189,15 @@ def crossval_cmd(
     clips: int = typer.Option(1, "--clips", min=1, help="Test clips per video (clip models)."),
     crops: int = typer.Option(1, "--crops", help="Test crops per clip: 1, 3 or 5."),
     workers: int = typer.Option(0, "--workers", min=0, help="Prepare processes (0: all cores)."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Cross-validate a config by group: one cache, one run directory per fold, a summary."""
     from actionlab.evaluate.crossval import run_crossval
+    from actionlab.runtime import resolve_device
 
-    doc = run_crossval(config, out, overrides or [], folds, group_pattern, fold, short_side,
+    resolve_device(device)  # a device that is not there is one line, before any work
+    overrides = [*(overrides or []), f"train.device={device}"]
+    doc = run_crossval(config, out, overrides, folds, group_pattern, fold, short_side,
                        clips, crops, workers or None)
     typer.echo((out / "crossval.md").read_text())
     typer.echo(f"top-1 {doc['mean']:.3f} ± {doc['std']:.3f} over {doc['n_done']} of "

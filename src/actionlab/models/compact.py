@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actionlab.models.base import ActionModel, adaptive_avg_pool, scaled, zero_init_last
+from actionlab.models.base import ActionModel, adaptive_avg_pool, scaled
 from actionlab.models.registry import register_model
 from actionlab.models.video import Conv2Plus1D
 
