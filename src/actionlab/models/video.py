@@ -8,7 +8,7 @@ per-stage conv builders, and their state dicts have torchvision's names, so Kine
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
