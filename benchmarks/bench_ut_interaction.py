@@ -29,7 +29,7 @@ from actionlab.config import CONFIGS  # noqa: E402
 from actionlab.evaluate.crossval import fuse_crossvals, run_crossval, summarize_dir  # noqa: E402
 from actionlab.evaluate.runs import markdown_table  # noqa: E402
 
-FLOW = "tsn_r18x025_3seg_adamw_ut_interaction-flow.yaml"
+FLOW = "tsn_r18x025_16seg_adamw_ut_interaction-flow.yaml"
 RGB = "tsn_r18x025_3seg_adamw_ut_interaction-rgb.yaml"
 ROOT = Path(__file__).resolve().parents[1].parent / "shared/data/videos/ut_interaction_set1"
 
