@@ -21,7 +21,8 @@ KINDS = {
            [(2, 3, 32, 32)]),
     "3d": ("r2plus1d_flow", {"num_classes": 3, "in_channels": 2, "width": 0.25,
                              "input_shape": [4, 32, 32]},
-           {"kind": "clip", "modality": "flow", "frames": 4, "size": [32, 32]}, [(2, 2, 4, 32, 32)]),
+           {"kind": "clip", "modality": "flow", "frames": 4, "size": [32, 32]},
+           [(2, 2, 4, 32, 32)]),
     "tsn": ("tsn", {"num_classes": 3, "backbone": "resnet18", "backbone_kwargs": {"width": 0.125},
                     "num_segments": 2}, {"kind": "tsn", "segments": 2, "size": [32, 32]},
             [(2, 2, 3, 32, 32)]),
@@ -108,8 +109,9 @@ def test_meta_checked_against_the_weights(tmp_path: Path) -> None:
                                     "kwargs": {"num_classes": 3, "width": 0.125}}))
     with pytest.raises(CheckpointError, match="size"):
         load(_good(tmp_path, input={"kind": "frame", "size": [0, 0]}))
-    with pytest.raises(CheckpointError, match="size"):
+    with pytest.raises(CheckpointError, match=r"c\.safetensors: input spec: size") as exc:
         load(_good(tmp_path, input={"kind": "frame", "size": [100000, 100000]}))
+    assert "\n" not in str(exc.value)
     with pytest.raises(CheckpointError, match="unknown model"):
         load(_good(tmp_path, model={"name": "hologram", "kwargs": {}}))
 

@@ -1,4 +1,4 @@
-"""Self-describing checkpoints: write them, read their meta, and rebuild any of them with one loader.
+"""Self-describing checkpoints: write them, read their meta, rebuild any of them with one loader.
 
 A checkpoint is one ``.safetensors`` file: the model's weights, plus a JSON document in the
 safetensors metadata (key ``"actionlab"``) that carries everything inference needs:

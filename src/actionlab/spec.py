@@ -39,6 +39,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_FLOW_BOUND = 20.0
 
+_SPEC = "input spec"  # how a spec's own check names it; _build puts the caller's name there
 # Which modalities each kind takes.
 _KIND_MODALITIES = {
     "frame": ("rgb",),
@@ -125,7 +126,7 @@ class InputSpec:
 
     # ------------------------------------------------------------------ checks
 
-    def check(self, where: str = "input spec") -> None:
+    def check(self, where: str = _SPEC) -> None:
         """Refuse values no sampler can use; raises :class:`InputError` naming ``where``."""
         if self.kind not in KINDS:
             raise InputError(f"{where}: unknown kind {self.kind!r}; one of {', '.join(KINDS)}")
@@ -134,7 +135,8 @@ class InputSpec:
                              f"{self.kind!r} (one of {', '.join(_KIND_MODALITIES[self.kind])})")
         h, w = self.size
         if not (1 <= h <= 4096 and 1 <= w <= 4096):
-            raise InputError(f"{where}: size must be [H, W] between 1 and 4096, got {list(self.size)}")
+            raise InputError(f"{where}: size must be [H, W] between 1 and 4096, "
+                             f"got {list(self.size)}")
         for name in ("frames", "stride", "segments", "num_clips"):
             value = getattr(self, name)
             if not 1 <= value <= 10_000:
@@ -149,7 +151,8 @@ class InputSpec:
                 raise InputError(f"{where}: {name} must be one of {', '.join(allowed)}, "
                                  f"got {getattr(self, name)!r}")
         if not (math.isfinite(self.flow_bound) and self.flow_bound > 0):
-            raise InputError(f"{where}: flow bound must be a positive number, got {self.flow_bound}")
+            raise InputError(f"{where}: flow bound must be a positive number, "
+                             f"got {self.flow_bound}")
         if len(self.mean) != len(self.std) or any(s <= 0 for s in self.std):
             raise InputError(f"{where}: mean and std need one value per channel and std > 0")
         if self.short_side < 0 or self.short_side > 4096:
@@ -369,6 +372,9 @@ def _build(d: dict[str, Any], where: str) -> InputSpec:
         for key in ("jitter",):
             if key in d and not isinstance(d[key], bool):
                 raise InputError(f"{where}: {key} must be true or false, got {d[key]!r}")
-        return InputSpec(**d)
+        try:
+            return InputSpec(**d)
+        except InputError as exc:  # __post_init__'s check: name the caller's file and section
+            raise InputError(f"{where}{str(exc)[len(_SPEC):]}") from None
     except (TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"{where}: malformed value ({exc})") from None

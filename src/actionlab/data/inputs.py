@@ -12,6 +12,7 @@ Sampling draws from ``rng`` (frame indices) and ``gen`` (augmentation), both Non
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -75,14 +76,11 @@ class ArraySource:
         self.num_flow = max(len(frames) - 1, 0)
         self.method, self.bound = flow_method, flow_bound
         self._flow = flow
-        self._done = np.ones(self.num_flow, bool) if flow is not None else None
-        self.offset, self.length = 0, len(frames)
+        self.root, self.offset = self, 0  # a window reads the root's frames and flow
 
     def window(self, start: int, length: int) -> ArraySource:
         """Frames ``start .. start+length-1`` as a source of their own (sharing the flow)."""
-        view = ArraySource.__new__(ArraySource)
-        view.__dict__.update(self.__dict__)
-        view._parent = getattr(self, "_parent", self)
+        view = copy.copy(self)
         view.offset = self.offset + start
         view.num_frames = length
         view.num_flow = max(length - 1, 0)
@@ -92,13 +90,10 @@ class ArraySource:
         return self.frames[self.offset + np.asarray(idx)]
 
     def flow(self, idx: np.ndarray) -> np.ndarray:
-        root = getattr(self, "_parent", self)
-        absolute = self.offset + np.asarray(idx)
-        root.ensure_flow(absolute)
-        return root._flow[absolute]
+        return self.root.all_flow()[self.offset + np.asarray(idx)]
 
-    def ensure_flow(self, idx: np.ndarray) -> None:
-        """Compute the quantised flow once, for the whole video, exactly as ``prepare`` does.
+    def all_flow(self) -> np.ndarray:
+        """The whole video's quantised flow (N-1, H, W, 2), computed once, as ``prepare`` does.
 
         The whole video in one pass, not just the pairs asked for: DIS carries state from one
         pair to the next, so only the same sequential pass gives the cache's values.
@@ -106,13 +101,9 @@ class ArraySource:
         from actionlab.data.codec import roundtrip
         from actionlab.data.flow import compute_flow
 
-        if self._flow is None and self.num_flow:
+        if self._flow is None:
             flow = compute_flow(self.flow_frames, method=self.method, bound=self.bound)
-            self._flow = roundtrip(flow, "flow", self.jpeg) if self.jpeg else flow
-            self._done = np.ones(self.num_flow, bool)
-    def all_flow(self) -> np.ndarray:
-        """The whole video's quantised flow (N-1, H, W, 2)."""
-        self.ensure_flow(np.arange(self.num_flow))
+            self._flow = roundtrip(flow, "flow", self.jpeg) if self.jpeg and len(flow) else flow
         return self._flow
 
 

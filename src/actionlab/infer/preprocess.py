@@ -99,9 +99,10 @@ def _display_size(head: Header, budget: int) -> tuple[int, int] | None:
     return max(2, int(head.width * f) // 2 * 2), max(2, int(head.height * f) // 2 * 2)
 
 
-def source_of(frames: np.ndarray, spec: InputSpec) -> ArraySource:
-    """Frames already at the cache geometry as a source with the spec's flow settings."""
-    return ArraySource(frames, spec.flow_method, spec.flow_bound, jpeg_quality=spec.jpeg_quality)
+def source_of(frames: np.ndarray, spec: InputSpec, flow: np.ndarray | None = None) -> ArraySource:
+    """Frames already at the cache geometry (and their quantised flow, when computed) as a
+    source with the spec's flow settings and codec."""
+    return ArraySource(frames, spec.flow_method, spec.flow_bound, flow, spec.jpeg_quality)
 
 
 def decode_video(path: str | Path, spec: InputSpec, keep_native: bool = False,
@@ -156,7 +157,7 @@ def _as_source(video: Decoded | ArraySource | np.ndarray, spec: InputSpec,
     frames = np.asarray(video)
     if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
         raise ValueError(f"frames must be (N, H, W, 3) with N >= 1, got {frames.shape}")
-    return ArraySource(frames, spec.flow_method, spec.flow_bound, flow, spec.jpeg_quality)
+    return source_of(frames, spec, flow)
 
 
 def window_sources(video: Decoded | ArraySource | np.ndarray, spec: InputSpec,

@@ -41,12 +41,12 @@ def train_joint(cfg: ExperimentConfig, resume: str | Path | None = None) -> Path
     """
     from actionlab.train import distributed as D
     from actionlab.train.run import (
+        auto_workers,
         build_datasets,
         build_model_from_config,
-        auto_workers,
+        dataset_spec,
         make_loader,
         make_run_dir,
-        spec_of,
     )
     from actionlab.models.surgery import apply_freeze
     from actionlab.train.trainer import Trainer
@@ -81,7 +81,7 @@ def train_joint(cfg: ExperimentConfig, resume: str | Path | None = None) -> Path
                                                                             names[1]: len(cls_b)},
                                               "feature_dim": dim}},
         "classes": {names[0]: cls_a, names[1]: cls_b},
-        "input": spec_of(tr_a).to_dict(),
+        "input": dataset_spec(tr_a).to_dict(),
     }
     trainer = Trainer(model, train_loaders, val_loaders or None, cfg, run_dir, meta=meta)
     trainer.fit(resume=resume is not None)

@@ -56,7 +56,8 @@ def data_spec(data: DataConfig, cache: Any, where: str = "data") -> InputSpec:
     return InputSpec.from_config(data, cache.manifest.meta.get("prepare"), where)
 
 
-def build_datasets(data: DataConfig, seed: int, where: str = "data") -> tuple[Dataset, Dataset | None, list[str]]:
+def build_datasets(data: DataConfig, seed: int, where: str = "data",
+                   ) -> tuple[Dataset, Dataset | None, list[str]]:
     """Train and validation datasets (validation carved from train when the cache has none).
 
     Both carry the run's :class:`~actionlab.spec.InputSpec` as ``input_spec`` (a carved
@@ -81,12 +82,13 @@ def build_datasets(data: DataConfig, seed: int, where: str = "data") -> tuple[Da
     return train_ds, val_ds, classes
 
 
-def spec_of(ds: Dataset) -> InputSpec:
+def dataset_spec(ds: Dataset) -> InputSpec:
     """The input spec a (possibly carved) dataset samples with."""
     return getattr(ds, "dataset", ds).input_spec
 
 
-def _carve(cache: Any, data: DataConfig, spec: InputSpec, train_ds: Any, seed: int) -> tuple[Dataset, Dataset]:
+def _carve(cache: Any, data: DataConfig, spec: InputSpec, train_ds: Any, seed: int,
+           ) -> tuple[Dataset, Dataset]:
     from sklearn.model_selection import train_test_split
 
     from actionlab.data import build_dataset
@@ -320,7 +322,7 @@ def _train(cfg: ExperimentConfig, resume: Path | None) -> Path:
     D.barrier()
     bs, seed = cfg.data.batch_size, cfg.train.seed
     workers = auto_workers(cfg.data.source) if cfg.data.workers is None else cfg.data.workers
-    meta = {"model": spec, "classes": classes, "input": spec_of(train_ds).to_dict()}
+    meta = {"model": spec, "classes": classes, "input": dataset_spec(train_ds).to_dict()}
     if pretrained:
         meta["pretrained"] = pretrained
     trainer = Trainer(
@@ -348,5 +350,5 @@ def log_summary(run_dir: Path, summary: dict[str, Any]) -> None:
                  summary.get("last", {}).get("train_acc", float("nan")))
 
 
-__all__ = ["build_datasets", "build_model_from_config", "data_spec", "make_loader", "spec_of",
+__all__ = ["build_datasets", "build_model_from_config", "data_spec", "dataset_spec", "make_loader",
            "train"]
