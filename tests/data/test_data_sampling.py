@@ -75,6 +75,18 @@ def test_tsn_train_random_offsets_in_segments() -> None:
     assert S.tsn_segments(30, 3, train=True, rng=rng(7)).tolist() == expect.tolist()
 
 
+
+def test_tsn_train_segments_cover_the_whole_video() -> None:
+    # 64 segments of a 100-frame video are 1.5625 frames wide: training must still reach the
+    # last frames (a whole-number width of 1 kept every draw within frames 0-63).
+    r, seen = rng(5), set()
+    edges = np.floor(np.arange(65) * 100 / 64).astype(int)
+    for _ in range(200):
+        idx = S.tsn_segments(100, 64, 1, train=True, rng=r)
+        assert np.all((edges[:-1] <= idx) & (idx < np.maximum(edges[1:], edges[:-1] + 1)))
+        seen.update(idx.tolist())
+    assert seen == set(range(100))
+
 def test_tsn_short_videos() -> None:
     assert S.tsn_segments(2, 3).tolist() == [0, 0, 1]
     assert S.tsn_segments(2, 3, train=True, rng=rng()).tolist() == [0, 0, 1]

@@ -118,8 +118,12 @@ def tsn_segments(
     if train and starts_avail >= num_segments:
         if rng is None:
             raise ValueError("train sampling needs an rng")
-        width = starts_avail // num_segments
-        offsets = np.arange(num_segments) * width + rng.integers(width, size=num_segments)
+        # segment k is [floor(k * seg), floor((k + 1) * seg)): together they cover every start
+        # (a whole-number width, as in MMAction2, would leave the tail out: 64 segments of a
+        # 100-frame video would only ever see frames 0-63)
+        lo = np.floor(np.arange(num_segments) * seg).astype(np.int64)
+        hi = np.floor(np.arange(1, num_segments + 1) * seg).astype(np.int64)
+        offsets = lo + rng.integers(np.maximum(hi - lo, 1))
     elif starts_avail >= num_segments:
         offsets = (seg / 2 + seg * np.arange(num_segments)).astype(np.int64)
     else:
