@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from eval_helpers import MeanLinear, colour_checkpoint, make_run, tiny_cache
 from typer.testing import CliRunner
 
@@ -49,6 +50,38 @@ def test_evaluate_errors_are_one_line(tmp_path: Path, meanlinear) -> None:
     doc, path = evaluate_checkpoint(ckpt, split="test", crops=5, out=tmp_path / "e.json")
     assert path.is_file() and doc["metrics"]["top1"] == 1.0
 
+
+
+def test_evaluate_keeps_a_whole_frame_models_own_view(tmp_path: Path, meanlinear,
+                                                       monkeypatch) -> None:
+    """A model trained on whole frames (crop: fit, aspect kept and zero-padded) is evaluated on
+    whole frames, exactly as predict feeds it; several crops of it are refused."""
+    from actionlab.checkpoint import save_checkpoint
+    from actionlab.config import load_config, to_dict
+    from actionlab.errors import InputError
+    from actionlab.evaluate.run_eval import evaluate_checkpoint
+
+    cache = tiny_cache(tmp_path / "cache")  # 20x20 frames
+    cfg = load_config(None, [f"data.cache_dir={cache}", "data.kind=frame", "data.size=[16, 24]",
+                             "data.params={transform_kw: {crop: fit}}"])
+    model = MeanLinear(3)
+    with torch.no_grad():
+        model.fc.weight.copy_(torch.eye(3) * 10.0)
+        model.fc.bias.zero_()
+    ckpt = save_checkpoint(tmp_path / "run" / "best.safetensors", model,
+                           {"model": {"name": "meanlinear", "kwargs": {"num_classes": 3}},
+                            "classes": ["jump", "run", "wave"], "config": to_dict(cfg)})
+    seen = []
+    forward = MeanLinear.forward
+    monkeypatch.setattr(MeanLinear, "forward", lambda self, x: seen.append(x) or forward(self, x))
+    doc, _ = evaluate_checkpoint(ckpt, split="test", out=tmp_path / "e.json")
+    assert doc["metrics"]["top1"] == 1.0
+    x = torch.cat(seen)  # (N, 3, 16, 24): the 20x20 frame as 16x16, 4 padding columns a side
+    assert x.shape[1:] == (3, 16, 24)
+    assert x[..., :4].abs().max() == 0 and x[..., -4:].abs().max() == 0
+    assert x[..., 4:20].abs().amin(dim=(1, 2, 3)).min() > 0
+    with pytest.raises(InputError, match="whole frame"):
+        evaluate_checkpoint(ckpt, split="test", crops=3)
 
 def test_compare_rich_and_markdown(tmp_path: Path) -> None:
     a = make_run(tmp_path, "frame", confusion=[[2, 1, 1], [0, 4, 0], [1, 1, 2]])

@@ -93,6 +93,30 @@ def resize(x: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
+
+def letterbox(x: torch.Tensor, size: int | Sequence[int],
+              fill: Sequence[float] | None = None) -> torch.Tensor:
+    """The whole frame, aspect ratio kept, resized to fit inside ``size`` (H, W) and centred on
+    a canvas of ``fill`` per channel (default zero; x: (T, C, H, W)).
+
+    Zero is "no motion" for flow; RGB presets fill with the normalisation mean, which becomes
+    zero after normalising. Unlike ``resize`` nothing is squashed, and unlike a crop nothing is
+    cut off.
+    """
+    H, W = _pair(size)
+    h, w = x.shape[-2:]
+    f = min(H / h, W / w)
+    nh, nw = min(H, max(1, round(h * f))), min(W, max(1, round(w * f)))
+    y = resize(x, (nh, nw))
+    if (nh, nw) == (H, W):
+        return y
+    out = y.new_zeros(*y.shape[:-2], H, W)
+    if fill is not None:
+        out += torch.tensor(fill, dtype=y.dtype).view(-1, 1, 1)
+    top, left = (H - nh) // 2, (W - nw) // 2
+    out[..., top:top + nh, left:left + nw] = y
+    return out
+
 def _upsample(x: torch.Tensor, size: Size) -> torch.Tensor:
     """Bilinear resize of (..., h, w) to a ``size`` at least as large in both dimensions.
 
@@ -254,7 +278,8 @@ class TrainTransform:
         modality: ``rgb``, ``flow`` or ``rgbdiff``.
         crop: ``multiscale`` (TSN scales + aspect jitter, corner/centre positions), ``corner``
             (a random corner or centre crop of ``size``), ``random`` (uniform crop of
-            ``size``) or ``resize`` (whole frame resized).
+            ``size``), ``resize`` (whole frame squashed to ``size``) or ``fit`` (whole frame,
+            aspect kept, zero-padded to ``size``: :func:`letterbox`).
         flip: Random horizontal flip (p = 0.5).
         rotation: Random rotation in ``[-rotation, rotation]`` degrees (0 = off).
         brightness, contrast, saturation: Colour jitter strength (RGB only; 0 = off).
@@ -283,9 +308,9 @@ class TrainTransform:
             x = corner_crop(x, _fit(self.size, x), CORNERS[_randint(len(CORNERS), gen)])
         elif self.crop == "random":
             x = random_crop(x, _fit(self.size, x), gen)
-        elif self.crop != "resize":
+        elif self.crop not in ("resize", "fit"):
             raise ValueError(f"unknown crop {self.crop!r}")
-        x = resize(x, self.size)
+        x = _whole(x, self.size, self.crop, self.modality, self.mean)
         if self.flip and _rand(gen) < 0.5:
             x = hflip(x, flow, inplace=_owned(x, given))
         if self.rotation:
@@ -305,7 +330,8 @@ class EvalTransform:
         size: Output (H, W).
         modality: ``rgb``, ``flow`` or ``rgbdiff``.
         crop: ``center`` (centre crop of ``size``, resized if the frame is smaller),
-            ``resize`` (whole frame), or a corner name from :data:`CORNERS`.
+            ``resize`` (whole frame squashed), ``fit`` (whole frame, aspect kept, zero-padded)
+            or a corner name from :data:`CORNERS`.
         mean, std: RGB normalisation.
     """
 
@@ -318,12 +344,20 @@ class EvalTransform:
     def __call__(self, x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
         if self.crop in CORNERS:
             x = corner_crop(x, _fit(self.size, x), self.crop)
-        elif self.crop != "resize":
+        elif self.crop not in ("resize", "fit"):
             raise ValueError(f"unknown eval crop {self.crop!r}")
-        y = resize(x, self.size)
+        y = _whole(x, self.size, self.crop, self.modality, self.mean)
         if self.modality != "rgb":
             return y
         return normalize(y, self.mean, self.std, inplace=_owned(y, x))
+
+
+def _whole(x: torch.Tensor, size: Size, crop: str, modality: str,
+           mean: Sequence[float]) -> torch.Tensor:
+    """The last geometric step: letterbox for ``fit`` (RGB on its mean), else resize."""
+    if crop == "fit":
+        return letterbox(x, size, mean if modality == "rgb" else None)
+    return resize(x, size)
 
 
 def _fit(size: Size, x: torch.Tensor) -> Size:
@@ -334,8 +368,8 @@ def _fit(size: Size, x: torch.Tensor) -> Size:
     return max(1, int(h * f)), max(1, int(w * f))
 
 
-TRAIN_CROPS = ("multiscale", "corner", "random", "resize")
-EVAL_CROPS = ("resize", *CORNERS)
+TRAIN_CROPS = ("multiscale", "corner", "random", "resize", "fit")
+EVAL_CROPS = ("resize", "fit", *CORNERS)
 
 
 def default_transform(

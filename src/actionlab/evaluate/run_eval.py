@@ -86,10 +86,18 @@ def _datasets(loaded: Loaded, cache_dir: str | Path | None, split: str, num_clip
         raise InputError(f"--clips {num_clips}: a TSN model's segments already cover the whole "
                          "video; use --clips 1")
     check_classes(loaded.classes, opened.classes, str(cache))
+    own = dict(spec.transform).get("crop")
+    whole = own in ("resize", "fit")  # the model sees the whole frame, not a crop of it
+    if whole and tuple(crops) != ("center",):
+        raise InputError(f"--crops {len(crops)}: this model sees the whole frame (crop: {own}); "
+                         "use --crops 1")
     datasets = []
     for pos in crops:
-        view = replace(spec, num_clips=num_clips, transform=(*(
-            (k, v) for k, v in spec.transform if k != "crop"), ("crop", pos)))
+        # one view: the spec's own evaluation crop, as predict takes it (``center`` for the
+        # training-only crops, the whole frame for resize/fit); several: each position
+        own_view = tuple(crops) == ("center",)
+        view = replace(spec, num_clips=num_clips, transform=spec.transform if own_view else
+                       (*((k, v) for k, v in spec.transform if k != "crop"), ("crop", pos)))
         datasets.append(build_dataset(opened, view, split, train=False))
     if len(datasets[0]) == 0:
         raise DatasetError(f"{cache}: the {split!r} split is empty")
