@@ -101,6 +101,13 @@ def test_crossval_folds_resume_and_summaries(tmp_path: Path, grouped_tree: Path)
     row = results_table([out])[0]  # compare understands the crossval directory
     assert row.test_top1 == pytest.approx(doc["mean"]) and "3 folds" in row.name
 
+    # killed after training, before the result: the trained model is evaluated, not retrained
+    weights = out / "fold-02" / "run" / "last.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    (out / "fold-02" / "result.json").unlink()
+    again = run_crossval(config, out, root, "logo", fold=2, workers=1)
+    assert weights.stat().st_mtime_ns == stamp and again["per_fold"][2]["top1"] == top1[2]
+
     from actionlab.evaluate.crossval import fuse_crossvals
 
     # late fusion: a run fused with itself scores as itself; stages name the fused runs

@@ -152,14 +152,26 @@ def _checkpoint(run: Path, cfg: ExperimentConfig) -> Path:
 
 
 def _train_stage(cfg: ExperimentConfig, fold_dir: Path, stage: str, view: Path) -> Path:
+    """Train one stage of a fold: a stage whose training completed is kept (only its
+    evaluation was lost), a killed one continues from its last checkpoint, any other
+    leftover folder is started again."""
     from actionlab.train.run import train
+    from actionlab.train.state import read_run_status
 
     run = fold_dir / stage
-    if run.exists():  # an unfinished stage of a killed run: start it again
-        shutil.rmtree(run)
+    status = (read_run_status(run) or {}).get("status") if run.is_dir() else None
+    done = run / str((read_run_status(run) or {}).get("model_file", "last.safetensors"))
+    if status == "complete" and done.is_file():
+        return run
     c = replace(cfg, data=replace(cfg.data, cache_dir=str(view)),
                 train=replace(cfg.train, out_dir=str(fold_dir), run_name=stage, progress=False))
-    got = train(c)
+    if (run / "last.safetensors").is_file() and (run / "last.state.pt").is_file():
+        log.info("%s: continuing the killed training from its last checkpoint", run)
+        got = train(c, resume=run)
+    else:
+        if run.exists():
+            shutil.rmtree(run)
+        got = train(c)
     if got != run:
         raise InputError(f"{got}: expected the run in {run}")
     return run
