@@ -26,6 +26,8 @@ TINY: dict[str, tuple[dict[str, Any], Any]] = {
     "r2plus1d_18": ({"width": 0.125}, (3, 4, 32, 32)),
     "i3d": ({"width": 0.125, "non_local_stages": (2, 3)}, (3, 4, 32, 32)),
     "c3d": ({"width": 1 / 16, "hidden": 16, "head_grid": (1, 2, 2)}, (3, 4, 32, 32)),
+    "motion_histograms": ({"num_segments": 4, "grid": (2, 2, 2), "input_size": (16, 16)},
+                          (4, 2, 16, 16)),
 }
 
 

@@ -73,14 +73,16 @@ def test_freeze_last_one_trains_only_the_head(name: str) -> None:
     freeze(model, "last:1")
     head = layers(model)[-1][1]
     assert all(p.requires_grad for p in head.parameters())
-    assert sum(p.requires_grad for p in model.parameters()) < len(list(model.parameters()))
+    if len(layers(model)) > 1:  # (motion_histograms learns only its classifier)
+        assert sum(p.requires_grad for p in model.parameters()) < len(list(model.parameters()))
     _check_grads(model, tiny_inputs(shape))
 
 
 @pytest.mark.parametrize("name", [n for n in list_models() if n != "two_stream"])
 def test_wrong_input_names_the_layout(name: str) -> None:
     model, shape = _build(name)
-    bad = torch.randn(2, 7, *shape[2:] if name in ("tsn", "lrcn") else shape[1:])
+    per_step = model.layout in ("(B, S, C, H, W)", "(B, T, C, H, W)")  # C after the steps
+    bad = torch.randn(2, 7, *shape[2:] if per_step else shape[1:])
     with pytest.raises(ModelError, match=r"expects input \(B, .*got \(2, 7"):
         model(bad)
     with pytest.raises(ModelError, match="expects input"):

@@ -17,7 +17,7 @@ from _model_tiny import TINY, tiny_inputs
 ort = pytest.importorskip("onnxruntime")
 
 FAMILIES = ["resnet18", "resnet50", "vgg16_bn", "resnet_like", "r2plus1d_flow", "r3d_18",
-            "mc3_18", "r2plus1d_18", "i3d", "c3d", "tsn", "lrcn", "two_stream"]
+            "mc3_18", "r2plus1d_18", "i3d", "c3d", "tsn", "lrcn", "two_stream", "motion_histograms"]
 
 
 @pytest.mark.parametrize("name", FAMILIES)
