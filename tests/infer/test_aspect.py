@@ -90,3 +90,32 @@ def test_squashing_would_distort(shaped_cache: tuple[Path, Path], tmp_path: Path
     ds = build_dataset(tmp_path / "c", "frame", "all", train=False, size=(32, 32))
     portrait = next(i for i, r in enumerate(ds.records) if r.label_name == "portrait")
     assert _square_aspect(ds[portrait][0].numpy()) > 1.4  # stretched sideways
+
+
+def test_fit_shows_the_whole_frame_undistorted(shaped_cache: tuple[Path, Path]) -> None:
+    """``crop: fit`` (the UT-Interaction recipe's view): the whole frame, aspect kept, padded
+    with the mean colour (zero after normalising), the same in training, evaluation and
+    inference."""
+    from dataclasses import replace
+
+    from actionlab.data import build_dataset
+    from actionlab.infer.preprocess import decode_video, preprocess
+
+    _, cache = shaped_cache
+    base = build_dataset(cache, "frame", "all", train=False, size=(32, 32)).input_spec
+    spec = replace(base, size=(60, 100), transform=(("crop", "fit"),))
+    ds = build_dataset(cache, spec, "all", train=False)
+    for i, rec in enumerate(ds.records):
+        w, h = SHAPES[rec.label_name]
+        x = ds[i][0].numpy()  # (3, 60, 100)
+        content = np.abs(x).max(0) > 1e-6  # black frame != the zero padding
+        rows, cols = np.flatnonzero(content.any(1)), np.flatnonzero(content.any(0))
+        fh, fw = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+        assert fh == 60 or fw == 100, rec.label_name  # as large as the canvas allows
+        assert fw / fh == pytest.approx(w / h, rel=0.12), rec.label_name  # the whole frame
+        bright = x.mean(0) > 1.0  # white; black is about -2 and the padding 0 after normalising
+        rows, cols = np.flatnonzero(bright.any(1)), np.flatnonzero(bright.any(0))
+        side_w, side_h = cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1
+        assert side_w / side_h == pytest.approx(1.0, abs=0.2), rec.label_name  # still square
+        (got,) = preprocess(decode_video(ds.cache.manifest.abspath(rec), spec), spec)
+        assert np.array_equal(got[0], x), rec.label_name
