@@ -170,3 +170,14 @@ def test_two_stream_config_trains_its_streams_inside_the_fold(tmp_path: Path,
                                                  "flow": str(fold / "flow")}
     assert set(doc["stages"]) == {"rgb", "flow"} and doc["per_fold"][0]["n"] == 4
     assert "rgb top-1" in (out / "crossval.md").read_text()
+
+
+def test_crops_of_a_whole_frame_model_are_refused_before_any_work(tmp_path: Path) -> None:
+    from actionlab.config import CONFIGS
+    from actionlab.errors import InputError
+    from actionlab.evaluate.crossval import run_crossval
+
+    with pytest.raises(InputError, match="sees the whole frame"):
+        run_crossval(CONFIGS / "motionhist_32seg_adamw_ut_interaction-flow.yaml", tmp_path / "cv",
+                     [f"data.root={tmp_path / 'nowhere'}"], crops=3)
+    assert not (tmp_path / "cv").exists()

@@ -93,7 +93,6 @@ def resize(x: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
-
 def letterbox(x: torch.Tensor, size: int | Sequence[int],
               fill: Sequence[float] | None = None) -> torch.Tensor:
     """The whole frame, aspect ratio kept, resized to fit inside ``size`` (H, W) and centred on
@@ -116,6 +115,7 @@ def letterbox(x: torch.Tensor, size: int | Sequence[int],
     top, left = (H - nh) // 2, (W - nw) // 2
     out[..., top:top + nh, left:left + nw] = y
     return out
+
 
 def _upsample(x: torch.Tensor, size: Size) -> torch.Tensor:
     """Bilinear resize of (..., h, w) to a ``size`` at least as large in both dimensions.

@@ -159,9 +159,8 @@ def _train_stage(cfg: ExperimentConfig, fold_dir: Path, stage: str, view: Path) 
     from actionlab.train.state import read_run_status
 
     run = fold_dir / stage
-    status = (read_run_status(run) or {}).get("status") if run.is_dir() else None
-    done = run / str((read_run_status(run) or {}).get("model_file", "last.safetensors"))
-    if status == "complete" and done.is_file():
+    status = (read_run_status(run) or {}) if run.is_dir() else {}
+    if status.get("status") == "complete" and (run / str(status.get("model_file"))).is_file():
         return run
     c = replace(cfg, data=replace(cfg.data, cache_dir=str(view)),
                 train=replace(cfg.train, out_dir=str(fold_dir), run_name=stage, progress=False))
@@ -249,6 +248,10 @@ def run_crossval(
     source = None if isinstance(config, ExperimentConfig) else Path(config)
     cfg = config if isinstance(config, ExperimentConfig) else load_config(config, overrides)
     streams = _stream_configs(cfg, source, overrides)
+    own_crop = ((cfg.data.params or {}).get("transform_kw") or {}).get("crop")
+    if crops > 1 and own_crop in ("resize", "fit"):  # refused before any training
+        raise InputError(f"--crops {crops}: this model sees the whole frame (crop: {own_crop}); "
+                         "use --crops 1")
     out = Path(out).resolve()
     manifest = load_grouped_manifest(cfg, group_pattern)
     prepared = prepare_shared(cfg, streams, manifest, out, short_side, workers)
