@@ -151,3 +151,14 @@ def test_zero_flow_exports_and_has_finite_input_gradients() -> None:
     xg = x.clone().requires_grad_(True)
     m(xg)[:, 0].sum().backward()
     assert torch.isfinite(xg.grad).all()
+
+
+def test_a_training_batch_of_one_clip_trains() -> None:
+    """49 training clips in batches of 8 leave a last batch of one: no batch statistics there,
+    so it is standardised with the running ones (BatchNorm1d alone would raise)."""
+    m = _model()
+    m.train()
+    m(torch.rand(4, 4, 2, 8, 8))
+    out = m(torch.rand(1, 4, 2, 8, 8))
+    out.sum().backward()
+    assert out.shape == (1, 3) and torch.isfinite(m.fc.weight.grad).all()

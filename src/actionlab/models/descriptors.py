@@ -158,9 +158,10 @@ class MotionHistograms(ActionModel):
     def _head(self, x: torch.Tensor, pre_logits: bool) -> torch.Tensor:
         # (B, D), D static for ONNX; the 1e-6 keeps the gradient finite at empty cells (Grad-CAM)
         x = x.reshape(-1, self.num_features).clamp_min(0).add(1e-6).sqrt()
-        if self.training:
+        if self.training and x.shape[0] > 1:
             z = self.norm(x)
-        else:  # what BatchNorm1d does in eval mode, spelled out: it exports to ONNX
+        else:  # BatchNorm1d's eval mode, spelled out: it exports to ONNX, and a last training
+            # batch of one clip (49 clips in batches of 8) has no batch statistics
             n = self.norm
             z = (x - n.running_mean) * torch.rsqrt(n.running_var + n.eps)
         if pre_logits:
