@@ -35,6 +35,8 @@ from actionlab.errors import InputError
 KINDS = ("frame", "clip", "tsn", "two_stream", "sequence")
 CACHE_KINDS = KINDS[:4]  # sampled from a prepared cache (sequence runs on a features file)
 MODALITIES = ("rgb", "flow", "rgbdiff", "rgb+flow", "features")
+RGB_MODALITIES = ("rgb", "rgbdiff", "rgb+flow")  # read the cache's frames
+FLOW_MODALITIES = ("flow", "rgb+flow")  # read the cache's flow
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_FLOW_BOUND = 20.0
@@ -187,7 +189,7 @@ class InputSpec:
     @property
     def needs_flow(self) -> bool:
         """Whether any input is optical flow."""
-        return self.modality in ("flow", "rgb+flow")
+        return self.modality in FLOW_MODALITIES
 
     def in_channels(self) -> int | None:
         """Input channels of a single-input model (None for two-stream and sequence)."""

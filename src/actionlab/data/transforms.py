@@ -368,8 +368,9 @@ def _fit(size: Size, x: torch.Tensor) -> Size:
     return max(1, int(h * f)), max(1, int(w * f))
 
 
-TRAIN_CROPS = ("multiscale", "corner", "random", "resize", "fit")
-EVAL_CROPS = ("resize", "fit", *CORNERS)
+WHOLE_FRAME_CROPS = ("resize", "fit")  # no crop: the model sees the whole frame
+TRAIN_CROPS = ("multiscale", "corner", "random", *WHOLE_FRAME_CROPS)
+EVAL_CROPS = (*WHOLE_FRAME_CROPS, *CORNERS)
 
 
 def default_transform(

@@ -57,14 +57,11 @@ def cache_short_side(cfg: ExperimentConfig) -> int:
 
 
 def _inputs(cfgs: Sequence[ExperimentConfig]) -> tuple[str, ...]:
-    need = set()
-    for c in cfgs:
-        m = c.data.modality
-        if m in ("rgb", "rgbdiff", "rgb+flow"):
-            need.add("rgb")
-        if m in ("flow", "rgb+flow"):
-            need.add("flow")
-    return tuple(i for i in ("rgb", "flow") if i in need)
+    from actionlab.spec import FLOW_MODALITIES, RGB_MODALITIES
+
+    modalities = {c.data.modality for c in cfgs}
+    return tuple(name for name, users in (("rgb", RGB_MODALITIES), ("flow", FLOW_MODALITIES))
+                 if modalities & set(users))
 
 
 def _stream_configs(cfg: ExperimentConfig, source: Path | None,
@@ -248,10 +245,11 @@ def run_crossval(
     source = None if isinstance(config, ExperimentConfig) else Path(config)
     cfg = config if isinstance(config, ExperimentConfig) else load_config(config, overrides)
     streams = _stream_configs(cfg, source, overrides)
-    own_crop = ((cfg.data.params or {}).get("transform_kw") or {}).get("crop")
-    if crops > 1 and own_crop in ("resize", "fit"):  # refused before any training
-        raise InputError(f"--crops {crops}: this model sees the whole frame (crop: {own_crop}); "
-                         "use --crops 1")
+    from actionlab.evaluate.multiview import check_crops_fit, crop_positions
+
+    # refused before any training, as evaluation would refuse it after
+    check_crops_fit(crop_positions(crops),
+                    ((cfg.data.params or {}).get("transform_kw") or {}).get("crop"))
     out = Path(out).resolve()
     manifest = load_grouped_manifest(cfg, group_pattern)
     prepared = prepare_shared(cfg, streams, manifest, out, short_side, workers)

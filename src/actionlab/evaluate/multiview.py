@@ -42,6 +42,16 @@ def crop_positions(crops: int | Sequence[str]) -> tuple[str, ...]:
     return out
 
 
+def check_crops_fit(positions: Sequence[str], own_crop: str | None) -> None:
+    """Several crop positions need a model that sees crops: one trained on the whole frame
+    (``own_crop`` ``resize`` or ``fit``) is refused, naming the option to use."""
+    from actionlab.data.transforms import WHOLE_FRAME_CROPS
+
+    if own_crop in WHOLE_FRAME_CROPS and tuple(positions) != ("center",):
+        raise InputError(f"--crops {len(positions)}: this model sees the whole frame "
+                         f"(crop: {own_crop}); use --crops 1")
+
+
 def _as_tuple(views: Views) -> tuple[torch.Tensor, ...]:
     return tuple(views) if isinstance(views, (tuple, list)) else (views,)
 

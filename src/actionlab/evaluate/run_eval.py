@@ -21,7 +21,12 @@ from actionlab.checkpoint import Loaded, check_classes, load, read_meta, resolve
 from actionlab.errors import CheckpointError, DatasetError, InputError
 from actionlab.spec import InputSpec
 from actionlab.metrics import classification_metrics
-from actionlab.evaluate.multiview import crop_positions, score_videos, video_views
+from actionlab.evaluate.multiview import (
+    check_crops_fit,
+    crop_positions,
+    score_videos,
+    video_views,
+)
 from actionlab.io import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -86,16 +91,12 @@ def _datasets(loaded: Loaded, cache_dir: str | Path | None, split: str, num_clip
         raise InputError(f"--clips {num_clips}: a TSN model's segments already cover the whole "
                          "video; use --clips 1")
     check_classes(loaded.classes, opened.classes, str(cache))
-    own = dict(spec.transform).get("crop")
-    whole = own in ("resize", "fit")  # the model sees the whole frame, not a crop of it
-    if whole and tuple(crops) != ("center",):
-        raise InputError(f"--crops {len(crops)}: this model sees the whole frame (crop: {own}); "
-                         "use --crops 1")
+    check_crops_fit(crops, dict(spec.transform).get("crop"))
+    # one view: the spec's own evaluation crop, as predict takes it (``center`` for the
+    # training-only crops, the whole frame for resize/fit); several: each position
+    own_view = tuple(crops) == ("center",)
     datasets = []
     for pos in crops:
-        # one view: the spec's own evaluation crop, as predict takes it (``center`` for the
-        # training-only crops, the whole frame for resize/fit); several: each position
-        own_view = tuple(crops) == ("center",)
         view = replace(spec, num_clips=num_clips, transform=spec.transform if own_view else
                        (*((k, v) for k, v in spec.transform if k != "crop"), ("crop", pos)))
         datasets.append(build_dataset(opened, view, split, train=False))
