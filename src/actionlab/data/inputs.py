@@ -67,11 +67,9 @@ class ArraySource:
 
     def __init__(self, frames: np.ndarray, flow_method: str = "dis", flow_bound: float = 20.0,
                  flow: np.ndarray | None = None, jpeg_quality: int = 0) -> None:
-        from actionlab.data.codec import roundtrip
-
         self.jpeg = jpeg_quality
-        self.flow_frames = frames  # flow is computed on the decoded frames, as prepare does
-        self.frames = roundtrip(frames, "rgb", jpeg_quality) if jpeg_quality else frames
+        self.frames = frames  # as decoded: flow is computed on these, as prepare does
+        self._rgb = None if jpeg_quality else frames  # JPEG-coded on first RGB read
         self.num_frames = len(frames)
         self.num_flow = max(len(frames) - 1, 0)
         self.method, self.bound = flow_method, flow_bound
@@ -87,10 +85,19 @@ class ArraySource:
         return view
 
     def rgb(self, idx: np.ndarray) -> np.ndarray:
-        return self.frames[self.offset + np.asarray(idx)]
+        return self.root.all_rgb()[self.offset + np.asarray(idx)]
 
     def flow(self, idx: np.ndarray) -> np.ndarray:
         return self.root.all_flow()[self.offset + np.asarray(idx)]
+
+    def all_rgb(self) -> np.ndarray:
+        """The whole video's frames as the cache stores them (JPEG-coded when it is), coded
+        once on first use: a flow-only model never pays for it."""
+        from actionlab.data.codec import roundtrip
+
+        if self._rgb is None:
+            self._rgb = roundtrip(self.frames, "rgb", self.jpeg)
+        return self._rgb
 
     def all_flow(self) -> np.ndarray:
         """The whole video's quantised flow (N-1, H, W, 2), computed once, as ``prepare`` does.
@@ -102,7 +109,7 @@ class ArraySource:
         from actionlab.data.flow import compute_flow
 
         if self._flow is None:
-            flow = compute_flow(self.flow_frames, method=self.method, bound=self.bound)
+            flow = compute_flow(self.frames, method=self.method, bound=self.bound)
             self._flow = roundtrip(flow, "flow", self.jpeg) if self.jpeg and len(flow) else flow
         return self._flow
 
