@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     if reason and any(d.startswith("cuda") for d in devices):
         print(f"gpu_check: no CUDA GPU present ({reason}); nothing was measured.")
         return 0
-    from actionlab.train.precision import cpu_model
+    from actionlab.machine import cpu_model
 
     t_start = time.perf_counter()
     gpu = torch.cuda.get_device_name(0) if not reason else "none"

@@ -15,18 +15,19 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session", autouse=True)
 def _float32_unless_asked(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Tests train in float32 unless they set train.bf16: a private CPU-probe cache that
+    """Tests train in float32 unless they set train.bf16: a private machine profile that
     answers "fp32" for this machine (no probe runs; subprocesses inherit the variable)."""
     import json
 
-    from actionlab.train.precision import cache_file, probe_key
+    from actionlab.machine import cache_dir, profile_key
 
     os.environ["ACTIONLAB_CACHE"] = str(tmp_path_factory.mktemp("actionlab-cache"))
-    entry = {"cpu": "test", "torch": torch.__version__, "fp32_s": 1.0, "bf16_s": 1.0,
-             "bf16_faster": False}
-    keys = {probe_key(n): {**entry, "threads": n} for n in range(1, (os.cpu_count() or 1) + 1)}
-    cache_file().parent.mkdir(parents=True, exist_ok=True)
-    cache_file().write_text(json.dumps(keys))
+    entry = {"cpu": "test", "flags": [], "torch": torch.__version__, "cores": 1,
+             "matmul_gflops": {"fp32": 1.0, "bf16": 1.0},
+             "step_s": {"fp32": 1.0, "fp32_cl": 1.0, "bf16_cl": 1.0}, "fastest": "fp32"}
+    keys = {profile_key(n): {**entry, "threads": n} for n in range(1, (os.cpu_count() or 1) + 1)}
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    (cache_dir() / "machine.json").write_text(json.dumps(keys))
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,8 +14,8 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "actionlab"
 
 # Rank of each top-level part; a module may import parts of its own rank or lower.
-BOTTOM = {"__init__": 0, "errors": 0, "io": 1, "spec": 1, "runtime": 1, "metrics": 1,
-          "config": 2}
+BOTTOM = {"__init__": 0, "errors": 0, "io": 1, "spec": 1, "runtime": 1, "machine": 1,
+          "metrics": 1, "config": 2}
 # checkpoint rebuilds models through the registry and sits right above them, below train.
 STAGES = {"synth": 4, "data": 5, "models": 6, "checkpoint": 6.5, "train": 7, "evaluate": 8,
           "infer": 9, "explain": 10, "report": 11, "serve": 12}

@@ -46,3 +46,49 @@ def test_tuned_allocator_reuses_memory_instead_of_faulting_it_in() -> None:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_a_users_own_malloc_settings_win() -> None:
     assert _run("tune", MALLOC_MMAP_THRESHOLD_="1048576")["tuned"] is False
+
+
+def test_thread_budget_follows_threads_then_the_environment(monkeypatch) -> None:
+    from actionlab import runtime as R
+    from actionlab.errors import InputError
+    from actionlab.machine import available_cores
+
+    monkeypatch.delenv(R.THREADS_ENV, raising=False)
+    assert R.thread_budget() == available_cores() >= 1
+    monkeypatch.setenv(R.THREADS_ENV, "3")
+    assert R.thread_budget() == 3 and R.thread_budget(1) == 1
+    monkeypatch.setenv(R.THREADS_ENV, "lots")
+    with pytest.raises(InputError, match="ACTIONLAB_THREADS"):
+        R.thread_budget()
+
+
+def test_cgroup_quota_caps_the_cores(tmp_path) -> None:
+    from actionlab.machine import cgroup_quota
+
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_quota(tmp_path) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_quota(tmp_path) is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/stat")
+def test_governor_drops_a_thread_while_a_neighbour_holds_a_core(monkeypatch) -> None:
+    from actionlab import runtime as R
+
+    monkeypatch.delenv(R.THREADS_ENV, raising=False)
+    monkeypatch.setattr(R, "_fixed", None)
+    monkeypatch.setattr("actionlab.machine.available_cores", lambda: 2)
+    clock = iter([0.0, 10.0, 20.0])
+    busy = iter([0.0, 100.0, 115.0, 118.0])  # (the first for __init__) the machine: 15 s of CPU in 10 s, then 3 s
+    own = iter([0.0, 50.0, 55.0, 56.5])  # this process: 5 s, then 1.5 s
+    monkeypatch.setattr(R, "_machine_busy_seconds", lambda: next(busy))
+    monkeypatch.setattr(R, "_cpu_seconds_of", lambda pids: next(own))
+    applied = []
+    monkeypatch.setattr(R, "_apply", applied.append)
+    g = R.ThreadGovernor(interval=1.0)
+    g._clock = lambda: next(clock)
+    g._mark = g._sample()
+    assert g.update() == 1 and applied == [1] and abs(g.others - 1.0) < 1e-9  # 1 core elsewhere
+    assert g.update() == 2 and applied == [1, 2]  # the neighbour stopped (0.15 cores)
+    fixed = R.ThreadGovernor(threads=2)
+    assert not fixed.active

@@ -2,20 +2,30 @@
 (:func:`resolve_device`, :func:`onnx_providers`) and CPU threads.
 
 By default glibc serves every allocation of more than 128 kB with a fresh ``mmap`` and returns
-it to the system when freed (and the threshold only adapts part-way). A training step allocates
-and frees tensors of a few MB thousands of times, so every one of them is page-faulted in anew:
-in the demo that was a quarter of all CPU time (95 million minor faults, 224 s of system time in
-a 9-minute run). Keeping allocations under 64 MB on the heap and freed memory up to 128 MB in
-the process lets them be reused instead. Measured on the 2-core development machine, 3 epochs
-of the demo's flow stream: 9.3 -> 6.2 s per epoch, system time 19.6 -> 6.1 s, identical results.
+it to the system when freed (and the threshold only adapts part-way, up to 32 MB). A training
+step allocates and frees tensors of a few MB to a few hundred MB thousands of times, so every one
+of them is page-faulted in anew: in the demo that was a third of all CPU time. Keeping
+allocations under 256 MB on the heap and up to 1 GB of freed memory in the process lets them be
+reused instead (the figures are in the README's Speed table).
 
 This is what the environment variables ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``
 do, set from inside the process with ``mallopt`` (no library exposes it; ctypes is enough).
 
-**Devices and threads.** Every command that runs a model takes ``--device auto|cpu|cuda|cuda:N``:
+**Devices.** Every command that runs a model takes ``--device auto|cpu|cuda|cuda:N``:
 :func:`resolve_device` turns it into a torch device and :func:`onnx_providers` into
-onnxruntime's providers, or into one clear line when the GPU is not there;
-:func:`threads_option` / :func:`set_threads` are the ``--threads N`` option.
+onnxruntime's providers, or into one clear line when the GPU is not there.
+
+**The thread budget.** :func:`thread_budget` is the one answer to "how many threads": ``--threads
+N``, else ``$ACTIONLAB_THREADS``, else the cores this process can really use
+(:func:`actionlab.machine.available_cores`: affinity and cgroup quota). :func:`set_threads`
+applies it to every pool at once (torch intra-op, torch inter-op at 1, OpenCV); onnxruntime
+sessions, DataLoader workers and the prepare/synth process pools read the same budget.
+OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE``, set in ``actionlab/__init__.py``
+before torch loads) so they do not spin against a neighbour for a core. When the budget was not
+given, a :class:`ThreadGovernor` re-measures between batches how much CPU *other* processes
+take (``/proc/stat`` less this process) and drops to fewer threads while a neighbour holds a
+core: two cores shared by three busy threads make every OpenMP barrier wait for the thread the
+scheduler parked.
 """
 
 from __future__ import annotations
@@ -23,8 +33,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import math
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actionlab.errors import InputError
@@ -36,8 +48,8 @@ log = logging.getLogger(__name__)
 
 _M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
 _M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 64 * 2**20
-TRIM_THRESHOLD = 128 * 2**20
+MMAP_THRESHOLD = 256 * 2**20
+TRIM_THRESHOLD = 2**30
 
 _tuned: bool | None = None
 
@@ -162,8 +174,10 @@ def _gpu_visible() -> bool:
     return torch.cuda.is_available()
 
 
-THREADS_HELP = ("CPU threads for PyTorch (and onnxruntime, for an .onnx model or with --fast); "
-                "default: one per core. Fewer threads suit a shared machine.")
+THREADS_HELP = ("CPU threads for PyTorch, OpenCV and onnxruntime (and the processes of a "
+                "pool); default: $ACTIONLAB_THREADS, else the usable cores, fewer while another "
+                "program keeps a core busy. --threads 1 is fully deterministic.")
+THREADS_ENV = "ACTIONLAB_THREADS"
 
 
 def threads_option() -> Any:
@@ -173,15 +187,154 @@ def threads_option() -> Any:
     return typer.Option(None, "--threads", min=1, max=1024, help=THREADS_HELP)
 
 
-def set_threads(threads: int | None) -> int:
-    """Apply ``--threads``: ``torch.set_num_threads`` (unchanged when None).
+def explicit_threads(threads: int | None = None) -> int | None:
+    """``--threads`` when given, else ``$ACTIONLAB_THREADS`` when set, else None.
+
+    Raises:
+        InputError: ``$ACTIONLAB_THREADS`` is not a whole number >= 1.
+    """
+    if threads is not None:
+        return int(threads)
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise InputError(f"${THREADS_ENV}={raw!r}: give a whole number of threads >= 1")
+    return int(raw)
+
+
+def thread_budget(threads: int | None = None) -> int:
+    """How many busy threads this process may run: ``--threads``, ``$ACTIONLAB_THREADS``, or
+    the usable cores (affinity and cgroup quota)."""
+    from actionlab.machine import available_cores
+
+    return explicit_threads(threads) or available_cores()
+
+
+_interop_set = False
+_fixed: int | None = None  # the budget a --threads or $ACTIONLAB_THREADS fixed in set_threads
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Apply the thread budget to torch (intra-op; inter-op once, to 1) and OpenCV.
+
+    Args:
+        threads: ``--threads`` (None: ``$ACTIONLAB_THREADS`` or the usable cores).
 
     Returns:
-        The number of threads PyTorch now uses.
+        The number of threads now in use.
     """
+    global _interop_set, _fixed
     import torch
 
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-        log.debug("torch threads: %d", threads)
-    return torch.get_num_threads()
+    _fixed = explicit_threads(threads)
+    n = thread_budget(threads)
+    if not _interop_set:
+        try:  # only the first call before any inter-op work may set it
+            torch.set_num_interop_threads(1)
+        except RuntimeError:
+            pass
+        _interop_set = True
+    _apply(n)
+    return n
+
+
+def _apply(n: int) -> None:
+    import torch
+
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    try:
+        import cv2
+
+        cv2.setNumThreads(n)
+    except ImportError:  # a deployed ONNX model needs no OpenCV
+        pass
+    log.debug("threads: %d", n)
+
+
+def onnx_session_options(threads: int | None = None) -> Any:
+    """onnxruntime session options on the thread budget, threads waiting without spinning."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = thread_budget(threads)
+    opts.inter_op_num_threads = 1
+    # spinning worker threads burn a core a neighbour (or our own decoder) could use
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
+def _cpu_seconds_of(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes (all their threads), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass  # a worker that has just exited
+    return total
+
+
+def _machine_busy_seconds() -> float | None:
+    """CPU seconds every process on the machine has used (``/proc/stat``), None off Linux."""
+    try:
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in first[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class ThreadGovernor:
+    """Fewer threads while other processes keep cores busy, the full budget when they stop.
+
+    Call :meth:`update` between batches; every ``interval`` seconds it compares the machine's
+    CPU use with this process's own (and its DataLoader workers') and sets torch's threads to
+    the usable cores less the cores others kept busy (at least 1). Only active when neither
+    ``--threads`` nor ``$ACTIONLAB_THREADS`` fixed the budget, so an explicit budget stays
+    deterministic.
+
+    Args:
+        threads: ``--threads``.
+        interval: Seconds between measurements.
+    """
+
+    BUSY = 0.5  # another process using half a core or more counts as holding it
+
+    def __init__(self, threads: int | None = None, interval: float = 2.0) -> None:
+        import time
+
+        self.fixed = explicit_threads(threads) or _fixed
+        self.cores = self.fixed or thread_budget(threads)
+        self.threads = self.cores
+        self.interval = interval
+        self.active = self.fixed is None and self.cores > 1 and _machine_busy_seconds() is not None
+        self.others = 0.0
+        self._clock = time.monotonic
+        self._mark = self._sample()
+
+    def _sample(self) -> tuple[float, float, float]:
+        import multiprocessing
+
+        pids = [os.getpid(), *(c.pid for c in multiprocessing.active_children() if c.pid)]
+        return self._clock(), _machine_busy_seconds() or 0.0, _cpu_seconds_of(pids)
+
+    def update(self) -> int:
+        """Re-measure when ``interval`` has passed; returns the threads in use."""
+        if not self.active or self._clock() - self._mark[0] < self.interval:
+            return self.threads
+        now = self._sample()
+        wall = now[0] - self._mark[0]
+        others = max(0.0, (now[1] - self._mark[1]) - (now[2] - self._mark[2])) / wall
+        self._mark, self.others = now, others
+        # 0.5-1.5 cores used by others: one core fewer, 1.5-2.5: two fewer, ...
+        want = max(1, self.cores - math.floor(others + self.BUSY))
+        if want != self.threads:
+            log.info("threads: %d -> %d (other processes use %.1f of %d cores)", self.threads,
+                     want, others, self.cores)
+            self.threads = want
+            _apply(want)
+        return self.threads

@@ -68,7 +68,7 @@ class OnnxRunner:
                  device: str = "auto") -> None:
         """Args:
             path: An ``.onnx`` file, or the model's serialized bytes.
-            threads: onnxruntime intra-op threads (default: onnxruntime's choice).
+            threads: onnxruntime intra-op threads (default: the thread budget).
             device: ``auto`` (onnxruntime's CUDA provider when it has one and a GPU is
                 visible), ``cpu``, ``cuda`` or ``cuda:N`` (see ``runtime.onnx_providers``).
         """
@@ -81,10 +81,9 @@ class OnnxRunner:
             path = Path(path)
             if not path.is_file():
                 raise CheckpointError(f"{path}: no such ONNX file")
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
+        from actionlab.runtime import onnx_session_options
+
+        opts = onnx_session_options(threads)
         try:
             self.session = ort.InferenceSession(
                 path if isinstance(path, bytes) else str(path), sess_options=opts,

@@ -32,9 +32,10 @@ from torch.utils.data import DataLoader
 
 from actionlab.config import ExperimentConfig, to_dict
 from actionlab.errors import ActionlabError, CheckpointError
+from actionlab.machine import describe
 from actionlab.models.base import model_info
 from actionlab.models.surgery import channels_last, channels_last_input, partial_bn
-from actionlab.runtime import resolve_device, tune_malloc
+from actionlab.runtime import ThreadGovernor, resolve_device, tune_malloc
 from actionlab.train import distributed as D
 from actionlab.train.console import DeferredInterrupt, progress_bar
 from actionlab.train.metrics_log import MetricsLog, topk_correct
@@ -138,6 +139,9 @@ class Trainer:
             config.train.epochs,
         )
         self.epoch = 0  # the epoch in progress (completed epochs at an epoch boundary)
+        self.governor = ThreadGovernor()  # inactive when --threads or the env fixed it
+        if self.dist.is_main:
+            log.info("%s", describe(torch.get_num_threads()))
         self.step = 0  # batches done in that epoch
         self.best_metric = -math.inf
         self.best_epoch = 0
@@ -325,6 +329,7 @@ class Trainer:
                     continue
                 self._train_step(name, batch)
                 self.step = i + 1
+                self.governor.update()  # fewer threads while a neighbour holds a core
                 if D.any_flag(ctrl_c.requested, self.device):  # stop between steps, not inside
                     raise KeyboardInterrupt
                 loss_sum, correct, seen = self._sums
