@@ -79,8 +79,8 @@ def test_governor_drops_a_thread_while_a_neighbour_holds_a_core(monkeypatch) -> 
     monkeypatch.setattr(R, "_fixed", None)
     monkeypatch.setattr("actionlab.machine.available_cores", lambda: 2)
     clock = iter([0.0, 10.0, 10.0, 20.0, 20.0])  # (update reads it twice)
-    busy = iter([0.0, 100.0, 115.0, 118.0])  # (the first for __init__) the machine: 15 s of CPU in 10 s, then 3 s
-    own = iter([0.0, 50.0, 55.0, 56.5])  # this process: 5 s, then 1.5 s
+    busy = iter([0.0, 100.0, 115.0, 118.0, 0.0])  # (the first for __init__) the machine: 15 s of CPU in 10 s, then 3 s
+    own = iter([0.0, 50.0, 55.0, 56.5, 0.0])  # this process: 5 s, then 1.5 s
     monkeypatch.setattr(R, "_machine_busy_seconds", lambda: next(busy))
     monkeypatch.setattr(R, "_cpu_seconds_of", lambda pids: next(own))
     applied = []
