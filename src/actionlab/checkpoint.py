@@ -64,7 +64,8 @@ def run_model_file(run_dir: str | Path) -> Path | None:
         named = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("model_file")
     except (OSError, ValueError, AttributeError):
         pass  # no run.json, or an unreadable one: the fixed names decide
-    names = ([Path(named).name] if isinstance(named, str) and named else []) + list(CHECKPOINT_NAMES)
+    names = [Path(named).name] if isinstance(named, str) and named else []
+    names += list(CHECKPOINT_NAMES)
     for name in names:
         if (run_dir / name).is_file():
             return run_dir / name

@@ -33,9 +33,12 @@ class Prediction:
     padded: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON document ``actionlab predict --json`` prints for one video."""
         return {
             "video": self.video,
-            "top": [{"label": lab, "prob": round(p, 6)} for lab, p in self.topk],
+            # ``score`` is the public name; ``prob`` (the same number) stays for older readers
+            "top": [{"label": lab, "score": round(p, 6), "prob": round(p, 6)}
+                    for lab, p in self.topk],
             "clips": self.clips,
             "frames": self.frames,
             "fps": self.fps,
