@@ -66,8 +66,8 @@ def explain_videos(
 
     from actionlab.explain.visual import explain_window, penultimate_features, plot_tsne
     from actionlab.explain.visual import save_explanation
+    from actionlab.data.sampling import sliding_starts
     from actionlab.infer.preprocess import decode_video, preprocess
-    from actionlab.infer.timeline import window_starts
 
     if color_by not in ("predicted", "folder"):
         raise InputError(f"--color-by {color_by!r}: use 'predicted' or 'folder'")
@@ -88,7 +88,7 @@ def explain_videos(
         result["videos"][str(video)] = {"label": exp.label, "prob": exp.prob,
                                         "files": {k: str(v) for k, v in files.items()}}
         if tsne:
-            starts = window_starts(len(decoded.frames), span, max(1, span // 2))
+            starts = sliding_starts(len(decoded.frames), span, max(1, span // 2))
             x = preprocess(decoded, spec, starts=starts, length=span)
             f, logits = penultimate_features(model, x, with_logits=True)
             feats.append(f)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from actionlab.data.sampling import sliding_starts
 from actionlab.errors import InputError
 from actionlab.infer.preprocess import Decoded, decode_video, preprocess
 from actionlab.infer.runner import Runner, softmax
@@ -45,16 +46,6 @@ def parse_length(value: str | int | float | None, fps: float, default: int) -> i
     if frames < 1:
         raise InputError(f"length {value!r}: must be at least one frame at {fps:g} fps")
     return frames
-
-
-def window_starts(num_frames: int, length: int, step: int) -> list[int]:
-    """Starts of sliding windows covering the video: every ``step`` frames, plus one ending at
-    the last frame (:func:`actionlab.data.sampling.sliding_windows`); ``[0]`` when shorter."""
-    from actionlab.data.sampling import sliding_windows
-
-    if num_frames <= length:
-        return [0]
-    return [int(x) for x in sliding_windows(num_frames, length, 1, step)[:, 0]]
 
 
 @dataclass
@@ -123,7 +114,7 @@ def timeline_probs(
         progress: Called with (windows done, windows in all) after every batch.
     """
     frames = decoded.frames
-    starts = window_starts(len(frames), window, step)
+    starts = sliding_starts(len(frames), window, step)
     chunks = []
     for i in range(0, len(starts), batch_size):
         inputs = preprocess(decoded, runner.spec, starts=starts[i : i + batch_size],
