@@ -81,8 +81,8 @@ class Timeline:
 def _segments(
     times: np.ndarray, probs: np.ndarray, classes: list[str], **kw: Any
 ) -> list[dict[str, Any]]:
-    """Segments via :func:`actionlab.evaluate.timeline.probs_to_segments`, rounded for JSON."""
-    from actionlab.evaluate.timeline import probs_to_segments
+    """Segments via :func:`actionlab.infer.segments.probs_to_segments`, rounded for JSON."""
+    from actionlab.infer.segments import probs_to_segments
 
     return [
         {
@@ -150,7 +150,7 @@ def run_timeline(
             (``InputSpec.window_span``; 2 s for TSN models).
         step: Step between windows, same units; default half the window.
         batch_size: Windows per model call.
-        segment_kw: Passed to :func:`actionlab.evaluate.timeline.probs_to_segments`
+        segment_kw: Passed to :func:`actionlab.infer.segments.probs_to_segments`
             (``threshold``, ``smooth`` seconds, ``min_duration``, ``merge_gap``,
             ``hysteresis``, ``background``); ``duration`` is the video's.
         keep_native: Keep full-size frames in the returned :class:`Decoded` (for drawing).
