@@ -3,7 +3,8 @@
 Metrics are pure functions of (scores or preds, labels, num_classes) in
 :mod:`actionlab.metrics`; segment scoring in :mod:`actionlab.evaluate.timeline` (the
 segments themselves come from :mod:`actionlab.infer.segments`); multi-view scoring (torch)
-in :mod:`actionlab.evaluate.multiview`; run dirs and the results table in :mod:`actionlab.evaluate.runs`; ``eval.json`` in :mod:`actionlab.evaluate.run_eval`.
+in :mod:`actionlab.evaluate.multiview`; run dirs and the results table in
+:mod:`actionlab.evaluate.runs`; ``eval.json`` in :mod:`actionlab.evaluate.run_eval`.
 Importing this package loads numpy only.
 """
 
