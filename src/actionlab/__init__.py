@@ -1,3 +1,35 @@
-"""actionlab: human action recognition in video, end to end."""
+"""actionlab: human action recognition in video, end to end.
+
+The public API (:mod:`actionlab.api`) is exported lazily, so ``import actionlab`` imports
+neither torch nor numpy:
+
+.. code-block:: python
+
+    import actionlab
+
+    rec = actionlab.load("runs/flow")            # a run folder, a checkpoint or an .onnx
+    print(rec.predict("clip.mp4").to_dict())
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+# ``train`` and ``synth`` are also subpackages: importing one sets it as this package's
+# attribute, so they are not listed here; the subpackages themselves are callable
+# (see actionlab/train/__init__.py and actionlab/synth/__init__.py).
+API = ("load", "Recognizer", "crossval", "prepare", "list_models", "load_config")
+CALLABLE_PACKAGES = ("train", "synth")
+__all__ = ["__version__", *API, *CALLABLE_PACKAGES]
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in API:
+        return getattr(importlib.import_module("actionlab.api"), name)
+    if name in CALLABLE_PACKAGES:
+        return importlib.import_module(f"actionlab.{name}")
+    raise AttributeError(f"module 'actionlab' has no attribute {name!r}")

@@ -17,9 +17,10 @@ safetensors metadata (key ``"actionlab"``) that carries everything inference nee
 
 :func:`load` rebuilds every checkpoint the toolkit writes (2D, 3D, TSN, LRCN over features,
 two-stream, joint) from the file alone, through the model registry, and checks the meta against
-the weights. A run folder stands for its ``best.safetensors`` (``last.safetensors`` when there
-is none). Weights are safetensors, so loading never unpickles anything. Training state for exact
-resume lives beside it in ``<name>.state.pt`` (the trainer's business).
+the weights. A run folder stands for the file its ``run.json`` names, else its
+``best.safetensors``, else ``last.safetensors`` (:func:`run_model_file`). Weights are
+safetensors, so loading never unpickles anything. Training state for exact resume lives
+beside it in ``<name>.state.pt`` (the trainer's business).
 
 This module sits below train, evaluate, infer and explain: it imports only the spec, the errors,
 io and (late) the models.
@@ -45,19 +46,45 @@ META_KEY = "actionlab"
 CHECKPOINT_NAMES = ("best.safetensors", "last.safetensors")
 
 
+def run_model_file(run_dir: str | Path) -> Path | None:
+    """Which file a run folder means: the one rule every command uses.
+
+    The file ``run.json`` names (``model_file``), else ``best.safetensors``, else
+    ``last.safetensors`` (a run without validation data); None when there is none of them.
+
+    Args:
+        run_dir: A run folder.
+
+    Returns:
+        The checkpoint file, or None.
+    """
+    run_dir = Path(run_dir)
+    named = None
+    try:
+        named = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("model_file")
+    except (OSError, ValueError, AttributeError):
+        pass  # no run.json, or an unreadable one: the fixed names decide
+    names = [Path(named).name] if isinstance(named, str) and named else []
+    names += list(CHECKPOINT_NAMES)
+    for name in names:
+        if (run_dir / name).is_file():
+            return run_dir / name
+    return None
+
+
 def resolve(path: str | Path) -> Path:
-    """A checkpoint file; a run folder means its best checkpoint, else its last.
+    """A checkpoint file; a run folder means :func:`run_model_file`'s answer.
 
     Raises:
         CheckpointError: nothing loadable at ``path``.
     """
     path = Path(path)
     if path.is_dir():
-        for name in CHECKPOINT_NAMES:
-            if (path / name).is_file():
-                return path / name
-        raise CheckpointError(f"{path}: a folder without best.safetensors or last.safetensors "
-                              "(a run that never finished an epoch?)")
+        found = run_model_file(path)
+        if found is None:
+            raise CheckpointError(f"{path}: a folder without best.safetensors or "
+                                  "last.safetensors (a run that never finished an epoch?)")
+        return found
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file or run folder")
     return path

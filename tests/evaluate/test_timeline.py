@@ -1,4 +1,4 @@
-"""probs_to_segments and timeline scoring against hand-computed values."""
+"""probs_to_segments (infer.segments) and timeline scoring (evaluate.timeline) against hand-computed values."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from actionlab.errors import InputError
 from actionlab.evaluate import timeline as TL
+from actionlab.infer import segments as SEG
 
 TIMES = np.arange(10) + 0.5  # window centres 0.5 .. 9.5 s, step 1 s
 SLIP = np.array([0, 0, 0.6, 0.45, 0.7, 0, 0, 0.9, 0, 0])
@@ -21,7 +22,7 @@ def _spans(segs, label="slipping"):
 
 
 def test_hysteresis_keeps_dip_above_low_threshold() -> None:
-    segs = TL.probs_to_segments(TIMES, PROBS, CLASSES, threshold=0.5, hysteresis=0.1,
+    segs = SEG.probs_to_segments(TIMES, PROBS, CLASSES, threshold=0.5, hysteresis=0.1,
                                 background="walk")
     assert _spans(segs) == [(2.0, 5.0), (7.0, 8.0)]
     assert segs[0]["score"] == pytest.approx((0.6 + 0.45 + 0.7) / 3)
@@ -30,41 +31,41 @@ def test_hysteresis_keeps_dip_above_low_threshold() -> None:
 
 
 def test_no_hysteresis_splits_then_gap_merge_joins() -> None:
-    segs = TL.probs_to_segments(TIMES, PROBS, CLASSES, hysteresis=0.0, background=0)
+    segs = SEG.probs_to_segments(TIMES, PROBS, CLASSES, hysteresis=0.0, background=0)
     assert _spans(segs) == [(2.0, 3.0), (4.0, 5.0), (7.0, 8.0)]
-    merged = TL.probs_to_segments(TIMES, PROBS, CLASSES, hysteresis=0.0, merge_gap=1.0,
+    merged = SEG.probs_to_segments(TIMES, PROBS, CLASSES, hysteresis=0.0, merge_gap=1.0,
                                   background="walk")
     assert _spans(merged) == [(2.0, 5.0), (7.0, 8.0)]
     assert merged[0]["score"] == pytest.approx((0.6 + 0.45 + 0.7) / 3)
 
 
 def test_min_duration_and_background_and_duration_clip() -> None:
-    segs = TL.probs_to_segments(TIMES, PROBS, CLASSES, min_duration=1.5, duration=9.8)
+    segs = SEG.probs_to_segments(TIMES, PROBS, CLASSES, min_duration=1.5, duration=9.8)
     assert _spans(segs) == [(2.0, 5.0)]
     # walk is not background here; without hysteresis its 1 s run at 3-4 s is too short
-    segs = TL.probs_to_segments(TIMES, PROBS, CLASSES, hysteresis=0.0, min_duration=1.5,
+    segs = SEG.probs_to_segments(TIMES, PROBS, CLASSES, hysteresis=0.0, min_duration=1.5,
                                 duration=9.8)
     assert _spans(segs, "walk") == [(0.0, 2.0), (5.0, 7.0), (8.0, 9.8)]
 
 
 def test_smoothing_mean_and_median() -> None:
     x = np.array([0, 0, 3, 0, 0], float)
-    np.testing.assert_allclose(TL.smooth_signal(x, 3, "mean"), [0, 1, 1, 1, 0])
-    np.testing.assert_allclose(TL.smooth_signal(x, 3, "median"), [0, 0, 0, 0, 0])
+    np.testing.assert_allclose(SEG.smooth_signal(x, 3, "mean"), [0, 1, 1, 1, 0])
+    np.testing.assert_allclose(SEG.smooth_signal(x, 3, "median"), [0, 0, 0, 0, 0])
     # a one-window spike vanishes under a 3 s median filter
-    segs = TL.probs_to_segments(TIMES, PROBS, CLASSES, smooth=3.0, smooth_method="median",
+    segs = SEG.probs_to_segments(TIMES, PROBS, CLASSES, smooth=3.0, smooth_method="median",
                                 background="walk")
     assert _spans(segs) == [(2.0, 5.0)]
 
 
 def test_bad_shapes() -> None:
     with pytest.raises(InputError):
-        TL.probs_to_segments(TIMES, PROBS[:5], CLASSES)
+        SEG.probs_to_segments(TIMES, PROBS[:5], CLASSES)
     with pytest.raises(InputError):
-        TL.probs_to_segments(TIMES, PROBS, ["a"])
+        SEG.probs_to_segments(TIMES, PROBS, ["a"])
     with pytest.raises(InputError):
-        TL.probs_to_segments(TIMES, PROBS, CLASSES, background="nope")
-    assert TL.probs_to_segments([], np.zeros((0, 2)), CLASSES) == []
+        SEG.probs_to_segments(TIMES, PROBS, CLASSES, background="nope")
+    assert SEG.probs_to_segments([], np.zeros((0, 2)), CLASSES) == []
 
 
 def test_interpolated_ap_and_segment_ap() -> None:

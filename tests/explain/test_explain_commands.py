@@ -10,7 +10,7 @@ import pytest
 from _infer_fakes import write_video
 from cli_run import listing, refused
 
-from actionlab.explain.commands import output_names
+from actionlab.explain.videos import output_names
 
 
 def test_output_names_are_distinct_and_readable(tmp_path: Path) -> None:
@@ -72,7 +72,8 @@ def test_bad_outputs_and_inputs_are_one_line(actionlab, explain_ckpt: Path, expl
     refuse("missing.mp4", 1, ck, tmp_path / "missing.mp4", "--out", tmp_path / "o")
     empty_run = tmp_path / "empty_run"
     empty_run.mkdir()
-    refuse("a folder without best.safetensors", 1, empty_run, clip)
+    # loaded through actionlab.load, so refused as predict refuses it (one run-folder rule)
+    refuse("not a usable run (no checkpoint", 2, empty_run, clip)
     refuse("dance", 2, ck, clip, "--target", "dance", "--out", tmp_path / "o")
     refuse("--color-by", 2, ck, clip, "--color-by", "x", "--out", tmp_path / "o")
 

@@ -13,9 +13,10 @@ from _infer_fakes import CLASSES, TinyClipNet, TinyFrameNet, TinyTSN, TinyTwoStr
 
 from actionlab.errors import InputError, VideoError
 from actionlab.infer.outputs import save_timeline, write_annotated_mp4
-from actionlab.infer.predict import clip_starts, predict_video
+from actionlab.data.sampling import clip_starts, sliding_starts
+from actionlab.infer.predict import predict_video
 from actionlab.infer.runner import TorchRunner
-from actionlab.infer.timeline import parse_length, run_timeline, window_starts
+from actionlab.infer.timeline import parse_length, run_timeline
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +77,9 @@ def test_window_helpers() -> None:
         parse_length("ten", 25, 8)
     with pytest.raises(InputError):
         parse_length("0.01s", 25, 8)
-    assert window_starts(10, 4, 3) == [0, 3, 6]
-    assert window_starts(11, 4, 3) == [0, 3, 6, 7]
-    assert window_starts(3, 4, 2) == [0]
+    assert sliding_starts(10, 4, 3) == [0, 3, 6]
+    assert sliding_starts(11, 4, 3) == [0, 3, 6, 7]
+    assert sliding_starts(3, 4, 2) == [0]
 
 
 def test_timeline_outputs(runners: dict, clip_mp4: Path, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from actionlab import models
+from actionlab.data.sampling import spread_starts
 from actionlab.train.lrcn import (
     SequenceDataset,
     SequenceLoss,
@@ -18,7 +19,6 @@ from actionlab.train.lrcn import (
     pingpong_indices,
     sequence_scores,
     step_weights,
-    window_starts,
 )
 from train_helpers import config
 
@@ -60,8 +60,8 @@ def test_pingpong_and_windows() -> None:
     assert pingpong_indices(3, 7).tolist() == [0, 1, 2, 1, 0, 1, 2]
     assert pingpong_indices(1, 3).tolist() == [0, 0, 0]
     assert pingpong_indices(5, 4).tolist() == [0, 1, 2, 3]
-    assert window_starts(10, 4, 3).tolist() == [0, 3, 6]
-    assert window_starts(3, 4, 2).tolist() == [0, 0]
+    assert spread_starts(10, 4, 3).tolist() == [0, 3, 6]
+    assert spread_starts(3, 4, 2).tolist() == [0, 0]
 
 
 def test_sequence_dataset_shapes(tmp_path: Path) -> None:

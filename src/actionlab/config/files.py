@@ -169,3 +169,16 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
             node = child
         node[keys[-1]] = value
     return out
+
+
+def keyword_overrides(overrides: dict[str, Any]) -> list[str]:
+    """Python keywords as ``a.b=c`` overrides: ``{"train__epochs": 2}`` -> ``["train.epochs=2"]``.
+
+    An ``overrides`` key holding a list of ``a.b=c`` strings is taken as it is, first.
+    """
+    overrides = dict(overrides)
+    out = [str(o) for o in overrides.pop("overrides", None) or ()]
+    for key, value in overrides.items():
+        text = "null" if value is None else str(value).lower() if isinstance(value, bool) else value
+        out.append(f"{key.replace('__', '.')}={text}")
+    return out

@@ -146,7 +146,7 @@ def sliding_windows(num_frames: int, length: int, stride: int = 1, step: int | N
         step: Step between window starts; defaults to the window span (no overlap).
 
     Returns:
-        (W, L) indices, one row per window; row ``i`` starts at ``window_starts(...)[i]``.
+        (W, L) indices, one row per window; row ``i`` starts at ``sliding_starts(...)[i]``.
     """
     _check(num_frames)
     span = clip_span(length, stride)
@@ -177,3 +177,57 @@ def multi_clip(num_frames: int, num_clips: int, length: int, stride: int = 1) ->
     last = num_frames - clip_span(length, s)
     starts = np.rint(np.linspace(0, last, num_clips)).astype(np.int64)
     return starts[:, None] + np.arange(length) * s
+
+
+# Window and clip starts: the arithmetic predict, timeline, explain and the LRCN path share.
+
+
+def sliding_starts(num_frames: int, length: int, step: int) -> list[int]:
+    """Starts of sliding windows covering the video: every ``step`` frames, plus one ending at
+    the last frame (:func:`sliding_windows`); ``[0]`` when the video is not longer than one.
+
+    Args:
+        num_frames: Frames in the video.
+        length: Frames per window (its span).
+        step: Frames between window starts.
+
+    Returns:
+        The first frame of each window.
+    """
+    if num_frames <= length:
+        return [0]
+    return [int(x) for x in sliding_windows(num_frames, length, 1, step)[:, 0]]
+
+
+def clip_starts(num_frames: int, span: int, clips: int) -> list[int]:
+    """First frames of ``clips`` windows of ``span`` frames spread evenly over the video
+    (:func:`multi_clip`), duplicates dropped; one window at 0 for a video not longer than one.
+
+    Args:
+        num_frames: Frames in the video.
+        span: Frames per window.
+        clips: How many windows.
+
+    Returns:
+        Sorted, distinct starts.
+    """
+    if num_frames <= span:
+        return [0]
+    return sorted({int(x) for x in multi_clip(num_frames, max(1, clips), span)[:, 0]})
+
+
+def spread_starts(num_frames: int, length: int, count: int) -> np.ndarray:
+    """``count`` evenly spread window starts over ``num_frames`` frames, duplicates kept (all 0
+    when ``num_frames <= length``): the LRCN path's fixed number of windows per video.
+
+    Args:
+        num_frames: Frames (or feature steps) in the video.
+        length: Frames per window.
+        count: How many windows.
+
+    Returns:
+        (count,) int64 starts.
+    """
+    if num_frames <= length:
+        return np.zeros(count, dtype=np.int64)
+    return np.linspace(0, num_frames - length, count).round().astype(np.int64)

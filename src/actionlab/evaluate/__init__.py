@@ -1,9 +1,10 @@
 """Evaluation: metrics, multi-clip x multi-crop testing, result tables, timeline scoring.
 
 Metrics are pure functions of (scores or preds, labels, num_classes) in
-:mod:`actionlab.metrics`; segment helpers in :mod:`actionlab.evaluate.timeline`;
-multi-view scoring (torch) in :mod:`actionlab.evaluate.multiview`; run dirs and the results
-table in :mod:`actionlab.evaluate.runs`; ``eval.json`` in :mod:`actionlab.evaluate.run_eval`.
+:mod:`actionlab.metrics`; segment scoring in :mod:`actionlab.evaluate.timeline` (the
+segments themselves come from :mod:`actionlab.infer.segments`); multi-view scoring (torch)
+in :mod:`actionlab.evaluate.multiview`; run dirs and the results table in
+:mod:`actionlab.evaluate.runs`; ``eval.json`` in :mod:`actionlab.evaluate.run_eval`.
 Importing this package loads numpy only.
 """
 
@@ -19,7 +20,7 @@ from actionlab.metrics import (
     topk_accuracy,
     topk_correct,
 )
-from actionlab.evaluate.timeline import evaluate_timeline, load_segments, probs_to_segments
+from actionlab.evaluate.timeline import evaluate_timeline, load_segments
 
 __all__ = [
     "DEFAULT_KS",
@@ -32,7 +33,6 @@ __all__ = [
     "normalize_confusion",
     "per_class_accuracy",
     "per_class_improvement",
-    "probs_to_segments",
     "topk_accuracy",
     "topk_correct",
 ]

@@ -139,18 +139,10 @@ def tensor_bytes(path: str | Path) -> int:
 
 
 def find_checkpoint(run_dir: str | Path) -> Path | None:
-    """The run's model: the file ``run.json`` names, else ``best.safetensors``, else
-    ``last.safetensors`` (a run without validation data), else the newest ``*.safetensors``."""
-    from actionlab.checkpoint import CHECKPOINT_NAMES
+    """The run's model, by the one rule: :func:`actionlab.checkpoint.run_model_file`."""
+    from actionlab.checkpoint import run_model_file
 
-    run_dir = Path(run_dir)
-    named = (read_run_status(run_dir) or {}).get("model_file")
-    names = ([named] if isinstance(named, str) else []) + list(CHECKPOINT_NAMES)
-    for name in names:
-        if (run_dir / Path(name).name).is_file():
-            return run_dir / Path(name).name
-    found = sorted(run_dir.glob("*.safetensors"), key=lambda p: p.stat().st_mtime)
-    return found[-1] if found else None
+    return run_model_file(run_dir)
 
 
 def run_state(run_dir: str | Path) -> str:

@@ -209,7 +209,7 @@ def save_gif(images: list[np.ndarray], path: str | Path, fps: float = 4.0) -> Pa
     return path
 
 
-def save_png(image: np.ndarray, path: str | Path) -> Path:
+def save_image_png(image: np.ndarray, path: str | Path) -> Path:
     """Write an RGB uint8 image as PNG."""
     from PIL import Image
 
@@ -304,10 +304,10 @@ def save_explanation(exp: Explanation, out_dir: str | Path) -> dict[str, Path]:
                          (f"{s.name}: {_METHODS[key]}" + (f" for {target}" if key != "activation"
                                                           else ""), maps, caps)]
         if rows:
-            paths[key] = save_png(_sheet(rows), out_dir / f"{key}.png")
+            paths[key] = save_image_png(_sheet(rows), out_dir / f"{key}.png")
     flows = [s for s in exp.streams if s.name == "flow"]
     if flows:
-        paths["flow"] = save_png(_sheet([("flow (color: direction, brightness: speed)",
+        paths["flow"] = save_image_png(_sheet([("flow (color: direction, brightness: speed)",
                                           flows[0].images, _captions(exp, flows[0]))]),
                                  out_dir / "flow.png")
     return paths

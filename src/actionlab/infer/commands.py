@@ -267,15 +267,12 @@ def _model_and_inputs(checkpoint: Path, inputs: list[Path], onnx: Path | None
 
 
 def _runner(checkpoint: Path, fast: bool, threads: int | None, device: str = "auto") -> Any:
-    from actionlab.infer.export import accelerate
-    from actionlab.infer.runner import OnnxRunner, load_runner
+    """The model's runner, through :func:`actionlab.load` (the one loading path)."""
+    from actionlab.api import load
     from actionlab.runtime import set_threads
 
     set_threads(threads)
-    if checkpoint.suffix.lower() == ".onnx":
-        return OnnxRunner(checkpoint, threads=threads, device=device)
-    runner = load_runner(checkpoint, device=device)
-    return accelerate(runner, threads=threads) if fast else runner
+    return load(checkpoint, device=device, fast=fast, threads=threads).runner
 
 
 def segment_options(**options: float | str | None) -> dict[str, float | str]:
@@ -295,19 +292,17 @@ def export(
     ),
 ) -> None:
     """Export to ONNX (dynamic batch, meta embedded) and check it against onnxruntime."""
-    from actionlab.checkpoint import load
-    from actionlab.infer.export import export_onnx
+    from actionlab.api import load
     from actionlab.io import check_output_file, writing
     from actionlab.runtime import resolve_device, set_threads
 
     set_threads(threads)
-    torch_device = resolve_device(device)  # a GPU that is not there fails first, in one line
+    resolve_device(device)  # a GPU that is not there fails first, in one line
     check_output_file(onnx, "--onnx")
     checkpoint, _ = _model_and_inputs(checkpoint, [], None)
-    loaded = load(checkpoint, device=str(torch_device))
+    recognizer = load(checkpoint, device=device)
     with writing(onnx, "--onnx"):
-        res = export_onnx(loaded.model, loaded.meta, onnx, opset=opset, tolerance=tolerance,
-                          device=device)
+        res = recognizer.export(onnx, opset=opset, tolerance=tolerance)
     typer.echo(f"wrote {res.path} (inputs: {', '.join(res.inputs)}); "
                f"max abs difference vs PyTorch: {res.max_abs_diff:.2e}")
 

@@ -87,7 +87,7 @@ def draw_caption(frame: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
-def plot_timeline(tl: Timeline, path: str | Path, title: str | None = None) -> Path:
+def save_timeline_plot(tl: Timeline, path: str | Path, title: str | None = None) -> Path:
     """PNG of class probabilities over time with the segments shaded
     (:func:`actionlab.infer.plots.plot_timeline`).
 
@@ -142,7 +142,7 @@ def save_timeline(
                 mp4 = pool.submit(write_annotated_mp4, frames, tl.fps,
                                   lambda i: label_at(tl, (i + 0.5) / tl.fps),
                                   stage / names["video"])
-            plot_timeline(tl, stage / names["plot"], title=Path(tl.video).name)
+            save_timeline_plot(tl, stage / names["plot"], title=Path(tl.video).name)
             if mp4 is not None:
                 mp4.result()
         paths = {}

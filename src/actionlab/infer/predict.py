@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from actionlab.data.sampling import clip_starts
 from actionlab.infer.preprocess import Decoded, decode_video, preprocess
 from actionlab.infer.runner import Runner, softmax
 
@@ -33,24 +34,17 @@ class Prediction:
     padded: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON document ``actionlab predict --json`` prints for one video."""
         return {
             "video": self.video,
-            "top": [{"label": lab, "prob": round(p, 6)} for lab, p in self.topk],
+            # ``score`` is the public name; ``prob`` (the same number) stays for older readers
+            "top": [{"label": lab, "score": round(p, 6), "prob": round(p, 6)}
+                    for lab, p in self.topk],
             "clips": self.clips,
             "frames": self.frames,
             "fps": self.fps,
             "padded": self.padded,
         }
-
-
-def clip_starts(num_frames: int, span: int, clips: int) -> list[int]:
-    """First frames of ``clips`` windows of ``span`` frames spread evenly over the video
-    (:func:`actionlab.data.sampling.multi_clip`); one window at 0 for a shorter video."""
-    from actionlab.data.sampling import multi_clip
-
-    if num_frames <= span:
-        return [0]
-    return sorted({int(x) for x in multi_clip(num_frames, max(1, clips), span)[:, 0]})
 
 
 def predict_frames(

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from actionlab.data.sampling import sliding_starts
 from actionlab.errors import InputError
 from actionlab.infer.preprocess import Decoded, decode_video, preprocess
 from actionlab.infer.runner import Runner, softmax
@@ -45,16 +46,6 @@ def parse_length(value: str | int | float | None, fps: float, default: int) -> i
     if frames < 1:
         raise InputError(f"length {value!r}: must be at least one frame at {fps:g} fps")
     return frames
-
-
-def window_starts(num_frames: int, length: int, step: int) -> list[int]:
-    """Starts of sliding windows covering the video: every ``step`` frames, plus one ending at
-    the last frame (:func:`actionlab.data.sampling.sliding_windows`); ``[0]`` when shorter."""
-    from actionlab.data.sampling import sliding_windows
-
-    if num_frames <= length:
-        return [0]
-    return [int(x) for x in sliding_windows(num_frames, length, 1, step)[:, 0]]
 
 
 @dataclass
@@ -90,8 +81,8 @@ class Timeline:
 def _segments(
     times: np.ndarray, probs: np.ndarray, classes: list[str], **kw: Any
 ) -> list[dict[str, Any]]:
-    """Segments via :func:`actionlab.evaluate.timeline.probs_to_segments`, rounded for JSON."""
-    from actionlab.evaluate.timeline import probs_to_segments
+    """Segments via :func:`actionlab.infer.segments.probs_to_segments`, rounded for JSON."""
+    from actionlab.infer.segments import probs_to_segments
 
     return [
         {
@@ -123,7 +114,7 @@ def timeline_probs(
         progress: Called with (windows done, windows in all) after every batch.
     """
     frames = decoded.frames
-    starts = window_starts(len(frames), window, step)
+    starts = sliding_starts(len(frames), window, step)
     chunks = []
     for i in range(0, len(starts), batch_size):
         inputs = preprocess(decoded, runner.spec, starts=starts[i : i + batch_size],
@@ -159,7 +150,7 @@ def run_timeline(
             (``InputSpec.window_span``; 2 s for TSN models).
         step: Step between windows, same units; default half the window.
         batch_size: Windows per model call.
-        segment_kw: Passed to :func:`actionlab.evaluate.timeline.probs_to_segments`
+        segment_kw: Passed to :func:`actionlab.infer.segments.probs_to_segments`
             (``threshold``, ``smooth`` seconds, ``min_duration``, ``merge_gap``,
             ``hysteresis``, ``background``); ``duration`` is the video's.
         keep_native: Keep full-size frames in the returned :class:`Decoded` (for drawing).

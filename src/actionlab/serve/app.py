@@ -145,7 +145,7 @@ class Analyzer:
             VideoError: the file does not decode, or is shorter than one window.
         """
         from actionlab.data.video import probe
-        from actionlab.infer.outputs import plot_timeline
+        from actionlab.infer.outputs import save_timeline_plot
         from actionlab.infer.predict import predict_frames
         from actionlab.infer.preprocess import decode_video
         from actionlab.infer.timeline import parse_length, run_timeline
@@ -167,7 +167,7 @@ class Analyzer:
             rid = uuid.uuid4().hex
             out = self.results / rid
             out.mkdir()
-            plot_timeline(tl, out / "timeline.png", title=title)
+            save_timeline_plot(tl, out / "timeline.png", title=title)
             files = {"timeline": f"/api/results/{rid}/timeline.png"}
             if self.explain:
                 files["gradcam"] = self._gradcam(decoded, out)

@@ -57,12 +57,12 @@ def serve(
     """Serve a page to upload a video and see its labels, timeline and Grad-CAM."""
     import uvicorn
 
-    from actionlab.infer.runner import load_runner
+    from actionlab.api import load
     from actionlab.serve.app import create_app
 
     sock = listen(host, port)
     try:
-        runner = load_runner(checkpoint, device=device)
+        runner = load(checkpoint, device=device).runner
         # Our own temporary folder (not the app's): it goes however the server stops.
         with tempfile.TemporaryDirectory(prefix="actionlab-serve-") as work:
             app = create_app(runner, max_upload_mb=max_upload_mb, top_k=top_k, window=window,

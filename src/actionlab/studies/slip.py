@@ -340,14 +340,12 @@ def label_videos(run: Path, anns: list[dict[str, Any]], out: Path,
         of wall time, the first for decoding through segments, the second with the JSON, plot
         and annotated MP4 written too. Loading the model (and its ONNX export) is not counted.
     """
-    from actionlab.evaluate.runs import run_checkpoint
-    from actionlab.infer.export import accelerate
+    from actionlab.api import load
     from actionlab.infer.outputs import save_timeline
-    from actionlab.infer.runner import load_runner
     from actionlab.infer.timeline import run_timeline
 
     # best on validation, or last when the quick settings hold out no validation windows
-    runner = accelerate(load_runner(run_checkpoint(run)), threads=s.threads)
+    runner = load(run, fast=True, threads=s.threads).runner
     kw = {"threshold": s.threshold, "smooth": s.smooth, "min_duration": s.min_duration,
           "merge_gap": s.merge_gap, "background": "not_slipping"}
     window = max(2, int(round(s.window * anns[0]["fps"])))

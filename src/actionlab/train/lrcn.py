@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from actionlab.data.sampling import spread_starts
 from actionlab.errors import DatasetError, InputError
 from actionlab.io import atomic_path
 
@@ -156,13 +157,6 @@ def pingpong_indices(n: int, length: int) -> np.ndarray:
     return np.where(t < n, t, period - t).astype(np.int64)
 
 
-def window_starts(n: int, length: int, count: int) -> np.ndarray:
-    """``count`` evenly spread window starts over ``n`` frames (all 0 when n <= length)."""
-    if n <= length:
-        return np.zeros(count, dtype=np.int64)
-    return np.linspace(0, n - length, count).round().astype(np.int64)
-
-
 class SequenceDataset(Dataset):
     """Normalised feature sequences from the HDF5 file of :func:`extract_features`.
 
@@ -211,7 +205,7 @@ class SequenceDataset(Dataset):
         if self.windows <= 0:
             return x, self.labels[i]  # (T, F): the full sequence
         idx = pingpong_indices(min(n, L), L)
-        wins = [x[s + torch.from_numpy(idx)] for s in window_starts(n, L, self.windows)]
+        wins = [x[s + torch.from_numpy(idx)] for s in spread_starts(n, L, self.windows)]
         return torch.stack(wins), self.labels[i]  # (N, L, F)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -275,7 +269,7 @@ def predict_sequence(model: nn.Module, feats: torch.Tensor, length: int = 0, win
         return sequence_scores(model(feats.unsqueeze(0)), how)[0]
     n = len(feats)
     idx = torch.from_numpy(pingpong_indices(min(n, length), length))
-    wins = torch.stack([feats[s + idx] for s in window_starts(n, length, windows)])  # (N, L, F)
+    wins = torch.stack([feats[s + idx] for s in spread_starts(n, length, windows)])  # (N, L, F)
     return sequence_scores(model(wins.unsqueeze(0)), how)[0]
 
 
