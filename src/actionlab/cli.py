@@ -33,6 +33,7 @@ _STAGES = (
     "actionlab.train.commands",
     "actionlab.evaluate.commands",
     "actionlab.infer.commands",
+    "actionlab.infer.live_commands",
     "actionlab.explain.commands",
     "actionlab.report.commands",
     "actionlab.serve.commands",

@@ -124,6 +124,14 @@ _STEPS: dict[str, Callable[[], Step]] = {
 }
 
 
+def flow_step(method: str = "dis") -> Step:
+    """A stateful ``(gray t, gray t+1) -> (H, W, 2)`` flow step for one video, by method name:
+    fed consecutive pairs in order it gives what :func:`compute_flow` gives (live inference)."""
+    if method not in _STEPS:
+        raise InputError(f"unknown flow method {method!r}; choose one of {', '.join(FLOW_METHODS)}")
+    return _STEPS[method]()
+
+
 def compute_flow(frames: np.ndarray, method: str = "dis", bound: float | None = None) -> np.ndarray:
     """Flow by method name: one of :data:`FLOW_METHODS`.
 
