@@ -13,9 +13,16 @@ neither torch nor numpy:
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 __version__ = "0.1.0"
+
+# OpenMP threads that wait for work sleep instead of spinning: a spinning thread holds a core that
+# a neighbour (or our own decoder) needs, and under load every barrier then waits for the thread
+# the scheduler parked. libgomp reads this when torch loads it, so it is set before any import of
+# torch; a user's own setting wins (actionlab.runtime has the thread budget).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # ``train`` and ``synth`` are also subpackages: importing one sets it as this package's
 # attribute, so they are not listed here; the subpackages themselves are callable

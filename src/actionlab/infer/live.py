@@ -6,7 +6,7 @@ ring that drops the oldest frame when the model falls behind. The consumer compu
 by frame with the spec's method and bound (the same sequential pass ``prepare`` makes), keeps a
 rolling window of the model's length, and every ``step`` frames classifies it through
 :func:`~actionlab.infer.preprocess.preprocess`. Segments come from
-:func:`actionlab.evaluate.timeline.probs_to_segments` over the windows so far, so a file played
+:func:`actionlab.infer.segments.probs_to_segments` over the windows so far, so a file played
 at its own rate gives the segments ``timeline`` gives; an event is yielded when a segment opens
 (``start``) and when it can no longer grow or merge (``end``).
 """
@@ -353,7 +353,7 @@ class LiveSession:
 
     def _segments(self, times: list[float], probs: list[np.ndarray],
                   duration: float | None = None) -> list[dict[str, Any]]:
-        from actionlab.evaluate.timeline import probs_to_segments
+        from actionlab.infer.segments import probs_to_segments
 
         kw = {**self.segment_kw, **({"duration": duration} if duration is not None else {})}
         return probs_to_segments(np.asarray(times), np.stack(probs), self.classes, **kw)
