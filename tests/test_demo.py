@@ -32,6 +32,11 @@ def test_quick_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "results.json").read_text())
     assert all(0.0 <= v <= 1.0 for v in results["test_top1"].values())
     assert "fusion-concat" in res.fusion_md and "drinking/smoking" in res.pairs_md
+    # every stage timed, the stages adding up to (nearly) the whole run
+    assert {"synth", "prepare", "flow stream", "fusion (2 runs)", "slip study"} <= set(res.stages)
+    assert 0.9 * res.seconds <= sum(res.stages.values()) <= res.seconds
+    assert "| flow stream |" in res.stage_table()
+    assert json.loads((tmp_path / "stages.json").read_text())["stages"] == res.stages
     html = res.report.read_text()
     assert html.startswith("<!DOCTYPE html>") or "<html" in html[:200]
     assert "fusion-average" in html and "data:image/png;base64" in html

@@ -99,6 +99,28 @@ class DemoResult:
     slip_md: str = ""
     report: Path | None = None
     seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)  # wall seconds per stage
+
+    def stage_table(self) -> str:
+        """Where the time went, a markdown table (the share of the whole run per stage)."""
+        total = self.seconds or sum(self.stages.values()) or 1.0
+        rows = [[k, f"{v:.1f}", f"{100 * v / total:.0f}%"] for k, v in self.stages.items()]
+        from actionlab.evaluate.runs import markdown_table
+
+        return markdown_table(["Stage", "Wall s", "Share"], [*rows, ["total", f"{total:.1f}",
+                                                                     "100%"]])
+
+
+class _Clock:
+    """Times the demo's stages into ``DemoResult.stages``."""
+
+    def __init__(self, res: DemoResult) -> None:
+        self.res, self.mark = res, time.perf_counter()
+
+    def done(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.res.stages[stage] = self.res.stages.get(stage, 0.0) + now - self.mark
+        self.mark = now
 
 
 def _train(cfg: ExperimentConfig, out: Path, name: str, overrides: Sequence[str] = ()) -> Path:
@@ -253,6 +275,12 @@ def _explain(runs: dict[str, Path], data: Path, seed: int) -> None:
                            color_by="folder")
 
 
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
     """Run the whole study on the synthetic benchmark; see the module docstring."""
     from actionlab.evaluate.runs import markdown_table, results_table, table_cells
@@ -260,32 +288,43 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
     from actionlab.studies.slip import SlipSettings, run_slip_study
     from actionlab.synth import MOTION_PAIRS
     from actionlab.synth.api import synth
+    from actionlab.machine import describe
+    from actionlab.runtime import set_threads
     from actionlab.train.run import fast_cpu_overrides
 
     s = settings or DemoSettings()
     t0 = time.perf_counter()
     out = Path(out)
     res = DemoResult(out)
+    clock = _Clock(res)
+    log.info("%s", describe(set_threads(None)))
     data = out / "data"
     if not (data / "synth_manifest.json").is_file():
         synth(data, clips_per_class=s.clips_per_class, stills_per_class=s.stills_per_class,
               long_videos=s.long_videos, difficulty=s.difficulty, seed=s.seed, workers=s.workers)
+    clock.done("synth")
     _prepare("ucf101", data / "clips", out / "cache" / "clips", s, ("rgb", "flow"), 0.2)
     _prepare("stanford40", data / "stills", out / "cache" / "stills", s, ("rgb",), 0.2)
+    clock.done("prepare")
 
     p = DemoPaths(data, out / "cache")
     runs = res.runs
     fp32 = fast_cpu_overrides(False)  # the frame models were tuned in float32; bf16 is auto now
     runs["stills"] = _train(stills_config(s, p), out, "stills", fp32)
     runs["stills-clr"] = _train(stills_config(s, p, clr=True), out, "stills-clr", fp32)
+    clock.done("stills (2 runs)")
     runs["frame"] = _train(frame_config(s, p, runs["stills"]), out, "frame", fp32)
+    clock.done("frame stream")
     fast = fast_cpu_overrides(s.bf16)
     runs["flow"] = _train(flow_config(s, p), out, "flow", fast)
+    clock.done("flow stream")
     for fusion in s.fusions:
         runs[f"fusion-{fusion}"] = _train(
             fusion_config(s, p, fusion, runs["frame"], runs["flow"]), out, f"fusion-{fusion}",
             fast)
+    clock.done(f"fusion ({len(s.fusions)} runs)")
     evals = {name: _eval(run) for name, run in runs.items()}
+    clock.done("evaluate")
 
     main = ["stills", "stills-clr", "frame", "flow", "fusion-average"]
     header, body = table_cells(results_table([runs[k] for k in main if k in runs]))
@@ -309,6 +348,7 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
         res.pairs_md,
     ]
     _explain(runs, data, s.seed)
+    clock.done("explain")
     if s.slip:
         slip_s = SlipSettings.quick() if s.size < 64 else SlipSettings()
         slip_s.seed, slip_s.workers, slip_s.difficulty = s.seed, s.workers, s.difficulty
@@ -316,6 +356,7 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
         runs["slip"] = slip.run
         res.slip_md = slip.markdown
         summary += ["## Slip detector over time (held-out long videos)\n", res.slip_md]
+        clock.done("slip study")
     write_text_atomic(out / "results.md", "\n".join(summary))
     write_json_atomic(out / "results.json", {
         "runs": {k: str(v) for k, v in runs.items()},
@@ -325,7 +366,10 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
     })
     res.report = build_report(list(runs.values()), out / "report.html",
                               title="actionlab demo: the study on the synthetic benchmark")
+    clock.done("report")
     res.seconds = time.perf_counter() - t0
+    write_json_atomic(out / "stages.json", {"stages": res.stages, "seconds": res.seconds,
+                                            "machine": describe(torch_threads())})
     return res
 
 
@@ -351,4 +395,5 @@ def register(app: typer.Typer) -> None:
         console = Console()
         console.print(Markdown((out / "results.md").read_text()))
         console.print(f"report: {res.report}")
+        console.print(Markdown("## Where the time went\n\n" + res.stage_table()))
         console.print(f"demo finished in {res.seconds / 60:.1f} min")
