@@ -20,8 +20,8 @@ N``, else ``$ACTIONLAB_THREADS``, else the cores this process can really use
 (:func:`actionlab.machine.available_cores`: affinity and cgroup quota). :func:`set_threads`
 applies it to every pool at once (torch intra-op, torch inter-op at 1, OpenCV); onnxruntime
 sessions, DataLoader workers and the prepare/synth process pools read the same budget.
-OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE``, set in ``actionlab/__init__.py``
-before torch loads) so they do not spin against a neighbour for a core. When the budget was not
+OpenMP threads spin only briefly before they sleep (``GOMP_SPINCOUNT``, set in
+``actionlab/__init__.py`` before torch loads) so they do not spin against a neighbour for a core. When the budget was not
 given, a :class:`ThreadGovernor` re-measures between batches how much CPU *other* processes
 take (``/proc/stat`` less this process) and drops to fewer threads while a neighbour holds a
 core: two cores shared by three busy threads make every OpenMP barrier wait for the thread the
