@@ -154,10 +154,12 @@ def test_tcp_stream_matches_timeline_and_reconnects(runner: SquareRunner, video:
                                                     tcp_server: Any) -> None:
     tl, _ = run_timeline(runner, video, segment_kw=SEG_KW)
     port = tcp_server([50])  # the stream is cut after 2 s
+    # a ring holding the whole stream: on a loaded machine the model may lag, and this test is
+    # about agreement and reconnection (dropping is test_slow_model_drops_frames_and_says_so's)
     session = LiveSession(runner, f"tcp://127.0.0.1:{port}", segment_kw=SEG_KW, timeout=5,
-                          reconnects=2)
+                          reconnects=2, buffer=200)
     events = list(session.events())
-    assert session.stats.reconnects >= 1
+    assert session.stats.reconnects >= 1 and session.stats.frames_dropped == 0
     assert session.stats.frames_read >= 95
     _agree(events, tl.segments, 2 * tl.step / tl.fps)  # a cut may cost a window
 
