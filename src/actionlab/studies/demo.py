@@ -275,12 +275,6 @@ def _explain(runs: dict[str, Path], data: Path, seed: int) -> None:
                            color_by="folder")
 
 
-def torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
-
-
 def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
     """Run the whole study on the synthetic benchmark; see the module docstring."""
     from actionlab.evaluate.runs import markdown_table, results_table, table_cells
@@ -297,7 +291,8 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
     out = Path(out)
     res = DemoResult(out)
     clock = _Clock(res)
-    log.info("%s", describe(set_threads(None)))
+    threads = set_threads(None)
+    log.info("%s", describe(threads))
     data = out / "data"
     if not (data / "synth_manifest.json").is_file():
         synth(data, clips_per_class=s.clips_per_class, stills_per_class=s.stills_per_class,
@@ -369,7 +364,7 @@ def run_demo(out: Path, settings: DemoSettings | None = None) -> DemoResult:
     clock.done("report")
     res.seconds = time.perf_counter() - t0
     write_json_atomic(out / "stages.json", {"stages": res.stages, "seconds": res.seconds,
-                                            "machine": describe(torch_threads())})
+                                            "machine": describe(threads)})
     return res
 
 
