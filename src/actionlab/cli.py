@@ -75,3 +75,7 @@ def run() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+
+
+if __name__ == "__main__":  # python -m actionlab.cli (worktrees without an installed script)
+    run()
