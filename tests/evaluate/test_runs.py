@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import numpy as np
 import torch
 from eval_helpers import METRICS, MeanLinear, make_run
 
@@ -83,6 +84,21 @@ def test_two_input_views_and_score_videos() -> None:
     assert scores.argmax(1).tolist() == [0, 1]
     with pytest.raises(InputError, match="disagree"):
         MV.average_view_scores(Two(), (torch.ones(2, 2, 2), torch.ones(3, 2, 2)))
+
+
+def test_score_videos_batches_across_videos_but_averages_each_alone() -> None:
+    torch.manual_seed(0)
+    model = MeanLinear(4).eval()
+    calls: list[int] = []
+    model.register_forward_pre_hook(lambda _m, args: calls.append(int(args[0].shape[0])))
+    counts = [1, 3, 2, 5, 1]  # views per video
+    vids = [(torch.randn(v, 3, 5, 5), i % 4) for i, v in enumerate(counts)]
+    scores, labels = MV.score_videos(model, vids, batch_size=4)
+    expected = np.stack([MV.average_view_scores(model, v).numpy() for v, _ in vids])
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+    assert labels.tolist() == [0, 1, 2, 3, 0]
+    # videos 0-1 fill one call of 4; 2-3 (7 views) go as 4 + 3; the last one alone
+    assert calls[:4] == [4, 4, 3, 1]
 
 
 def test_video_views_joins_crops_and_clips() -> None:

@@ -106,10 +106,14 @@ def score_videos(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Averaged scores for every video.
 
+    The views of consecutive videos share model calls (up to ``batch_size`` views each): one
+    clip per video at batch 1 left a 3D network's convolutions 5x slower than batches of 16.
+    Each video's probabilities are still the mean softmax over its own views.
+
     Args:
         model: The recognizer (put in eval mode here).
         videos: ``(views, label)`` per video (see :func:`average_view_scores`).
-        batch_size: Views per model call.
+        batch_size: Views per model call (default 32).
         progress: Show a rich progress bar.
         total: Number of videos, for the progress bar.
 
@@ -117,18 +121,52 @@ def score_videos(
         ``(scores (N, C) float32, labels (N,) int64)``.
     """
     model.eval()
-    scores, labels = [], []
+    step = batch_size or 32
+    scores: list[np.ndarray] = []
+    labels: list[int] = []
+    pending: list[tuple[torch.Tensor, ...]] = []  # views of videos not yet scored
     it: Iterable[tuple[Views, int]] = videos
     if progress:
         from rich.progress import track
 
         it = track(videos, description="evaluating", total=total, transient=True)
+
+    def flush() -> None:
+        counts = [num_views(p) for p in pending]
+        joined = tuple(torch.cat([p[j] for p in pending]) for j in range(len(pending[0])))
+        probs = _batched_softmax(model, joined, step)  # (sum(counts), C)
+        for chunk in torch.split(probs, counts):
+            scores.append(chunk.mean(0).numpy())
+        pending.clear()
+
+    queued = 0
     for views, label in it:
-        scores.append(average_view_scores(model, views, batch_size).numpy())
+        parts = _as_tuple(views)
+        if num_views(parts) == 0:
+            raise InputError("a video with no views cannot be scored")
+        pending.append(parts)
         labels.append(int(label))
+        queued += num_views(parts)
+        if queued >= step:
+            flush()
+            queued = 0
+    if pending:
+        flush()
     if not scores:
         return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
     return np.stack(scores).astype(np.float32), np.asarray(labels, np.int64)
+
+
+@torch.inference_mode()
+def _batched_softmax(model: torch.nn.Module, parts: tuple[torch.Tensor, ...],
+                     step: int) -> torch.Tensor:
+    """(V, C) float32 softmax of ``model(*parts)`` on the CPU, ``step`` views per call."""
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    out = []
+    for i in range(0, int(parts[0].shape[0]), step):
+        batch = [p[i : i + step].to(device) for p in parts]
+        out.append(torch.softmax(model(*batch).float(), dim=-1).cpu())
+    return torch.cat(out)
 
 
 def _views_of(x: Any, stacked: bool) -> tuple[torch.Tensor, ...]:
