@@ -14,6 +14,12 @@ import torch  # noqa: E402  (after the thread setting)
 
 torch.set_num_threads(1)
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The ``heavy`` tests first: xdist hands tests out in this order, and a 40 s test picked
+    up last would leave the other worker idle at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)  # stable
+
 @pytest.fixture(scope="session", autouse=True)
 def _float32_unless_asked(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Tests train in float32 unless they set train.bf16: a private machine profile that

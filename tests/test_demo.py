@@ -20,6 +20,7 @@ def test_pair_confusion_is_the_error_within_the_pair() -> None:
     assert pair_confusion(doc, [("a", "c")]) == {"a/c": pytest.approx(2 / 11)}
 
 
+@pytest.mark.heavy
 def test_quick_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     s = DemoSettings.quick()
     res = run_demo(tmp_path, s)

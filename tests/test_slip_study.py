@@ -56,6 +56,7 @@ def test_trivial_detectors_cover_everything_or_nothing() -> None:
     assert never[0]["segments"] == []
 
 
+@pytest.mark.heavy
 def test_quick_study_trains_labels_and_scores(tmp_path: Path) -> None:
     data = tmp_path / "data"
     generate_long_videos(data, long_videos=2, duration=(10.0, 10.0), difficulty="easy", seed=0,

@@ -106,6 +106,7 @@ def test_cli_prepare_exit_code_and_report(tmp_path: Path, clip_tree: Path,
     assert res.exit_code == 0 and "train 5" in res.output
 
 
+@pytest.mark.heavy
 def test_prepare_real_clips(tmp_path: Path, real_videos: list[Path]) -> None:
     tree = tmp_path / "real"
     for p in real_videos:

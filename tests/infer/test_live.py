@@ -150,6 +150,7 @@ def test_file_events_match_timeline(runner: SquareRunner, video: Path) -> None:
     assert all(e["latency_s"] >= 0 and "wall_time" in e for e in events)
 
 
+@pytest.mark.heavy
 def test_tcp_stream_matches_timeline_and_reconnects(runner: SquareRunner, video: Path,
                                                     tcp_server: Any) -> None:
     tl, _ = run_timeline(runner, video, segment_kw=SEG_KW)

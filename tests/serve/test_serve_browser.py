@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -17,9 +18,24 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
+def _wait_for_background_install(timeout: float = 600.0) -> None:
+    """``./dev test`` starts apt-get for chromium before pip (ACTIONLAB_CHROMIUM_PID): wait."""
+    pid = int(os.environ.get("ACTIONLAB_CHROMIUM_PID") or 0)
+    deadline = time.monotonic() + timeout
+    while pid and time.monotonic() < deadline:
+        try:  # ./dev exec'd pytest, which never reaps it: finished may mean a zombie
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state == "Z":
+            return
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def chromium() -> tuple[Path, Path]:
     """Debian's chromium and chromium-driver, installed with apt-get when missing."""
+    _wait_for_background_install()
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         if shutil.which("apt-get") is None:
             pytest.skip("chromium is not installed and apt-get is not available")

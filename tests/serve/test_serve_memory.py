@@ -35,6 +35,7 @@ def _settled_files(limit: int, seconds: float = 5.0) -> int:
     return n
 
 
+@pytest.mark.heavy
 @pytest.mark.skipif(not (PROC / "fd").is_dir(), reason="needs /proc (Linux)")
 def test_repeated_concurrent_uploads_stay_bounded(runner, good_clip: Path, tmp_path: Path) -> None:
     import httpx

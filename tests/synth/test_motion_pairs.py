@@ -105,6 +105,7 @@ def rendered():
     return render_set(classes, 36, (40, 40), 64, seed=11)
 
 
+@pytest.mark.heavy
 def test_frame_classifier_near_chance_motion_classifier_not(rendered):
     frame, motion = [], []
     for pair in MOTION_PAIRS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
@@ -35,6 +36,7 @@ def _worker(rank: int, tmp: str) -> None:
         D.cleanup()
 
 
+@pytest.mark.heavy
 def test_two_processes_match_one(tmp_path: Path) -> None:
     mp.spawn(_worker, args=(str(tmp_path),), nprocs=2, join=True)
     _run(tmp_path, "single")
