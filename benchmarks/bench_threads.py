@@ -1,10 +1,13 @@
-"""Training steps quiet and beside a busy neighbour, thread scaling and precision, as ratios.
+"""Training steps and a timeline run quiet and beside a busy neighbour, thread scaling and
+precision, as ratios.
 
 Each case runs in a fresh process: training steps of the demo's flow stream (the compact (2+1)D
 net, batch 16 of 2x32x64x64 flow stacks) on the machine profile's precision, with the thread
 budget and governor every command uses. "Loaded" runs the same beside one CPU-bound process
 (``yes > /dev/null``), the goal being <= 1.6x the quiet time (two cores shared by three busy
-threads are 1.5x). Prints the CPU and its vector extensions beside the figures.
+threads are 1.5x). The timeline case runs ``actionlab timeline`` (the whole command, start-up
+included) on a 30 s synthetic long video with the demo's slip-detector architecture (random
+weights: the cost does not depend on them). Prints the CPU and its vector extensions.
 
     python benchmarks/bench_threads.py [--steps 12]
 """
@@ -15,7 +18,9 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 CHILD = r"""
 import json, sys, time
@@ -63,6 +68,45 @@ def run(steps: int, threads: str, variant: str, loaded: bool) -> dict:
             hog.wait()
 
 
+def timeline_case(work: Path) -> tuple[float, float]:
+    """Wall seconds of ``actionlab timeline`` quiet and beside ``yes`` (best of 2 each)."""
+    import torch
+
+    from actionlab.checkpoint import save_checkpoint
+    from actionlab.models import build_model
+    from actionlab.synth.api import synth
+
+    synth(work / "synth", products="long", long_videos=1, long_duration=30.0, long_size=(160, 120),
+          seed=0, workers=1, progress=False)
+    video = next((work / "synth" / "long").glob("*.mp4"))
+    kwargs = {"num_classes": 2, "fusion": "average", "rgb": {"name": "resnetlike", "width": 0.5},
+              "flow": {"name": "r2plus1d_flow", "width": 0.5}}
+    spec = {"kind": "two_stream", "modality": "rgb+flow", "size": [64, 64], "frames": 8,
+            "stride": 4, "segments": 1, "sample": "middle", "rgb": "frame", "flow_layout": "clip",
+            "num_clips": 1, "flow": {"method": "dis", "bound": 4.0},
+            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(work / "slip" / "best.safetensors", build_model("two_stream", **kwargs),
+                           {"model": {"name": "two_stream", "kwargs": kwargs}, "input": spec,
+                            "classes": ["not_slipping", "slipping"], "epoch": 0, "metrics": {}})
+    cmd = [sys.executable, "-m", "actionlab.cli", "timeline", str(ckpt), str(video),
+           "--out", str(work / "tl")]
+
+    def once(loaded: bool) -> float:
+        hog = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) if loaded else None
+        try:
+            t = time.perf_counter()
+            subprocess.run(cmd, capture_output=True, check=True)
+            return time.perf_counter() - t
+        finally:
+            if hog is not None:
+                hog.kill()
+                hog.wait()
+
+    once(False)  # warm the page cache and the machine profile
+    return min(once(False) for _ in range(2)), min(once(True) for _ in range(2))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=12)
@@ -94,6 +138,9 @@ def main() -> None:
             rows.append((f"precision fp32 -> {v} (quiet)", base["seconds"], t["seconds"], ""))
         else:
             base = run(args.steps, "auto", v, False)
+    with tempfile.TemporaryDirectory() as tmp:
+        q, l = timeline_case(Path(tmp))
+    rows.append(("`actionlab timeline`, 30 s video, quiet -> beside `yes` (auto threads)", q, l, ""))
     print(f"{'case':70s} {'a (s)':>8s} {'b (s)':>8s} {'b / a':>7s}")
     for name, a, b, note in rows:
         print(f"{name:70s} {a:8.2f} {b:8.2f} {b / a:7.2f}  {note}")
