@@ -30,6 +30,7 @@ from actionlab.data.manifest import Manifest, Record, key_problem
 from actionlab.data.video import is_image, read_video
 from actionlab.errors import ActionlabError, DatasetError, InputError, VideoError
 from actionlab.io import check_output_dir, write_json_atomic, writing
+from actionlab.runtime import thread_budget
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +357,7 @@ def prepare(
             finished[i] = _with_attrs(records[i], attrs)
             result.done += 1
 
-    n_workers = workers or os.cpu_count() or 1
+    n_workers = workers or thread_budget()  # the usable cores, or --threads / $ACTIONLAB_THREADS
     first = set(sample_tasks(len(tasks)))
     with _pool(n_workers, len(tasks)) as run:
         sample = list(run([t for k, t in enumerate(tasks) if k in first]))
@@ -405,7 +406,7 @@ def estimate(
     cfg = config or PrepareConfig()
     records = shard_records(manifest.records, shard)
     check_keys(manifest.records)
-    n_workers = workers or os.cpu_count() or 1
+    n_workers = workers or thread_budget()  # the usable cores, or --threads / $ACTIONLAB_THREADS
     picked = [records[k] for k in sample_tasks(len(records))]
     with tempfile.TemporaryDirectory(prefix="actionlab-estimate-") as tmp:
         tasks: list[Task] = [(i, str(manifest.abspath(r)), r.path, str(video_file(tmp, r.key)), cfg)

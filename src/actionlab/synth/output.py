@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from actionlab.errors import InputError
 from actionlab.io import write_json_atomic
+from actionlab.runtime import thread_budget
 from actionlab.synth.motions import CLASSES
 
 MANIFEST = "synth_manifest.json"
@@ -201,7 +202,7 @@ def run_tasks(
 ) -> list:
     """``[fn(t) for t in tasks]`` in order, over ``workers`` processes, with a progress bar."""
     if workers is None:
-        workers = max(1, min(len(tasks), os.cpu_count() or 1, 8))
+        workers = max(1, min(len(tasks), thread_budget(), 8))  # usable cores or the budget
     if workers < 1:
         raise InputError(f"--workers: must be >= 1, got {workers}")
     cols = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

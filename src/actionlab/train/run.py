@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, S
 from actionlab.config import DataConfig, ExperimentConfig, load_config, save_config
 from actionlab.errors import DatasetError, InputError
 from actionlab.io import writing
+from actionlab.runtime import thread_budget
 from actionlab.models.surgery import apply_freeze
 from actionlab.spec import InputSpec, in_channels
 from actionlab.train import distributed as D
@@ -134,7 +135,7 @@ def auto_workers(source: str = "cache", cuda: bool | None = None) -> int:
     cuda = torch.cuda.is_available() if cuda is None else cuda
     if source == "cache" and not cuda:
         return 0
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
+    return max(1, min(8, thread_budget() - 1))  # the usable cores (affinity, cgroup quota)
 
 
 def make_loader(ds: Dataset, batch_size: int, train: bool, seed: int, workers: int = 0,
