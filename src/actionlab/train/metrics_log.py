@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "time")
 
 
-def topk_correct(logits: torch.Tensor, target: torch.Tensor, k: int = 1) -> int:
+def count_topk(logits: torch.Tensor, target: torch.Tensor, k: int = 1) -> int:
     """How many rows of ``logits`` (B, K) have ``target`` among their ``k`` largest scores
     (``actionlab.metrics.topk_correct``: ties broken by class index, k capped at K)."""
     from actionlab.metrics import topk_correct as hits

@@ -38,7 +38,7 @@ from actionlab.models.surgery import channels_last, channels_last_input, partial
 from actionlab.runtime import ThreadGovernor, resolve_device, tune_malloc
 from actionlab.train import distributed as D
 from actionlab.train.console import DeferredInterrupt, progress_bar
-from actionlab.train.metrics_log import MetricsLog, topk_correct
+from actionlab.train.metrics_log import MetricsLog, count_topk
 from actionlab.train.optim import build_optimizer, build_scheduler
 from actionlab.train.precision import Precision, choose_precision
 from actionlab.train.state import (
@@ -367,7 +367,7 @@ class Trainer:
         with torch.no_grad():
             logits = self.logits_fn(_float(out))
             self._sums[0] += loss.detach().item() * len(y)
-            self._sums[1] += topk_correct(logits, _final_labels(y))
+            self._sums[1] += count_topk(logits, _final_labels(y))
             self._sums[2] += len(y)
 
     @torch.no_grad()
@@ -383,9 +383,9 @@ class Trainer:
                 out = _float(self._forward(name if self.joint else None, x))
                 scores, labels = self.logits_fn(out), _final_labels(y)
                 sums[0] += float(self.loss_fn(out, y)) * len(y)
-                sums[1] += topk_correct(scores, labels)
+                sums[1] += count_topk(scores, labels)
                 sums[2] += len(y)
-                sums[3] += topk_correct(scores, labels, 5)
+                sums[3] += count_topk(scores, labels, 5)
             loss_sum, correct, seen, top5 = D.all_reduce_sum(sums, self.device)
             if seen == 0:
                 raise ActionlabError("the validation split is empty: raise data.val_fraction")
