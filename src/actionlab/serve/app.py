@@ -38,7 +38,7 @@ from typing import Any
 
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from actionlab.errors import ActionlabError, VideoError
@@ -220,6 +220,7 @@ def create_app(
     explain: bool = True,
     fast: bool = True,
     max_queue: int = 32,
+    live: Any = None,
 ) -> FastAPI:
     """The FastAPI app serving the page and ``POST /api/analyze``.
 
@@ -235,6 +236,8 @@ def create_app(
         fast: Run a PyTorch model with onnxruntime for labels and timelines (see
             :func:`actionlab.infer.export.accelerate`).
         max_queue: Uploads allowed to wait for the analysis thread; more get a 503.
+        live: A :class:`actionlab.serve.live_view.LiveView` (already open): the page at
+            ``/live`` shows it; started with the app, closed when it shuts down.
     """
     owned = work_dir is None
     base = Path(tempfile.mkdtemp(prefix="actionlab-serve-")) if owned else Path(work_dir)
@@ -244,7 +247,11 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if live is not None:
+            live.start()
         yield
+        if live is not None:
+            live.close()
         analyzer.close()
         if owned:
             shutil.rmtree(base, ignore_errors=True)
@@ -278,6 +285,7 @@ def create_app(
             "max_upload_mb": max_upload_mb,
             "extensions": sorted(VIDEO_EXTS),
             "gradcam": analyzer.explain,
+            "live": None if live is None else live.source,
         }
 
     @app.post(ANALYZE_PATH)
@@ -290,6 +298,27 @@ def create_app(
             return await analyzer.submit(_analyze_upload, analyzer, file, ext, max_bytes)
         except Busy as exc:
             return _error(503, str(exc))
+
+    @app.get("/live", response_class=HTMLResponse)
+    def live_page() -> str:
+        if live is None:
+            raise HTTPException(404, "no live source: start the server with --live SOURCE")
+        from actionlab.serve.live_view import LIVE_PAGE
+
+        return LIVE_PAGE
+
+    @app.get("/api/live")
+    def live_status() -> dict[str, Any]:
+        if live is None:
+            raise HTTPException(404, "no live source: start the server with --live SOURCE")
+        return live.status()
+
+    @app.get("/api/live/frame.jpg")
+    def live_frame() -> Response:
+        jpeg = None if live is None else live.frame_jpeg()
+        if jpeg is None:
+            raise HTTPException(404, "no live frame yet")
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @app.get("/api/results/{rid}/{name}")
     def result(rid: str, name: str) -> FileResponse:

@@ -53,8 +53,12 @@ def serve(
     window: str | None = typer.Option(None, "--window", help="Timeline window: frames or '0.5s'."),
     step: str | None = typer.Option(None, "--step", help="Timeline step: frames or seconds."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    live: str | None = typer.Option(
+        None, "--live", help="Also watch a stream at /live: a webcam index (0), a video file "
+        "(played at its own rate) or a URL PyAV opens (rtsp://, http(s)://, udp://, tcp://)."),
 ) -> None:
-    """Serve a page to upload a video and see its labels, timeline and Grad-CAM."""
+    """Serve a page to upload a video and see its labels, timeline and Grad-CAM (and, with
+    --live, a live view of a stream)."""
     import uvicorn
 
     from actionlab.api import load
@@ -63,11 +67,18 @@ def serve(
     sock = listen(host, port)
     try:
         runner = load(checkpoint, device=device).runner
+        view = None
+        if live is not None:  # opened now: a source that fails is one line before serving
+            from actionlab.serve.live_view import LiveView
+
+            view = LiveView(runner, int(live) if live.isdigit() else live, window=window,
+                            step=step)
         # Our own temporary folder (not the app's): it goes however the server stops.
         with tempfile.TemporaryDirectory(prefix="actionlab-serve-") as work:
             app = create_app(runner, max_upload_mb=max_upload_mb, top_k=top_k, window=window,
-                             step=step, work_dir=work)
-            typer.echo(f"serving {checkpoint} on http://{host}:{port}/")
+                             step=step, work_dir=work, live=view)
+            typer.echo(f"serving {checkpoint} on http://{host}:{port}/"
+                       + (f" (live view of {live} at /live)" if live is not None else ""))
             server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
             server.run(sockets=[sock])
     finally:

@@ -69,6 +69,10 @@ function cell(row, text) { const td = document.createElement("td"); td.textConte
 fetch("/api/info").then(r => r.json()).then(info => {
   $("model-info").textContent = `model ${info.model} - ${info.classes.length} classes - ` +
     `uploads up to ${info.max_upload_mb} MB`;
+  if (info.live) {  // serve --live SOURCE: link the live view
+    const a = document.createElement("a"); a.href = "/live"; a.textContent = " - live view";
+    $("model-info").appendChild(a);
+  }
 });
 $("upload-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
