@@ -87,7 +87,8 @@ class LiveView:
     def _run(self) -> None:
         try:
             for ev in self.session.events():
-                self.events.append(ev)
+                with self._lock:  # the page's thread copies the deque
+                    self.events.append(ev)
         except ActionlabError as exc:  # the stream failed for good (reconnects spent)
             self.error = str(exc)
             log.warning("live view: %s", exc)
@@ -102,9 +103,11 @@ class LiveView:
 
     def status(self) -> dict[str, Any]:
         """What ``/api/live`` answers."""
+        with self._lock:
+            events = list(self.events)
         return {"source": self.source, "running": self._thread.is_alive() and not self.finished,
                 "finished": self.finished, "error": self.error, "label": self.label,
-                "events": list(self.events), "stats": self.session.stats.to_dict()}
+                "events": events, "stats": self.session.stats.to_dict()}
 
     def close(self) -> None:
         """Stop the stream and wait briefly for the thread (idempotent)."""
