@@ -49,6 +49,25 @@ def cpu_name() -> str:
         return platform.processor()
 
 
+def slip_checkpoint(path: Path) -> Path:
+    """The demo's slip-detector architecture with random weights, as a real checkpoint."""
+    import torch
+
+    from actionlab.checkpoint import save_checkpoint
+    from actionlab.models import build_model
+
+    kwargs = {"num_classes": 2, "fusion": "average", "rgb": {"name": "resnetlike", "width": 0.5},
+              "flow": {"name": "r2plus1d_flow", "width": 0.5}}
+    spec = {"kind": "two_stream", "modality": "rgb+flow", "size": [64, 64], "frames": 8,
+            "stride": 4, "segments": 1, "sample": "middle", "rgb": "frame", "flow_layout": "clip",
+            "num_clips": 1, "flow": {"method": "dis", "bound": 4.0},
+            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    torch.manual_seed(0)
+    return save_checkpoint(path, build_model("two_stream", **kwargs),
+                           {"model": {"name": "two_stream", "kwargs": kwargs}, "input": spec,
+                            "classes": ["not_slipping", "slipping"], "epoch": 0, "metrics": {}})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--full", action="store_true", help="the study's default settings")

@@ -70,25 +70,14 @@ def run(steps: int, threads: str, variant: str, loaded: bool) -> dict:
 
 def timeline_case(work: Path) -> tuple[float, float]:
     """Wall seconds of ``actionlab timeline`` quiet and beside ``yes`` (best of 2 each)."""
-    import torch
+    from bench_live import slip_checkpoint
 
-    from actionlab.checkpoint import save_checkpoint
-    from actionlab.models import build_model
     from actionlab.synth.api import synth
 
     synth(work / "synth", products="long", long_videos=1, long_duration=30.0, long_size=(160, 120),
           seed=0, workers=1, progress=False)
     video = next((work / "synth" / "long").glob("*.mp4"))
-    kwargs = {"num_classes": 2, "fusion": "average", "rgb": {"name": "resnetlike", "width": 0.5},
-              "flow": {"name": "r2plus1d_flow", "width": 0.5}}
-    spec = {"kind": "two_stream", "modality": "rgb+flow", "size": [64, 64], "frames": 8,
-            "stride": 4, "segments": 1, "sample": "middle", "rgb": "frame", "flow_layout": "clip",
-            "num_clips": 1, "flow": {"method": "dis", "bound": 4.0},
-            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-    torch.manual_seed(0)
-    ckpt = save_checkpoint(work / "slip" / "best.safetensors", build_model("two_stream", **kwargs),
-                           {"model": {"name": "two_stream", "kwargs": kwargs}, "input": spec,
-                            "classes": ["not_slipping", "slipping"], "epoch": 0, "metrics": {}})
+    ckpt = slip_checkpoint(work / "slip" / "best.safetensors")
     cmd = [sys.executable, "-m", "actionlab.cli", "timeline", str(ckpt), str(video),
            "--out", str(work / "tl")]
 
