@@ -1,0 +1,182 @@
+"""Fall / background training windows cut from clip-labelled fall videos (UP-Fall).
+
+Fall data sets such as UP-Fall label clips, not times: a fall clip holds one fall somewhere
+(standing -> falling -> lying), a daily-activity (ADL) clip none. A detector that says *when*
+a person fell is trained on windows instead, labelled the multiple-instance way:
+
+- in a fall clip, the window centred on the clip's burst of motion (the largest smoothed
+  frame-difference energy in its first ``fall_search_s`` seconds) is ``fall``, and so are
+  copies shifted by ``jitter_s``; the windows from ``after_s`` past that peak (lying still,
+  getting up) are ``background``;
+- every window of an ADL clip is ``background`` (at most ``adl_windows`` per clip, spread
+  evenly over it).
+
+The windows are written once as small H.264 files under ``out`` (a folder per class, the
+source clip's group kept) and listed as a manifest, so ``prepare`` and ``train`` treat them as
+any other data set. The adapter ``fall_windows`` reads UP-Fall's ``manifest.csv``
+(``path,label,group,...,is_fall``); a CSV of your own with ``path,label,group,is_fall`` works
+the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from actionlab.data.adapters import adapter
+from actionlab.data.manifest import Manifest, Record, make_key
+from actionlab.errors import DatasetError
+from actionlab.io import write_json_atomic
+
+log = logging.getLogger(__name__)
+
+FALL, BACKGROUND = "fall", "background"
+DEFAULT_OUT = "data/fall_windows"
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """How windows are cut (seconds); the defaults are the shipped recipe's."""
+
+    window_s: float = 2.0
+    jitter_s: float = 0.25  # positives at peak - jitter, peak, peak + jitter
+    fall_search_s: float = 4.5  # the fall lies in a fall clip's first seconds
+    after_s: float = 2.0  # background windows start this long after the fall's peak
+    adl_windows: int = 10
+    width: int = 320  # windows are stored at this width (aspect kept)
+
+
+def motion_energy(frames: np.ndarray) -> np.ndarray:
+    """Mean absolute grey-level difference to the previous frame, per frame (first = 0)."""
+    g = frames.astype(np.float32).mean(-1)
+    d = np.abs(np.diff(g, axis=0)).mean((1, 2))
+    return np.concatenate([[0.0], d])
+
+
+def fall_peak(frames: np.ndarray, fps: float, search_s: float) -> int:
+    """The frame where a fall clip moves most (0.5 s moving average) in its first seconds."""
+    e = motion_energy(frames)
+    w = max(1, int(round(0.5 * fps)))
+    smooth = np.convolve(e, np.ones(w) / w, mode="same")
+    stop = max(1, min(len(smooth), int(round(search_s * fps))))
+    return int(np.argmax(smooth[:stop]))
+
+
+def _write(path: Path, frames: np.ndarray, fps: float) -> None:
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part.mp4")
+    h, w = frames.shape[1:3]
+    with av.open(str(tmp), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        stream.width, stream.height, stream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+        stream.options = {"crf": "18", "preset": "veryfast"}
+        for f in frames:
+            img = np.ascontiguousarray(f[: h - h % 2, : w - w % 2])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    tmp.replace(path)
+
+
+def clip_windows(frames: np.ndarray, fps: float, is_fall: bool, s: WindowSettings
+                 ) -> list[tuple[str, int]]:
+    """``(label, start frame)`` of the windows of one clip (see the module docstring)."""
+    n, win = len(frames), max(2, int(round(s.window_s * fps)))
+    last = max(0, n - win)
+    if not is_fall:
+        count = min(s.adl_windows, max(1, n // win))
+        return [(BACKGROUND, int(x)) for x in np.linspace(0, last, count).round()]
+    peak = fall_peak(frames, fps, s.fall_search_s)
+    out = []
+    for shift in (-s.jitter_s, 0.0, s.jitter_s):
+        out.append((FALL, int(np.clip(peak + round(shift * fps) - win // 2, 0, last))))
+    after = peak + int(round(s.after_s * fps))
+    for start in range(after, n - win + 1, win):
+        out.append((BACKGROUND, start))
+    return out
+
+
+def _rows(csv_path: Path) -> list[dict[str, str]]:
+    with csv_path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    need = {"path", "group", "is_fall"}
+    if not rows or not need <= set(rows[0]):
+        raise DatasetError(f"{csv_path}: needs the columns {', '.join(sorted(need))}")
+    return rows
+
+
+@adapter("fall_windows")
+def fall_windows(root: str | Path, out: str | Path = DEFAULT_OUT, check_files: bool = True,
+                 **settings: float) -> Manifest:
+    """Windows ``fall`` / ``background`` from a clip-labelled fall data set (UP-Fall layout).
+
+    Args:
+        root: A folder with ``manifest.csv`` (``path,label,group,is_fall``; UP-Fall's), or
+            that CSV.
+        out: Where the windows are written (once per settings and source list; reused).
+        check_files: Unused (every listed clip is read); kept for a uniform signature.
+            Rows whose ``fold_leave_one_trial_out`` is ``extra`` (UP-Fall's other-person
+            clip, kept for testing) are left out.
+        **settings: :class:`WindowSettings` fields.
+
+    Raises:
+        DatasetError: No manifest, a missing column or file, or a clip that does not decode.
+    """
+    from actionlab.data.video import read_video
+    from actionlab.errors import VideoError
+
+    root = Path(root)
+    csv_path = root if root.suffix == ".csv" else root / "manifest.csv"
+    if not csv_path.is_file():
+        raise DatasetError(f"{csv_path}: no manifest.csv (path,label,group,is_fall) here")
+    base = csv_path.parent
+    s = WindowSettings(**settings)
+    rows = [r for r in _rows(csv_path) if r.get("fold_leave_one_trial_out") != "extra"]
+    tag = hashlib.sha1(json.dumps([asdict(s), [r["path"] for r in rows]]).encode()).hexdigest()
+    folder = Path(out) / tag[:10]
+    listing = folder / "windows.json"
+    if listing.is_file():
+        found = json.loads(listing.read_text())
+    else:
+        found = []
+        for row in rows:
+            src = base / row["path"]
+            if not src.is_file():
+                raise DatasetError(f"{src}: listed in {csv_path} but missing")
+            try:
+                frames, info = read_video(src, size=None)
+            except VideoError as exc:
+                raise DatasetError(str(exc)) from None
+            h, w = frames.shape[1:3]
+            if w > s.width:
+                import cv2
+
+                size = (s.width, int(round(h * s.width / w)))
+                frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA)
+                                   for f in frames])
+            fps = info.fps or 18.0
+            win = max(2, int(round(s.window_s * fps)))
+            is_fall = row["is_fall"].strip() in ("1", "true", "True", "fall")
+            for i, (label, start) in enumerate(clip_windows(frames, fps, is_fall, s)):
+                rel = f"{label}/{Path(row['path']).with_suffix('').as_posix().replace('/', '_')}" \
+                      f"_w{i:02d}.mp4"
+                _write(folder / rel, frames[start : start + win], fps)
+                found.append({"path": rel, "label": label, "group": row["group"],
+                              "source": row["path"], "start_s": round(start / fps, 3)})
+        write_json_atomic(listing, found)
+        log.info("%s: %d windows from %d clips", folder, len(found), len(rows))
+    classes = [BACKGROUND, FALL]
+    records = [Record(f["path"], classes.index(f["label"]), f["label"], "train",
+                      key=make_key(f["path"]), group=f["group"]) for f in found]
+    return Manifest(classes, records, "fall_windows", str(folder),
+                    {"source": str(csv_path), "settings": asdict(s)})
