@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from _infer_fakes import CLASSES, meta, spec
+from _infer_fakes import meta, spec
 from torch import nn
 
 from actionlab.data.video import frame_times, read_frames

@@ -142,41 +142,54 @@ def fall_windows(root: str | Path, out: str | Path = DEFAULT_OUT, check_files: b
     base = csv_path.parent
     s = WindowSettings(**settings)
     rows = [r for r in _rows(csv_path) if r.get("fold_leave_one_trial_out") != "extra"]
-    tag = hashlib.sha1(json.dumps([asdict(s), [r["path"] for r in rows]]).encode()).hexdigest()
+    tag = hashlib.sha1(json.dumps(asdict(s), sort_keys=True).encode()).hexdigest()
     folder = Path(out) / tag[:10]
-    listing = folder / "windows.json"
-    if listing.is_file():
-        found = json.loads(listing.read_text())
-    else:
-        found = []
-        for row in rows:
-            src = base / row["path"]
-            if not src.is_file():
-                raise DatasetError(f"{src}: listed in {csv_path} but missing")
-            try:
-                frames, info = read_video(src, size=None)
-            except VideoError as exc:
-                raise DatasetError(str(exc)) from None
-            h, w = frames.shape[1:3]
-            if w > s.width:
-                import cv2
-
-                size = (s.width, int(round(h * s.width / w)))
-                frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA)
-                                   for f in frames])
-            fps = info.fps or 18.0
-            win = max(2, int(round(s.window_s * fps)))
-            is_fall = row["is_fall"].strip() in ("1", "true", "True", "fall")
-            for i, (label, start) in enumerate(clip_windows(frames, fps, is_fall, s)):
-                rel = f"{label}/{Path(row['path']).with_suffix('').as_posix().replace('/', '_')}" \
-                      f"_w{i:02d}.mp4"
-                _write(folder / rel, frames[start : start + win], fps)
-                found.append({"path": rel, "label": label, "group": row["group"],
-                              "source": row["path"], "start_s": round(start / fps, 3)})
-        write_json_atomic(listing, found)
-        log.info("%s: %d windows from %d clips", folder, len(found), len(rows))
+    found: list[dict] = []
+    made = 0
+    for row in rows:
+        src = (base / row["path"]).resolve()
+        listing = folder / "clips" / f"{make_key(str(src))}.json"
+        if listing.is_file():
+            found += json.loads(listing.read_text())
+            continue
+        found += _cut_clip(src, row, folder, s, csv_path)
+        write_json_atomic(listing, [f for f in found if f["source"] == str(src)])
+        made += 1
+    if made:
+        log.info("%s: windows cut from %d of %d clips", folder, made, len(rows))
     classes = [BACKGROUND, FALL]
     records = [Record(f["path"], classes.index(f["label"]), f["label"], "train",
                       key=make_key(f["path"]), group=f["group"]) for f in found]
     return Manifest(classes, records, "fall_windows", str(folder),
                     {"source": str(csv_path), "settings": asdict(s)})
+
+
+def _cut_clip(src: Path, row: dict[str, str], folder: Path, s: WindowSettings, csv_path: Path
+              ) -> list[dict]:
+    """Cut and write one clip's windows; their listing entries."""
+    import cv2
+
+    from actionlab.data.video import read_video
+    from actionlab.errors import VideoError
+
+    if not src.is_file():
+        raise DatasetError(f"{src}: listed in {csv_path} but missing")
+    try:
+        frames, info = read_video(src, size=None)
+    except VideoError as exc:
+        raise DatasetError(str(exc)) from None
+    h, w = frames.shape[1:3]
+    if w > s.width:
+        size = (s.width, int(round(h * s.width / w)))
+        frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+    fps = info.fps or 18.0
+    win = max(2, int(round(s.window_s * fps)))
+    is_fall = row["is_fall"].strip().lower() in ("1", "true", "fall", "yes")
+    stem = make_key(str(src))
+    out = []
+    for i, (label, start) in enumerate(clip_windows(frames, fps, is_fall, s)):
+        rel = f"{label}/{stem}_w{i:02d}.mp4"
+        _write(folder / rel, frames[start : start + win], fps)
+        out.append({"path": rel, "label": label, "group": row["group"], "source": str(src),
+                    "start_s": round(start / fps, 3)})
+    return out
