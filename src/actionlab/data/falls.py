@@ -132,8 +132,6 @@ def fall_windows(root: str | Path, out: str | Path = DEFAULT_OUT, check_files: b
     Raises:
         DatasetError: No manifest, a missing column or file, or a clip that does not decode.
     """
-    from actionlab.data.video import read_video
-    from actionlab.errors import VideoError
 
     root = Path(root)
     csv_path = root if root.suffix == ".csv" else root / "manifest.csv"

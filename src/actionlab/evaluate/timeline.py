@@ -519,7 +519,8 @@ def read_for_events(pred: str | Path, gt: str | Path) -> tuple[list[dict], list[
 
     ``pred``: a JSON file, or a folder whose ``**/timeline.json`` are read. ``gt``: a JSON
     file, or GMDCSA24's ``segments.csv`` / ``manifest.csv`` or their folder
-    (:func:`load_gmdcsa24`). Several documents on either side are paired by video.
+    (:func:`load_gmdcsa24`). Two JSON files pair their documents in order; a folder or a CSV
+    pairs them by video (:func:`pair_by_video`).
     """
     pred, gt = Path(pred), Path(gt)
     if pred.is_dir():
@@ -533,8 +534,9 @@ def read_for_events(pred: str | Path, gt: str | Path) -> tuple[list[dict], list[
         raw_g = load_gmdcsa24(gt)
     else:
         raw_g = _raw_docs(gt)
-    if len(raw_p) == 1 and len(raw_g) == 1:
-        return raw_p, raw_g
+    if (len(raw_p) == 1 and len(raw_g) == 1) or not (pred.is_dir() or gt.is_dir()
+                                                       or gt.suffix.lower() == ".csv"):
+        return raw_p, raw_g  # two JSON files: paired in order, as before
     return pair_by_video(raw_p, raw_g)
 
 
