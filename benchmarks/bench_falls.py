@@ -1,17 +1,18 @@
 """The shipped fall detector, measured: UP-Fall leave-one-trial-out, GMDCSA24, other person.
 
-1. UP-Fall subject 1, leave one trial out (3 folds; both cameras of a trial together, as the
-   trial number is the fold): train the shipped config on the clips of the other two trials,
-   run ``timeline`` on every held-out clip; a clip is called a fall when it has a fall event.
-   Reported: fall / no-fall accuracy over the 66 subject-1 clips.
-2. The shipped config trained on all of subject 1 (``--run``, or trained here): ``timeline``
-   on GMDCSA24 subjects 1-2 (never seen in training) and on UP-Fall's other-person clip;
-   ``evaluate-timeline``'s event scores at +-1 s (falls found, false alarms on ADL clips).
+1. ``loso``: GMDCSA24 leave one subject out: train on UP-Fall subject 1 and the other
+   GMDCSA24 subject, ``timeline`` on the held-out subject's clips; ``evaluate-timeline``'s
+   event scores at +-1 s over the 9 clips (falls found, false alarms on the 3 ADL clips).
+2. ``upfall_only``: the same with UP-Fall alone in training (GMDCSA24 never seen).
+3. ``full``: the shipped config (UP-Fall + GMDCSA24 subjects 1-2) on UP-Fall's other person.
+4. ``loto``: UP-Fall subject 1, leave one trial out (3 folds; both cameras of a trial
+   together, as the trial number is the fold), GMDCSA24 in training as shipped; a clip is
+   called a fall when it has a fall event: fall / no-fall accuracy over the 66 clips.
 
 Everything goes through the ``actionlab`` command line. Settings are the shipped config's;
 nothing is tuned on the clips scored here.
 
-Run:  python benchmarks/bench_falls.py --out /tmp/falls-bench [--run runs/fall] [--folds 1,2,3]
+Run:  python benchmarks/bench_falls.py --out /tmp/falls-bench [--parts loso,upfall_only,full,loto]
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ def actionlab(*args: object) -> str:
     return res.stdout
 
 
-def train(root: Path, out: Path, *extra: str) -> tuple[Path, float]:
+def train(root: Path | str, out: Path, *extra: str) -> tuple[Path, float]:
     t0 = time.perf_counter()
-    if not (out / "run" / "model.safetensors").exists() and not list(out.glob("run/*.safetensors")):
+    if not list(out.glob("run/*/last.safetensors")):
         actionlab("train", CONFIG, f"data.root={root}", f"data.cache_dir={out / 'cache'}",
                   f"train.out_dir={out / 'run'}", *extra)
     return out / "run", time.perf_counter() - t0
@@ -56,25 +57,66 @@ def falls(doc: dict) -> list[dict]:
     return [e for e in doc["events"] if "fall" in e["label"]]
 
 
-def upfall_rows() -> list[dict]:
-    with (UPFALL / "manifest.csv").open(newline="") as f:
+def rows_of(folder: Path) -> list[dict]:
+    with (folder / "manifest.csv").open(newline="") as f:
         return list(csv.DictReader(f))
 
 
+def write_csv(path: Path, folder: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "path": str(folder / r["path"])})
+    return path
+
+
+def gmd_scores(tl: Path, out: Path, name: str) -> dict:
+    text = actionlab("evaluate-timeline", tl, GMD, "--label", "fall", "--tolerance", "1.0",
+                     "--out", out / f"{name}.json")
+    res = json.loads((out / f"{name}.json").read_text())["events"]
+    adl = [v for v in res["videos"] if "/ADL/" in v["video"]]
+    res["adl_false_alarms"] = sum(v["false_alarms"] for v in adl)
+    res["text"] = next(x for x in text.splitlines() if x.startswith("events"))
+    print(f"{name}: {res['text']}; on the 3 ADL clips: {res['adl_false_alarms']} false alarms",
+          flush=True)
+    return res
+
+
+def loso(out: Path, with_gmd: bool) -> dict:
+    """GMDCSA24 leave one subject out: train on UP-Fall (+ the other GMDCSA24 subject)."""
+    gm = rows_of(GMD)
+    tl = out / ("gmd_loso" if with_gmd else "gmd_upfall_only") / "timelines"
+    for subject in sorted({r["group"] for r in gm}):
+        fold = out / ("gmd_loso" if with_gmd else "gmd_upfall_only") / subject
+        if with_gmd:
+            other = [r for r in gm if r["group"] != subject]
+            root = f"{UPFALL},{write_csv(fold / 'gmd' / 'manifest.csv', GMD, other)}"
+        else:
+            root = str(UPFALL)
+        run, secs = train(root, fold)
+        print(f"  {subject} held out: trained in {secs:.0f} s", flush=True)
+        for r in gm:
+            if r["group"] == subject:
+                timeline(run, GMD / r["path"], tl / Path(r["path"]).with_suffix(""))
+        if not with_gmd:  # the same model for both subjects
+            for r in gm:
+                timeline(run, GMD / r["path"], tl / Path(r["path"]).with_suffix(""))
+            break
+    return gmd_scores(tl, out, "gmd_loso" if with_gmd else "gmd_upfall_only")
+
+
 def loto(out: Path, folds: list[str]) -> dict:
-    rows = [r for r in upfall_rows() if r["fold_leave_one_trial_out"] != "extra"]
+    """UP-Fall leave one trial out, the shipped data otherwise (all of GMDCSA24 included)."""
+    rows = [r for r in rows_of(UPFALL) if r["fold_leave_one_trial_out"] != "extra"]
     right = total = 0
     per_fold = {}
     for k in folds:
         fold = out / f"loto{k}"
-        fold.mkdir(parents=True, exist_ok=True)
         train_rows = [r for r in rows if r["fold_leave_one_trial_out"] != k]
-        with (fold / "manifest.csv").open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            for r in train_rows:
-                w.writerow({**r, "path": str(UPFALL / r["path"])})
-        run, secs = train(fold, fold)
+        root = f"{write_csv(fold / 'upfall' / 'manifest.csv', UPFALL, train_rows)},{GMD}"
+        run, secs = train(root, fold)
         ok = []
         for r in rows:
             if r["fold_leave_one_trial_out"] != k:
@@ -89,40 +131,32 @@ def loto(out: Path, folds: list[str]) -> dict:
             "accuracy": right / total if total else None}
 
 
-def held_out(run: Path, out: Path) -> dict:
-    with (GMD / "manifest.csv").open(newline="") as f:
-        gm = list(csv.DictReader(f))
-    tl = out / "gmdcsa24"
-    for r in gm:
-        timeline(run, GMD / r["path"], tl / Path(r["path"]).with_suffix(""))
-    text = actionlab("evaluate-timeline", tl, GMD, "--label", "fall", "--tolerance", "1.0",
-                     "--out", out / "gmdcsa24_scores.json")
-    scores = json.loads((out / "gmdcsa24_scores.json").read_text())["events"]
-    extra = [r for r in upfall_rows() if r["fold_leave_one_trial_out"] == "extra"][0]
-    doc = timeline(run, UPFALL / extra["path"], out / "upfall_other_person")
-    return {"gmdcsa24": scores, "gmdcsa24_text": text.strip().splitlines()[-1],
-            "other_person_fall_events": falls(doc)}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--run", type=Path, help="The shipped detector, trained (else trained here).")
-    ap.add_argument("--folds", default="1,2,3", help="UP-Fall trials to hold out ('' for none).")
+    ap.add_argument("--parts", default="loso,upfall_only,full,loto",
+                    help="Which measurements: loso, upfall_only, full, loto.")
+    ap.add_argument("--folds", default="1,2,3", help="UP-Fall trials to hold out.")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
-    res: dict = {}
-    run = a.run
-    if run is None:
-        run, secs = train(UPFALL, a.out / "full")
-        res["train_s"] = round(secs, 1)
-    res["held_out"] = held_out(run, a.out)
-    print(res["held_out"]["gmdcsa24_text"], flush=True)
-    print("other person:", res["held_out"]["other_person_fall_events"], flush=True)
-    if a.folds:
+    parts = a.parts.split(",")
+    res_path = a.out / "results.json"
+    res: dict = json.loads(res_path.read_text()) if res_path.exists() else {}
+    if "loso" in parts:
+        res["gmd_loso"] = loso(a.out, with_gmd=True)
+    if "upfall_only" in parts:
+        res["gmd_upfall_only"] = loso(a.out, with_gmd=False)
+    if "full" in parts:  # the shipped config as shipped: the other-person clip
+        run, secs = train(f"{UPFALL},{GMD}", a.out / "full")
+        extra = [r for r in rows_of(UPFALL) if r["fold_leave_one_trial_out"] == "extra"][0]
+        doc = timeline(run, UPFALL / extra["path"], a.out / "upfall_other_person")
+        res["full"] = {"train_s": round(secs, 1), "other_person_fall_events": falls(doc)}
+        print("other person:", falls(doc), flush=True)
+    if "loto" in parts:
         res["loto"] = loto(a.out, a.folds.split(","))
-    (a.out / "results.json").write_text(json.dumps(res, indent=1, default=str))
-    print(json.dumps({k: v for k, v in res.items() if k != "held_out"}, indent=1, default=str))
+    res_path.write_text(json.dumps(res, indent=1, default=str))
+    print(json.dumps({k: v.get("accuracy", v.get("text")) if isinstance(v, dict) else v
+                      for k, v in res.items()}, indent=1, default=str))
 
 
 if __name__ == "__main__":

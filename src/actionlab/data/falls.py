@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 FALL, BACKGROUND = "fall", "background"
 DEFAULT_OUT = "data/fall_windows"
+FALL_AFTER_ONSET_S = 0.5  # an annotated onset: the fall's motion is centred this much later
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,17 @@ def fall_peak(frames: np.ndarray, fps: float, search_s: float) -> int:
     return int(np.argmax(smooth[:stop]))
 
 
+def probe_header(path: Path, n: int, times: list[float]) -> "_Rate":
+    """The clip's mean frame rate from its timestamps (phone videos vary their rate)."""
+    span = (times[-1] - times[0]) if len(times) > 1 else 0.0
+    return _Rate(fps=(len(times) - 1) / span if span > 0 else 18.0)
+
+
+@dataclass(frozen=True)
+class _Rate:
+    fps: float
+
+
 def _write(path: Path, frames: np.ndarray, fps: float) -> None:
     import av
 
@@ -88,16 +100,28 @@ def _write(path: Path, frames: np.ndarray, fps: float) -> None:
     tmp.replace(path)
 
 
-def clip_windows(frames: np.ndarray, fps: float, is_fall: bool, s: WindowSettings
+def clip_windows(frames: np.ndarray, fps: float, is_fall: bool, s: WindowSettings,
+                 onset_s: float | None = None, times: np.ndarray | None = None,
                  ) -> list[tuple[str, int]]:
-    """``(label, start frame)`` of the windows of one clip (see the module docstring)."""
+    """``(label, start frame)`` of the windows of one clip (see the module docstring).
+
+    ``onset_s``, when the clip's fall onset is annotated (GMDCSA24's ``fall_start_s``), places
+    the fall at ``onset_s + FALL_AFTER_ONSET_S`` instead of the motion burst, and windows that
+    end before the onset are ``background`` too. ``times`` are the frames' timestamps.
+    """
     n, win = len(frames), max(2, int(round(s.window_s * fps)))
     last = max(0, n - win)
     if not is_fall:
         count = min(s.adl_windows, max(1, n // win))
         return [(BACKGROUND, int(x)) for x in np.linspace(0, last, count).round()]
-    peak = fall_peak(frames, fps, s.fall_search_s)
     out = []
+    if onset_s is None:
+        peak = fall_peak(frames, fps, s.fall_search_s)
+    else:
+        t = np.arange(n) / fps if times is None else np.asarray(times)
+        peak = int(np.searchsorted(t, onset_s + FALL_AFTER_ONSET_S))
+        first = int(np.searchsorted(t, onset_s))
+        out += [(BACKGROUND, st) for st in range(0, first - win + 1, win)]
     for shift in (-s.jitter_s, 0.0, s.jitter_s):
         out.append((FALL, int(np.clip(peak + round(shift * fps) - win // 2, 0, last))))
     after = peak + int(round(s.after_s * fps))
@@ -109,10 +133,16 @@ def clip_windows(frames: np.ndarray, fps: float, is_fall: bool, s: WindowSetting
 def _rows(csv_path: Path) -> list[dict[str, str]]:
     with csv_path.open(newline="") as f:
         rows = list(csv.DictReader(f))
-    need = {"path", "group", "is_fall"}
-    if not rows or not need <= set(rows[0]):
-        raise DatasetError(f"{csv_path}: needs the columns {', '.join(sorted(need))}")
+    cols = set(rows[0]) if rows else set()
+    if not rows or not {"path", "group"} <= cols or not cols & {"is_fall", "label"}:
+        raise DatasetError(f"{csv_path}: needs the columns path, group and is_fall (or label)")
     return rows
+
+
+def _is_fall(row: dict[str, str]) -> bool:
+    if "is_fall" in row:
+        return row["is_fall"].strip().lower() in ("1", "true", "fall", "yes")
+    return "fall" in row["label"].strip().lower()
 
 
 @adapter("fall_windows")
@@ -133,19 +163,20 @@ def fall_windows(root: str | Path, out: str | Path = DEFAULT_OUT, check_files: b
         DatasetError: No manifest, a missing column or file, or a clip that does not decode.
     """
 
-    root = Path(root)
-    csv_path = root if root.suffix == ".csv" else root / "manifest.csv"
-    if not csv_path.is_file():
-        raise DatasetError(f"{csv_path}: no manifest.csv (path,label,group,is_fall) here")
-    base = csv_path.parent
     s = WindowSettings(**settings)
-    rows = [r for r in _rows(csv_path) if r.get("fold_leave_one_trial_out") != "extra"]
+    sources = [Path(r.strip()) for r in str(root).split(",") if r.strip()]
+    listed: list[tuple[Path, Path, dict[str, str]]] = []  # (csv, clip, row)
+    for src_root in sources:
+        csv_path = src_root if src_root.suffix == ".csv" else src_root / "manifest.csv"
+        if not csv_path.is_file():
+            raise DatasetError(f"{csv_path}: no manifest.csv (path,label,group,is_fall) here")
+        listed += [(csv_path, (csv_path.parent / r["path"]).resolve(), r)
+                   for r in _rows(csv_path) if r.get("fold_leave_one_trial_out") != "extra"]
     tag = hashlib.sha1(json.dumps(asdict(s), sort_keys=True).encode()).hexdigest()
     folder = Path(out) / tag[:10]
     found: list[dict] = []
     made = 0
-    for row in rows:
-        src = (base / row["path"]).resolve()
+    for csv_path, src, row in listed:
         listing = folder / "clips" / f"{make_key(str(src))}.json"
         if listing.is_file():
             found += json.loads(listing.read_text())
@@ -154,12 +185,12 @@ def fall_windows(root: str | Path, out: str | Path = DEFAULT_OUT, check_files: b
         write_json_atomic(listing, [f for f in found if f["source"] == str(src)])
         made += 1
     if made:
-        log.info("%s: windows cut from %d of %d clips", folder, made, len(rows))
+        log.info("%s: windows cut from %d of %d clips", folder, made, len(listed))
     classes = [BACKGROUND, FALL]
     records = [Record(f["path"], classes.index(f["label"]), f["label"], "train",
                       key=make_key(f["path"]), group=f["group"]) for f in found]
     return Manifest(classes, records, "fall_windows", str(folder),
-                    {"source": str(csv_path), "settings": asdict(s)})
+                    {"source": [str(x) for x in sources], "settings": asdict(s)})
 
 
 def _cut_clip(src: Path, row: dict[str, str], folder: Path, s: WindowSettings, csv_path: Path
@@ -167,13 +198,15 @@ def _cut_clip(src: Path, row: dict[str, str], folder: Path, s: WindowSettings, c
     """Cut and write one clip's windows; their listing entries."""
     import cv2
 
-    from actionlab.data.video import read_video
+    from actionlab.data.video import read_frames
     from actionlab.errors import VideoError
 
     if not src.is_file():
         raise DatasetError(f"{src}: listed in {csv_path} but missing")
+    times: list[float] = []
     try:
-        frames, info = read_video(src, size=None)
+        frames = read_frames(src, times=times)
+        info = probe_header(src, len(frames), times)
     except VideoError as exc:
         raise DatasetError(str(exc)) from None
     h, w = frames.shape[1:3]
@@ -182,10 +215,11 @@ def _cut_clip(src: Path, row: dict[str, str], folder: Path, s: WindowSettings, c
         frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
     fps = info.fps or 18.0
     win = max(2, int(round(s.window_s * fps)))
-    is_fall = row["is_fall"].strip().lower() in ("1", "true", "fall", "yes")
+    onset = (row.get("fall_start_s") or "").strip()
     stem = make_key(str(src))
     out = []
-    for i, (label, start) in enumerate(clip_windows(frames, fps, is_fall, s)):
+    cut = clip_windows(frames, fps, _is_fall(row), s, float(onset) if onset else None, times)
+    for i, (label, start) in enumerate(cut):
         rel = f"{label}/{stem}_w{i:02d}.mp4"
         _write(folder / rel, frames[start : start + win], fps)
         out.append({"path": rel, "label": label, "group": row["group"], "source": str(src),
