@@ -80,3 +80,13 @@ def test_adapter_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "manifest.csv").write_text("path,label,group,is_fall\nnope.mp4,falling,T1,1\n")
     with pytest.raises(DatasetError, match="nope.mp4.*missing"):
         load_manifest("fall_windows", tmp_path, out=tmp_path / "w")
+
+
+def test_annotated_onset_places_the_fall_window(fall_set: Path) -> None:
+    frames = read_frames(fall_set / "fall1.mp4")
+    # onset 4.0 s: the fall window is centred at 4.5 s, whatever moves in the first seconds
+    wins = clip_windows(frames, FPS, True, WindowSettings(), onset_s=4.0)
+    falls = [s for lab, s in wins if lab == "fall"]
+    assert falls == [33, 35, 37]  # 45 -/+ round(2.5) = 2 frames, minus half a window (10)
+    before = [s for lab, s in wins if lab == "background" and s + 20 <= 40]
+    assert before == [0, 20]  # the windows that end before the onset are background
