@@ -231,7 +231,9 @@ def run_timeline(
     times, probs = timeline_probs(runner, decoded, win, stp, batch_size, progress=progress)
     classes = runner.classes
     pts = decoded_times(decoded)
-    duration = n / fps if pts is None else video_duration(pts, fps)
+    duration = n / fps
+    if pts is not None and abs(video_duration(pts, fps) - duration) > 1.5 / fps:
+        duration = video_duration(pts, fps)  # a variable rate: the timestamps' span
     segments = _segments(times, probs, classes, **{"duration": duration, **(segment_kw or {})})
     bg = background_class(classes, (segment_kw or {}).get("background"))
     events = segments_to_events([s for s in segments if s["label"] != bg], times, probs, classes)
