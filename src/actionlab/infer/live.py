@@ -332,6 +332,10 @@ class LiveSession:
         self.ring.capacity = buffer or 2 * self.window
         self.fps = fps
         self._done: set[tuple[str, float]] = set()  # (label, start) of segments that ended
+        from actionlab.infer.timeline import background_class
+
+        # as timeline's events: a background class (no_fall, not_slipping, ...) makes none
+        self.background = background_class(self.classes, self.segment_kw.get("background"))
 
     def _decode_size(self, w: int, h: int) -> tuple[int, int]:
         return self.spec.decode_size(w, h)
@@ -359,7 +363,8 @@ class LiveSession:
 
         kw = {**self.segment_kw, **({"duration": duration} if duration is not None else {})}
         t, p = np.asarray(times), np.stack(probs)
-        segs = probs_to_segments(t, p, self.classes, **kw)
+        segs = [x for x in probs_to_segments(t, p, self.classes, **kw)
+                if x["label"] != self.background]
         for seg, ev in zip(segs, segments_to_events(segs, t, p, self.classes), strict=True):
             seg["peak"] = ev["peak"]  # same order: both sorted by (start, label)
         return segs
