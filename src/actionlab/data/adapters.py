@@ -468,3 +468,6 @@ def load_manifest(
     return m
 
 
+
+
+from actionlab.data import falls as _falls  # noqa: E402,F401  (registers fall_windows)

@@ -335,6 +335,7 @@ def read_frames(
     size: tuple[int, int] | None = None,
     short_side: int | None = None,
     threads: int = 0,
+    times: list[float] | None = None,
 ) -> np.ndarray:
     """Decode frames of a video as RGB uint8.
 
@@ -347,6 +348,8 @@ def read_frames(
         size: Resize every frame to exactly (W, H) with ``cv2.INTER_AREA``.
         short_side: Or resize so the shorter side has this length (aspect kept).
         threads: Codec threads (0 = ffmpeg chooses, 1 = none; use 1 inside worker pools).
+        times: A list that receives every decoded frame's presentation time in seconds from
+            the first frame (as :func:`frame_times` gives), for variable-frame-rate videos.
 
     Returns:
         Array (T, H, W, 3) uint8, RGB.
@@ -374,13 +377,16 @@ def read_frames(
 
     got: dict[int, np.ndarray] = {}
     n = 0
-    for i, frame in enumerate(_decode(path, threads, stop_after=last)):
+    meta: dict | None = {} if times is not None else None
+    for i, frame in enumerate(_decode(path, threads, stop_after=last, meta=meta)):
         n = i + 1
         if needed is None or i in needed:
             rgb = frame_to_rgb(frame)
             got[i] = resize(rgb, output_size(rgb.shape[1], rgb.shape[0], size, short_side))
     if n == 0:
         raise VideoError(path, "no frame decodes; the file is truncated or corrupt")
+    if times is not None and meta is not None:
+        times[:] = _relative_times(meta["times"][:n], meta["fps"]).tolist()
     if wanted is None:
         return np.stack([got[i] for i in range(n)])
     if last >= n:

@@ -142,8 +142,17 @@ def evaluate_timeline_cmd(
         [0.3, 0.5, 0.7], "--tiou", help="Temporal IoU thresholds (repeatable)."
     ),
     out: Path = typer.Option(None, "--out", "-o", help="Also write the scores as JSON here."),
+    tolerance: float = typer.Option(
+        1.0, "--tolerance", help="Event onsets: a hit lies within this many seconds."),
+    label: str = typer.Option(
+        None, "--label", help="Event scores only for labels containing this (e.g. fall)."),
 ) -> None:
-    """Frame-level P/R/F1 and segment AP at temporal IoU thresholds.
+    """Frame-level P/R/F1, segment AP at temporal IoU thresholds, and event onset scores.
+
+    PRED is a timeline.json (or a folder of them, one per video); GT is a JSON document
+    ('events' or 'segments'), or GMDCSA24's segments.csv / manifest.csv (or their folder),
+    paired with the predictions by video path. Event scores: a detection is a hit when its
+    onset is within --tolerance seconds of an annotated onset, each annotation matched once.
 
     Both files are checked before any work: strict JSON (no NaN or Infinity), times in
     seconds within a year, a positive fps, numeric scores; a frame grid too large to score
@@ -155,7 +164,11 @@ def evaluate_timeline_cmd(
     check_resolution(resolution)
     if out:
         check_output_file(out, "--out")
-    res = evaluate_timeline(load_segments(pred), load_segments(gt), tiou, resolution)
+    from actionlab.evaluate.timeline import event_scores, read_for_events
+
+    raw_p, raw_g = read_for_events(pred, gt)
+    res = evaluate_timeline(raw_p, raw_g, tiou, resolution)
+    res["events"] = ev = event_scores(raw_p, raw_g, tolerance, label)
     f = res["frame"]
     typer.echo(f"{res['num_videos']} video(s), {res['num_pred']} predicted / "
                f"{res['num_gt']} true segments")
@@ -165,6 +178,11 @@ def evaluate_timeline_cmd(
         typer.echo(f"segment mAP@{t}: {v:.3f}")
     for label, aps in res["segment"]["ap"].items():
         typer.echo(f"  {label}: " + "  ".join(f"AP@{t} {v:.3f}" for t, v in aps.items()))
+    typer.echo(f"events (onset within +-{ev['tolerance']:g} s): {ev['hits']} of {ev['num_gt']} "
+               f"found, recall {ev['recall']:.3f}, precision {ev['precision']:.3f}, "
+               f"{ev['false_alarms']} false alarms ({ev['false_alarms_per_clip']:.2f} per clip, "
+               f"{ev['false_alarms_per_hour']:.1f} per hour), median onset error "
+               f"{ev['median_onset_error_s']:+.2f} s")
     if out:
         with writing(out, "--out"):
             write_json_atomic(out, _json_safe(res))

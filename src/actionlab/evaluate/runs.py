@@ -181,6 +181,13 @@ def run_checkpoint(run_dir: str | Path) -> Path:
     """
     run_dir = Path(run_dir)
     ckpt = find_checkpoint(run_dir)
+    if ckpt is None and not (run_dir / "run.json").is_file():
+        # ``train.out_dir=DIR`` puts the run in DIR/<name>: DIR holding one run means it
+        inner = [d for d in sorted(run_dir.glob("*/run.json"))] if run_dir.is_dir() else []
+        if len(inner) == 1:
+            log.info("%s: using its one run, %s", run_dir, inner[0].parent.name)
+            run_dir = inner[0].parent
+            ckpt = find_checkpoint(run_dir)
     state = run_state(run_dir)
     if ckpt is None:
         if state == "complete":

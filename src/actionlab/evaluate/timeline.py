@@ -71,7 +71,8 @@ def normalize_document(doc: Any, where: str = "segments") -> dict[str, Any]:
         raise InputError(f"{where}: expected a JSON object with a 'segments' or 'events' list")
     # the synthetic annotations carry both: ``events`` (the actions) and ``segments`` (the
     # background motion, keyed by ``kind``), so ``events`` wins when present
-    raw = doc["events"] if "events" in doc else doc.get("segments")
+    # (a timeline.json, which has ``probs``, also lists ``events``: its segments are scored)
+    raw = doc["events"] if "events" in doc and "probs" not in doc else doc.get("segments")
     if not isinstance(raw, list):
         raise InputError(f"{where}: no 'segments' or 'events' list")
     fps = _optional(doc, "fps", where)
@@ -331,3 +332,215 @@ def evaluate_timeline(
 
 def _key(t: float) -> str:
     return f"{float(t):g}"
+
+
+# --------------------------------------------------------------------------- events (onsets)
+
+DEFAULT_TOLERANCE = 1.0  # seconds either side of an annotated onset
+
+
+def match_onsets(pred: Sequence[float], gt: Sequence[float], tolerance: float
+                 ) -> list[tuple[int, int]]:
+    """Pairs ``(pred index, gt index)``: each annotation matched at most once, each detection
+    at most once, closest pairs first, only where ``|pred - gt| <= tolerance``."""
+    pairs = sorted((abs(p - g), i, j) for i, p in enumerate(pred) for j, g in enumerate(gt)
+                   if abs(p - g) <= tolerance + 1e-9)
+    used_p, used_g, out = set(), set(), []
+    for _, i, j in pairs:
+        if i not in used_p and j not in used_g:
+            used_p.add(i)
+            used_g.add(j)
+            out.append((i, j))
+    return sorted(out)
+
+
+def _wanted(label: str, want: str | None) -> bool:
+    return want is None or want.lower() in str(label).lower()
+
+
+def event_scores(preds: Sequence[dict] | dict, gts: Sequence[dict] | dict,
+                 tolerance: float = DEFAULT_TOLERANCE, label: str | None = None,
+                 min_score: float = 0.0) -> dict[str, Any]:
+    """Event-level scores: a detection is a hit when its onset lies within ``tolerance``
+    seconds of an annotated onset (each annotation matched once).
+
+    Args:
+        preds: Prediction documents (``timeline.json``: its ``events``, else its segments),
+            paired with ``gts`` by index.
+        gts: Ground-truth documents; each segment's ``start`` is an annotated onset.
+        tolerance: Seconds either side of an onset.
+        label: Keep only events whose label contains this (case-insensitive; ``"fall"``
+            takes the detector's ``fall`` and GMDCSA24's ``Falling``); ``None``: all.
+        min_score: Ignore detections scoring below this.
+
+    Returns:
+        ``{"tolerance", "num_videos", "num_gt", "num_pred", "hits", "recall", "precision",
+        "false_alarms", "false_alarms_per_clip", "false_alarms_per_hour", "hours",
+        "median_onset_error_s", "median_abs_onset_error_s", "videos": [...]}``.
+    """
+    if isinstance(tolerance, bool) or not np.isfinite(tolerance) or tolerance < 0:
+        raise InputError(f"--tolerance {tolerance!r}: give seconds >= 0")
+    preds = [preds] if isinstance(preds, dict) else list(preds)
+    gts = [gts] if isinstance(gts, dict) else list(gts)
+    if len(preds) != len(gts):
+        raise InputError(f"{len(preds)} prediction documents but {len(gts)} ground-truth ones")
+    rows, errors, hours = [], [], 0.0
+    hits = n_pred = n_gt = 0
+    for pd_raw, gd_raw in zip(preds, gts, strict=True):
+        pd = _event_doc(pd_raw, "predictions")
+        gd = normalize_document(gd_raw, "ground truth")
+        p = sorted(s["start"] for s in pd["segments"]
+                   if _wanted(s["label"], label) and s["score"] >= min_score)
+        g = sorted(s["start"] for s in gd["segments"] if _wanted(s["label"], label))
+        m = match_onsets(p, g, tolerance)
+        errs = [p[i] - g[j] for i, j in m]
+        errors += errs
+        hits, n_pred, n_gt = hits + len(m), n_pred + len(p), n_gt + len(g)
+        dur = pd.get("duration") or gd.get("duration") or 0.0
+        hours += dur / 3600
+        rows.append({"video": gd.get("video") or pd.get("video"), "gt_onsets": g,
+                     "pred_onsets": [round(x, 4) for x in p], "hits": len(m),
+                     "false_alarms": len(p) - len(m), "missed": len(g) - len(m),
+                     "onset_errors_s": [round(e, 4) for e in errs]})
+    fa = n_pred - hits
+    nan = float("nan")
+    return {
+        "tolerance": float(tolerance), "label": label, "num_videos": len(gts),
+        "num_gt": n_gt, "num_pred": n_pred, "hits": hits,
+        "recall": hits / n_gt if n_gt else nan,
+        "precision": hits / n_pred if n_pred else nan,
+        "false_alarms": fa,
+        "false_alarms_per_clip": fa / len(gts) if gts else nan,
+        "hours": hours,
+        "false_alarms_per_hour": fa / hours if hours > 0 else nan,
+        "median_onset_error_s": float(np.median(errors)) if errors else nan,
+        "median_abs_onset_error_s": float(np.median(np.abs(errors))) if errors else nan,
+        "videos": rows,
+    }
+
+
+def _event_doc(doc: Any, where: str) -> dict[str, Any]:
+    """A prediction document's events as segments (``onset`` as ``start``); a document
+    without ``events`` gives its segments."""
+    if isinstance(doc, dict) and "probs" in doc and isinstance(doc.get("events"), list):
+        doc = {**doc, "segments": [{**e, "start": e.get("onset", e.get("start"))}
+                                   for e in doc["events"]]}
+        doc.pop("events")
+    return normalize_document(doc, where)
+
+
+def load_gmdcsa24(path: str | Path) -> list[dict[str, Any]]:
+    """Ground truth in GMDCSA24's layout: one document per video.
+
+    ``path`` is the data set folder or its ``segments.csv`` (``path,label,...,start_s,end_s``:
+    one row per labelled range, e.g. ``Falling`` from the onset to the clip's end) or its
+    ``manifest.csv`` (``path,label,...,fall_start_s``: one row per video, ``fall`` or ``adl``,
+    the onset empty for ADL). Both are read when the folder holds both: the manifest lists the
+    videos (ADL ones with no fall included), the segments give the ranges. Video paths are
+    relative to the CSV's folder.
+
+    Returns:
+        ``[{"video", "duration", "segments": [{"label", "start", "end"}]}]``.
+
+    Raises:
+        InputError: Missing files or columns, or a time that is not a number.
+    """
+    import csv
+
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    seg_csv = path if path.name == "segments.csv" else folder / "segments.csv"
+    man_csv = path if path.name == "manifest.csv" else folder / "manifest.csv"
+    if path.is_file() and path.name not in ("segments.csv", "manifest.csv"):
+        seg_csv = path
+    if not seg_csv.is_file() and not man_csv.is_file():
+        raise InputError(f"{path}: no segments.csv or manifest.csv (GMDCSA24 layout) here")
+
+    def rows(p: Path, need: set[str]) -> list[dict[str, str]]:
+        with p.open(newline="", encoding="utf-8") as f:
+            r = list(csv.DictReader(f))
+        if r and not need <= set(r[0]):
+            raise InputError(f"{p}: needs the columns {', '.join(sorted(need))}")
+        return r
+
+    def num(v: str, p: Path, i: int, col: str) -> float:
+        try:
+            return _number(float(v), f"{p}: row {i + 2}", col)
+        except ValueError:
+            raise InputError(f"{p}: row {i + 2}: {col} {v!r} is not a number") from None
+
+    docs: dict[str, dict[str, Any]] = {}
+    use_manifest = man_csv.is_file() and (path.is_dir() or path == man_csv)
+    use_segments = seg_csv.is_file() and (path.is_dir() or path == seg_csv)
+    if use_manifest:
+        for i, r in enumerate(rows(man_csv, {"path", "label", "fall_start_s"})):
+            d = docs.setdefault(r["path"], {"video": r["path"], "segments": []})
+            if r.get("duration_s"):
+                d["duration"] = num(r["duration_s"], man_csv, i, "duration_s")
+            if r["fall_start_s"].strip() and not use_segments:
+                t = num(r["fall_start_s"], man_csv, i, "fall_start_s")
+                d["segments"].append({"label": "Falling", "start": t,
+                                      "end": max(t, d.get("duration", t))})
+    if use_segments:
+        for i, r in enumerate(rows(seg_csv, {"path", "label", "start_s", "end_s"})):
+            d = docs.setdefault(r["path"], {"video": r["path"], "segments": []})
+            start = num(r["start_s"], seg_csv, i, "start_s")
+            end = max(start, num(r["end_s"], seg_csv, i, "end_s"))
+            d["segments"].append({"label": r["label"], "start": start, "end": end})
+            if r.get("video_last_pts_s") and "duration" not in d:
+                d["duration"] = num(r["video_last_pts_s"], seg_csv, i, "video_last_pts_s")
+    return list(docs.values())
+
+
+def pair_by_video(preds: Sequence[dict], gts: Sequence[dict]) -> tuple[list[dict], list[dict]]:
+    """Predictions and ground truth paired by video: a prediction's ``video`` path ends with
+    the annotation's relative one (or has its file name, when that is unique).
+
+    Raises:
+        InputError: An annotated video with no prediction.
+    """
+    out_p, out_g = [], []
+    for g in gts:
+        name = str(g.get("video") or "").replace("\\", "/")
+        hit = [p for p in preds if str(p.get("video") or "").replace("\\", "/").endswith(name)]
+        if not hit:
+            stem = Path(name).name
+            hit = [p for p in preds if Path(str(p.get("video") or "")).name == stem]
+        if len(hit) != 1:
+            raise InputError(f"{name}: {'no' if not hit else len(hit)} prediction documents "
+                             "name this video (timeline.json's 'video')")
+        out_p.append(hit[0])
+        out_g.append(g)
+    return out_p, out_g
+
+
+def read_for_events(pred: str | Path, gt: str | Path) -> tuple[list[dict], list[dict]]:
+    """Raw prediction and ground-truth documents for ``evaluate-timeline``, paired.
+
+    ``pred``: a JSON file, or a folder whose ``**/timeline.json`` are read. ``gt``: a JSON
+    file, or GMDCSA24's ``segments.csv`` / ``manifest.csv`` or their folder
+    (:func:`load_gmdcsa24`). Two JSON files pair their documents in order; a folder or a CSV
+    pairs them by video (:func:`pair_by_video`).
+    """
+    pred, gt = Path(pred), Path(gt)
+    if pred.is_dir():
+        files = sorted(pred.rglob("timeline.json"))
+        if not files:
+            raise InputError(f"{pred}: no timeline.json under this folder")
+    else:
+        files = [pred]
+    raw_p = [d for f in files for d in _raw_docs(f)]
+    if gt.is_dir() or gt.suffix.lower() == ".csv":
+        raw_g = load_gmdcsa24(gt)
+    else:
+        raw_g = _raw_docs(gt)
+    if (len(raw_p) == 1 and len(raw_g) == 1) or not (pred.is_dir() or gt.is_dir()
+                                                       or gt.suffix.lower() == ".csv"):
+        return raw_p, raw_g  # two JSON files: paired in order, as before
+    return pair_by_video(raw_p, raw_g)
+
+
+def _raw_docs(path: Path) -> list[dict]:
+    load_segments(path)  # every check, with the file named
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, list) else [data]

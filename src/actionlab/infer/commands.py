@@ -243,6 +243,9 @@ def timeline(
         typer.echo(f"{seg['start']:8.2f}s {seg['end']:8.2f}s  {seg['label']}  {seg['score']:.3f}")
     if not tl.segments:
         typer.echo("no segments above the threshold")
+    for ev in tl.events:
+        typer.echo(f"event {ev['label']}: onset {ev['onset']:.2f}s, end {ev['end']:.2f}s, "
+                   f"peak {ev['peak']:.2f}s, score {ev['score']:.3f}")
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 

@@ -332,6 +332,10 @@ class LiveSession:
         self.ring.capacity = buffer or 2 * self.window
         self.fps = fps
         self._done: set[tuple[str, float]] = set()  # (label, start) of segments that ended
+        from actionlab.infer.timeline import background_class
+
+        # as timeline's events: a background class (no_fall, not_slipping, ...) makes none
+        self.background = background_class(self.classes, self.segment_kw.get("background"))
 
     def _decode_size(self, w: int, h: int) -> tuple[int, int]:
         return self.spec.decode_size(w, h)
@@ -355,8 +359,15 @@ class LiveSession:
                   duration: float | None = None) -> list[dict[str, Any]]:
         from actionlab.infer.segments import probs_to_segments
 
+        from actionlab.infer.events import segments_to_events
+
         kw = {**self.segment_kw, **({"duration": duration} if duration is not None else {})}
-        return probs_to_segments(np.asarray(times), np.stack(probs), self.classes, **kw)
+        t, p = np.asarray(times), np.stack(probs)
+        segs = [x for x in probs_to_segments(t, p, self.classes, **kw)
+                if x["label"] != self.background]
+        for seg, ev in zip(segs, segments_to_events(segs, t, p, self.classes), strict=True):
+            seg["peak"] = ev["peak"]  # same order: both sorted by (start, label)
+        return segs
 
     def events(self) -> Iterator[dict[str, Any]]:
         """Yield ``start`` and ``end`` events as the stream plays; returns at its end.
@@ -393,7 +404,7 @@ class LiveSession:
                 since += 1
                 if len(frames) == self.window and (last_start is None or since >= self.step):
                     since, last_start = 0, fr.t
-                    times.append(frames[0].t - t_first + self.window / 2 / self.fps)
+                    times.append(self._centre(frames, t_first))
                     probs.append(self._classify(frames, flows))
                     self.stats.busy_s += time.monotonic() - busy
                     yield from self._update(times, probs, opened, fr)
@@ -408,12 +419,19 @@ class LiveSession:
             self.close()
             self.stats.reconnects = self.reader.reconnects
 
+    def _centre(self, frames: deque, t_first: float) -> float:
+        """A window's centre from its frames' timestamps (as ``timeline``: first frame's time to
+        the end of the last frame), so variable-rate streams get the times a player shows."""
+        return (frames[0].t + frames[-1].t + 1.0 / self.fps) / 2 - t_first
+
     def _event(self, kind: str, seg: dict[str, Any], fr: Frame | None) -> dict[str, Any]:
         now = time.monotonic()
         ev = {"event": kind, "label": str(seg["label"]), "onset": round(float(seg["start"]), 4),
               "start": round(float(seg["start"]), 4)}
         if kind == "end":
             ev["end"] = round(float(seg["end"]), 4)
+            if "peak" in seg:
+                ev["peak"] = round(float(seg["peak"]), 4)
         ev["score"] = round(float(seg["score"]), 6)
         ev["stream_time"] = round(self.stats.stream_time, 4)
         ev["wall_time"] = round(time.time(), 3)
@@ -453,7 +471,7 @@ class LiveSession:
             raise VideoError(self.reader.source, "the source ended before sending a frame")
         fr = frames[-1]
         if since and len(frames) == self.window:
-            times.append(frames[0].t - t_first + self.window / 2 / self.fps)
+            times.append(self._centre(frames, t_first))
             probs.append(self._classify(frames, flows))
         if not times:  # shorter than one window: one window over what came, as timeline pads
             times.append(len(frames) / 2 / self.fps)

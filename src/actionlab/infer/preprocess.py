@@ -49,6 +49,7 @@ class Decoded:
     source: ArraySource
     fps: float
     native: np.ndarray | None = None
+    times: np.ndarray | None = None  # each frame's presentation time, s from the first
 
     @property
     def frames(self) -> np.ndarray:
@@ -126,12 +127,13 @@ def decode_video(path: str | Path, spec: InputSpec, keep_native: bool = False,
     path = Path(path)
     head = video_header(path)
     native = None
+    pts: list[float] = []
     if keep_native or not (head.width and head.height):
         shrink = _display_size(head, native_budget) if keep_native else None
         if shrink:
             log.warning("%s: long video; annotating at %dx%d to stay within %.1f GB", path,
                         *shrink, native_budget / 2**30)
-        native = np.asarray(read_frames(path, size=shrink))
+        native = np.asarray(read_frames(path, size=shrink, times=pts))
         frames = native
         if len(native):
             w, h = spec.decode_size(native.shape[2], native.shape[1])
@@ -139,13 +141,15 @@ def decode_video(path: str | Path, spec: InputSpec, keep_native: bool = False,
                 interp = cv2.INTER_AREA if native.shape[1] > h else cv2.INTER_LINEAR
                 frames = np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in native])
     else:
-        frames = np.asarray(read_frames(path, size=spec.decode_size(head.width, head.height)))
+        frames = np.asarray(read_frames(path, size=spec.decode_size(head.width, head.height),
+                                        times=pts))
     if len(frames) == 0:
         raise VideoError(path, "no decodable frames; re-encode it (e.g. ffmpeg -i IN OUT.mp4)")
     if spec.needs_flow and len(frames) < 2:
         raise VideoError(path, f"only {len(frames)} frame decodes; a flow model needs at least 2")
     return Decoded(path=path, source=source_of(np.ascontiguousarray(frames), spec),
-                   fps=head.fps, native=native if keep_native else None)
+                   fps=head.fps, native=native if keep_native else None,
+                   times=np.asarray(pts) if len(pts) == len(frames) else None)
 
 
 def _as_source(video: Decoded | ArraySource | np.ndarray, spec: InputSpec,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from actionlab.data.sampling import sliding_starts
 from actionlab.errors import InputError
+from actionlab.infer.events import segments_to_events, video_duration, window_times
 from actionlab.infer.preprocess import Decoded, decode_video, preprocess
 from actionlab.infer.runner import Runner, softmax
 
@@ -62,6 +63,8 @@ class Timeline:
     window: int
     step: int
     padded: bool = False
+    events: list[dict[str, Any]] = field(default_factory=list)
+    background: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +78,8 @@ class Timeline:
             "window": self.window,
             "step": self.step,
             "padded": self.padded,
+            "background": self.background,
+            "events": self.events,
         }
 
 
@@ -124,8 +129,53 @@ def timeline_probs(
             progress(min(i + batch_size, len(starts)), len(starts))
     probs = np.concatenate(chunks)
     center = min(window, len(frames)) / 2
-    times = (np.asarray(starts, np.float64) + center) / decoded.fps
+    pts = decoded_times(decoded)
+    if pts is None:
+        times = (np.asarray(starts, np.float64) + center) / decoded.fps
+    else:
+        times = window_times(pts, starts, window, decoded.fps)
     return times, probs
+
+
+def decoded_times(decoded: Decoded) -> np.ndarray | None:
+    """Each decoded frame's presentation time (seconds from the first), or ``None``.
+
+    Taken from ``decoded.times`` when the decoder kept them, else read once more from the
+    file's timestamps (:func:`actionlab.data.video.frame_times`, no pixel conversion); ``None``
+    when the file cannot be read again or its frame count differs (then ``frame / fps``).
+    """
+    from actionlab.data.video import frame_times
+    from actionlab.errors import VideoError
+
+    n = len(decoded.frames)
+    pts = decoded.times
+    if pts is None:
+        try:
+            pts = frame_times(decoded.path, threads=1)
+        except (VideoError, OSError) as exc:
+            log.debug("%s: no timestamps (%s); times are frame / fps", decoded.path, exc)
+            return None
+    pts = np.asarray(pts, np.float64)
+    if len(pts) != n or (n > 1 and np.any(np.diff(pts) <= 0)):
+        log.debug("%s: %d timestamps for %d frames; times are frame / fps", decoded.path,
+                  len(pts), n)
+        return None
+    decoded.times = pts  # read once
+    return pts
+
+
+BACKGROUND_NAMES = re.compile(r"^(background|none|other|adl|(no|not|non)[_ -].*)$", re.I)
+
+
+def background_class(classes: list[str], given: str | int | None = None) -> str | None:
+    """The class that is "nothing happening": ``given``, else one named like ``background``,
+    ``no_fall``, ``not_slipping``, ``none``, ``other`` or ``adl`` (when exactly one is)."""
+    if isinstance(given, int):
+        return classes[given]
+    if given:
+        return given
+    found = [c for c in classes if BACKGROUND_NAMES.match(c)]
+    return found[0] if len(found) == 1 and len(classes) > 1 else None
 
 
 def run_timeline(
@@ -180,11 +230,17 @@ def run_timeline(
         )
     times, probs = timeline_probs(runner, decoded, win, stp, batch_size, progress=progress)
     classes = runner.classes
-    segments = _segments(times, probs, classes, **{"duration": n / fps, **(segment_kw or {})})
+    pts = decoded_times(decoded)
+    duration = n / fps
+    if pts is not None and abs(video_duration(pts, fps) - duration) > 1.5 / fps:
+        duration = video_duration(pts, fps)  # a variable rate: the timestamps' span
+    segments = _segments(times, probs, classes, **{"duration": duration, **(segment_kw or {})})
+    bg = background_class(classes, (segment_kw or {}).get("background"))
+    events = segments_to_events([s for s in segments if s["label"] != bg], times, probs, classes)
     tl = Timeline(
         video=str(decoded.path),
         fps=fps,
-        duration=n / fps,
+        duration=duration,
         classes=classes,
         times=[float(t) for t in times],
         probs=probs,
@@ -192,6 +248,8 @@ def run_timeline(
         window=win,
         step=stp,
         padded=padded,
+        events=events,
+        background=bg,
     )
     return tl, decoded
 

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------------- data
 
 
+PREPARED_ON_DEMAND = ("fall_windows",)  # adapters whose cache train prepares when missing
+
+
 def check_data_paths(data: DataConfig, where: str = "data") -> Path:
     """The prepared cache folder; a clear error when it (or the config's placeholder) is missing."""
     if not data.cache_dir:
@@ -41,6 +44,8 @@ def check_data_paths(data: DataConfig, where: str = "data") -> Path:
             f"{where}.cache_dir=/path/to/cache"
         )
     cache = Path(data.cache_dir).expanduser()
+    if not (cache / "manifest.json").is_file() and data.dataset in PREPARED_ON_DEMAND:
+        _prepare_from_root(data, cache)
     if not (cache / "manifest.json").is_file():
         hint = f" (prepared from {where}.root={data.root})" if data.root else ""
         raise DatasetError(
@@ -48,6 +53,27 @@ def check_data_paths(data: DataConfig, where: str = "data") -> Path:
             f"{where}.cache_dir=/path/to/cache"
         )
     return cache
+
+
+def _prepare_from_root(data: DataConfig, cache: Path) -> None:
+    """Prepare ``cache`` from ``data.root`` for adapters that build their own data (the fall
+    detector's windows), so such a config trains from a fresh clone in one command."""
+    from actionlab.data.adapters import load_manifest
+    from actionlab.data.prepare import PrepareConfig, prepare
+    from actionlab.spec import FLOW_MODALITIES, RGB_MODALITIES
+
+    if not data.root or data.root.startswith("/path/to"):
+        return
+    log.info("%s: preparing the cache from %s (%s)", cache, data.root, data.dataset)
+    m = load_manifest(data.dataset, data.root)
+    inputs = tuple(n for n, users in (("rgb", RGB_MODALITIES), ("flow", FLOW_MODALITIES))
+                   if data.modality in users)
+    pc = PrepareConfig(size=None, short_side=int(round(max(data.size) * 8 / 7)), inputs=inputs,
+                       flow_method=data.flow_method, flow_bound=data.flow_bound)
+    res = prepare(m, cache, pc, progress=False)
+    if res.skipped:
+        first = res.skipped[0]
+        raise DatasetError(f"{first['path']}: could not be prepared ({first['reason']})")
 
 
 def data_spec(data: DataConfig, cache: Any, where: str = "data") -> InputSpec:
