@@ -2,8 +2,8 @@
 
 The core is model-agnostic: :func:`average_view_scores` takes a model and one video's views,
 a tensor ``(V, ...)`` (or a tuple of them for multi-input models such as two-stream, each
-``(V, ...)``), and returns the averaged class probabilities. :func:`score_videos` runs it over
-any iterable of ``(views, label)``; :func:`video_views` builds that iterable from the data
+``(V, ...)``), and returns the averaged class probabilities. :func:`score_videos` does the same
+for any iterable of ``(views, label)``, consecutive videos sharing model calls; :func:`video_views` builds that iterable from the data
 stage's datasets, one dataset per crop position, each giving one or K clips per video.
 """
 
@@ -86,15 +86,7 @@ def average_view_scores(
     v = num_views(parts)
     if v == 0:
         raise InputError("a video with no views cannot be scored")
-    step = batch_size or v
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    total = None
-    for i in range(0, v, step):
-        batch = [p[i : i + step].to(device) for p in parts]
-        probs = torch.softmax(model(*batch).float(), dim=-1)  # (b, C)
-        s = probs.sum(0)
-        total = s if total is None else total + s
-    return (total / v).cpu()
+    return _batched_softmax(model, parts, batch_size or v).mean(0)
 
 
 def score_videos(
