@@ -21,6 +21,7 @@ import numpy as np
 
 from actionlab.errors import ActionlabError
 from actionlab.infer.live import Frame, LiveSession
+from actionlab.infer.outputs import draw_caption
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,6 @@ class LiveView:
             scale = MAX_SIDE / max(h, w)
             img = cv2.resize(img, (round(w * scale), round(h * scale)),
                              interpolation=cv2.INTER_AREA)
-        from actionlab.infer.outputs import draw_caption
-
         img = draw_caption(np.ascontiguousarray(img), label or "-")
         ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
                                [cv2.IMWRITE_JPEG_QUALITY, 80])
