@@ -31,6 +31,8 @@ SMALL = dict(clips_per_class=1, size=(32, 32), frames=4, workers=1, progress=Fal
         ({"frames": 2}, "--frames"),
         ({"fps": 0}, "--fps"),
         ({"difficulty": "extreme"}, "--difficulty"),
+        ({"shake": 1.5}, "--shake"),
+        ({"shake": -0.1}, "--shake"),
         ({"workers": 0}, "--workers"),
     ],
 )

@@ -73,7 +73,7 @@ class DataConfig:
     frames: int = 1  # T: frames per clip or per stacked snippet
     stride: int = 1  # step between the frames of a clip
     segments: int = 1  # S: TSN segments
-    flow_method: str = "dis"  # farneback | dis | tvl1
+    flow_method: str = "dis"  # dis | dis_fast | tvl1 | tvl1_fast | farneback, +homography
     flow_bound: float = 20.0  # flow is clipped to [-bound, bound]
     mean: list[float] = field(default_factory=list)  # per-channel mean (empty: the data default)
     std: list[float] = field(default_factory=list)
@@ -334,6 +334,12 @@ def _validate_data(d: DataConfig, where: str, source: str) -> DataConfig:
                   ("batch_size", "frames", "stride", "segments", "flow_bound")}, 0, True, source)
     if d.workers is not None:
         _check_range({f"{where}.workers": d.workers}, 0, False, source)
+    from actionlab.data.flow import check_flow_method
+
+    try:
+        check_flow_method(d.flow_method)
+    except InputError as exc:
+        raise InputError(f"{source}: {where}.flow_method: {exc}") from None
     _check_choice(d.source, ("cache", "video"), f"{where}.source", source)
     _check_range({f"{where}.std[{i}]": v for i, v in enumerate(d.std)}, 0, True, source)
     if d.mean and d.std and len(d.mean) != len(d.std):

@@ -98,7 +98,8 @@ def register(app: typer.Typer) -> None:
         size: Optional[str] = typer.Option("112x112", help="Working size WxH (empty with --short-side)."),
         short_side: Optional[int] = typer.Option(None, help="Resize the shorter side to this instead of --size."),
         inputs: str = typer.Option("rgb,flow", help="What to store: rgb, flow or rgb,flow."),
-        flow: str = typer.Option("dis", help="Flow method: dis, dis_fast, tvl1, tvl1_fast, farneback."),
+        flow: str = typer.Option("dis", help="Flow method: dis, dis_fast, tvl1, tvl1_fast, farneback; "
+                                   "METHOD+homography removes the camera's motion."),
         bound: float = typer.Option(20.0, help="Flow quantisation bound in pixels."),
         compression: str = typer.Option("jpeg", help="jpeg (per-frame JPEG), raw, or lzf/gzip (raw under an HDF5 filter)."),
         quality: int = typer.Option(90, help="JPEG quality 1..100 (with --compression jpeg)."),

@@ -4,6 +4,10 @@ Input is always RGB uint8 frames (T, H, W, 3); flow is (T-1, H, W, 2) float32 wi
 (horizontal, positive to the right) and y (vertical, positive down) displacement in pixels
 from frame t to frame t+1.
 
+A method may name a camera-motion compensation after a ``+``: ``dis+homography`` is DIS flow
+with the camera's own motion removed (:func:`compensate_homography`). The full name is what
+the cache, the ``InputSpec`` and inference record, so a model always sees the flow it trained on.
+
 Quantisation follows TSN's ``dense_flow``: clip to ``[-bound, bound]`` and map linearly
 onto 0..255, so 0 displacement is ~127.5 and one uint8 step is ``2 * bound / 255`` pixels.
 """
@@ -29,6 +33,7 @@ TVL1_FAST_PARAMS = dict(
 )
 
 FLOW_METHODS = ("farneback", "tvl1", "tvl1_fast", "dis", "dis_fast")
+COMPENSATIONS = ("homography",)  # written METHOD+COMPENSATION, e.g. dis+homography
 
 Step = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (gray t, gray t+1) -> (H, W, 2) flow
 
@@ -124,19 +129,100 @@ _STEPS: dict[str, Callable[[], Step]] = {
 }
 
 
+def check_flow_method(method: str) -> tuple[str, str | None]:
+    """``(base method, compensation or None)`` of a flow method name such as ``dis`` or
+    ``dis+homography``; a clear :class:`InputError` for anything else."""
+    base, plus, comp = str(method).partition("+")
+    if base not in _STEPS or (plus and comp not in COMPENSATIONS):
+        names = ", ".join(FLOW_METHODS)
+        raise InputError(f"unknown flow method {method!r}; choose one of {names}, optionally "
+                         f"with camera-motion compensation: {FLOW_METHODS[3]}+homography")
+    return base, comp or None
+
+
 def flow_step(method: str = "dis") -> Step:
     """A stateful ``(gray t, gray t+1) -> (H, W, 2)`` flow step for one video, by method name:
     fed consecutive pairs in order it gives what :func:`compute_flow` gives (live inference)."""
-    if method not in _STEPS:
-        raise InputError(f"unknown flow method {method!r}; choose one of {', '.join(FLOW_METHODS)}")
-    return _STEPS[method]()
+    base, comp = check_flow_method(method)
+    step = _STEPS[base]()
+    if comp == "homography":
+        return lambda a, b: compensate_homography(a, step(a, b))
+    return step
+
+
+# Corners tracked by the flow itself are the matched points (improved dense trajectories match
+# SURF points and flow-tracked corners; the flow is already there). RANSAC's inlier threshold
+# is in pixels of the frame the flow was computed on.
+_CORNERS = dict(maxCorners=500, qualityLevel=0.005, blockSize=5)
+_RANSAC_PX = 1.0
+_MIN_INLIERS = 12
+_grid_cache: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _pixel_grid(h: int, w: int) -> np.ndarray:
+    """(H*W, 1, 2) float32 pixel coordinates (x, y), cached per size."""
+    g = _grid_cache.get((h, w))
+    if g is None:
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        g = _grid_cache[(h, w)] = np.stack([xs, ys], -1).reshape(-1, 1, 2)
+    return g
+
+
+def camera_motion(gray: np.ndarray, flow: np.ndarray) -> np.ndarray | None:
+    """The dominant (camera) motion of a frame pair as a homography, or None when it cannot be
+    told (a frame without texture, too few consistent points).
+
+    Corners of the first frame (``cv2.goodFeaturesToTrack``) are matched to where the flow
+    moves them; ``cv2.findHomography`` fits those matches with RANSAC, so the points on the
+    moving people (a minority of a frame's corners) fall out as outliers: the largest moving
+    regions do not pull the camera's motion with them.
+
+    Args:
+        gray: The first frame, uint8 (H, W).
+        flow: Its flow to the next frame, float32 (H, W, 2) in pixels.
+
+    Returns:
+        The 3x3 homography mapping frame t's pixels to frame t+1's, or None.
+    """
+    h, w = gray.shape
+    pts = cv2.goodFeaturesToTrack(gray, minDistance=max(3, min(h, w) // 40), **_CORNERS)
+    if pts is None or len(pts) < _MIN_INLIERS:
+        return None
+    pts = pts.reshape(-1, 2)
+    xi = np.clip(pts[:, 0].round().astype(int), 0, w - 1)
+    yi = np.clip(pts[:, 1].round().astype(int), 0, h - 1)
+    dst = pts + flow[yi, xi]
+    H, inliers = cv2.findHomography(pts, dst, cv2.RANSAC, _RANSAC_PX)
+    if H is None or int(inliers.sum()) < _MIN_INLIERS or not np.isfinite(H).all():
+        return None
+    return H
+
+
+def compensate_homography(gray: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """The flow less the camera's motion (:func:`camera_motion`): what the scene did by itself.
+
+    The camera's displacement of every pixel, ``H(p) - p``, is subtracted from the flow
+    (first order of warping frame t+1 back by H and computing the flow again, at no second flow
+    computation). A pair whose camera motion cannot be told, or whose fit is implausible (a
+    pixel moved by more than a quarter of the frame), keeps its flow as it is.
+    """
+    H = camera_motion(gray, flow)
+    if H is None:
+        return flow
+    h, w = gray.shape
+    grid = _pixel_grid(h, w)
+    cam = (cv2.perspectiveTransform(grid, H) - grid).reshape(h, w, 2)
+    if not np.isfinite(cam).all() or float(np.abs(cam).max()) > max(h, w) / 4:
+        return flow
+    return flow - cam
 
 
 def compute_flow(frames: np.ndarray, method: str = "dis", bound: float | None = None) -> np.ndarray:
     """Flow by method name: one of :data:`FLOW_METHODS`.
 
     ``dis`` is DIS ultrafast, ``dis_fast`` DIS fast, ``tvl1`` TV-L1 with OpenCV's defaults,
-    ``tvl1_fast`` the cheaper TV-L1 setting, ``farneback`` the study's Farneback.
+    ``tvl1_fast`` the cheaper TV-L1 setting, ``farneback`` the study's Farneback; any of them
+    followed by ``+homography`` has the camera's motion removed (:func:`compensate_homography`).
 
     Args:
         frames: RGB uint8 (T, H, W, 3).
@@ -147,9 +233,7 @@ def compute_flow(frames: np.ndarray, method: str = "dis", bound: float | None = 
     Returns:
         (T-1, H, W, 2) float32, or uint8 when ``bound`` is given.
     """
-    if method not in _STEPS:
-        raise InputError(f"unknown flow method {method!r}; choose one of {', '.join(FLOW_METHODS)}")
-    return _pairwise(frames, _STEPS[method](), bound)
+    return _pairwise(frames, flow_step(method), bound)
 
 
 def quantize(flow: np.ndarray, bound: float = DEFAULT_BOUND) -> np.ndarray:

@@ -70,8 +70,7 @@ class PrepareConfig:
         bad = set(self.inputs) - set(INPUTS)
         if bad or not self.inputs:
             raise InputError(f"--inputs must be a subset of {INPUTS}, got {self.inputs}")
-        if self.flow_method not in flowlib.FLOW_METHODS:
-            raise InputError(f"unknown flow method {self.flow_method!r}; one of {flowlib.FLOW_METHODS}")
+        flowlib.check_flow_method(self.flow_method)
         if self.compression not in COMPRESSIONS:
             raise InputError(f"--compression {self.compression!r}: one of "
                              f"{', '.join(COMPRESSIONS)}")

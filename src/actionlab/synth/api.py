@@ -15,8 +15,11 @@ PRODUCTS = ("clips", "stills", "long")
 MAX_FRAMES = 10_000
 
 
-def _clip_options(classes, clips_per_class, size, fps, frames, duration, difficulty) -> dict:
+def _clip_options(classes, clips_per_class, size, fps, frames, duration, difficulty,
+                  shake=0.0) -> dict:
     fps = output.check_fps(fps)
+    if not (isinstance(shake, (int, float)) and 0.0 <= float(shake) <= 1.0):
+        raise InputError(f"--shake {shake}: the camera shake is 0 (none) to 1 (strong)")
     n = frames_for(frames, duration, fps, 64)
     if not 4 <= n <= MAX_FRAMES:
         raise InputError(f"--frames/--duration: a clip needs 4..{MAX_FRAMES} frames, got {n}")
@@ -24,7 +27,7 @@ def _clip_options(classes, clips_per_class, size, fps, frames, duration, difficu
         "classes": output.check_classes(classes),
         "clips_per_class": output.check_count("--clips-per-class", clips_per_class),
         "size": output.parse_size(size), "fps": fps, "frames": n,
-        "difficulty": output.check_difficulty(difficulty),
+        "difficulty": output.check_difficulty(difficulty), "shake": float(shake),
     }  # fmt: skip
 
 
@@ -38,6 +41,7 @@ def generate_clips(
     frames: int | None = 64,
     duration: float | None = None,
     difficulty: str = "medium",
+    shake: float = 0.0,
     seed: int = 0,
     workers: int | None = None,
     overwrite: bool = False,
@@ -54,6 +58,9 @@ def generate_clips(
         frames: Frames per clip (ignored when ``duration`` is given).
         duration: Clip length in seconds, instead of ``frames``.
         difficulty: ``"easy"``, ``"medium"`` or ``"hard"`` (clutter, noise, camera motion).
+        shake: A hand-held camera's shake of the whole frame, 0 (off, the default: the seeds'
+            files stay as they were) to 1: jitter, small rotation and zoom per frame
+            (:func:`actionlab.synth.clips.shake_frames`).
         seed: Everything is a function of the seed (not of ``workers``).
         workers: Processes (default: CPU count, at most 8).
         overwrite: Replace files an earlier run wrote (others' files are never removed).
@@ -65,7 +72,7 @@ def generate_clips(
     Raises:
         InputError: A bad option or an occupied ``out_dir``; nothing is written then.
     """
-    opts = _clip_options(classes, clips_per_class, size, fps, frames, duration, difficulty)
+    opts = _clip_options(classes, clips_per_class, size, fps, frames, duration, difficulty, shake)
     _check_workers(workers)
     out = Path(out_dir)
     with output.staged(out, ["clips"], overwrite) as stage:
@@ -210,6 +217,7 @@ def synth(
     duration: float | None = None,
     long_duration: float | tuple[float, float] = (20.0, 60.0),
     difficulty: str = "medium",
+    shake: float = 0.0,
     seed: int = 0,
     workers: int | None = None,
     overwrite: bool = False,
@@ -231,7 +239,8 @@ def synth(
         o = _long_options(long_videos, long_size, fps, long_duration, difficulty)
         jobs.append(("long", write_long, o))
     if "clips" in todo:
-        o = _clip_options(classes, clips_per_class, size, fps, frames, duration, difficulty)
+        o = _clip_options(classes, clips_per_class, size, fps, frames, duration, difficulty,
+                          shake)
         jobs.append(("clips", write_clips, o))
     if "stills" in todo:
         o = _still_options(classes, stills_per_class, still_size, difficulty)

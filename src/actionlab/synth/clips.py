@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from actionlab.io import write_json_atomic, write_text_atomic
@@ -16,7 +17,7 @@ from actionlab.synth.motions import CLASSES, MOTION_PAIRS, active_window, make_m
 from actionlab.synth.scene import make_scene, render
 from actionlab.synth.video_writer import write_video
 
-PRODUCT_CODE = {"clips": 1, "stills": 2, "long": 3, "actor": 4}
+PRODUCT_CODE = {"clips": 1, "stills": 2, "long": 3, "actor": 4, "shake": 5}
 
 
 def rng_for(seed: int, product: str, *ids: int) -> np.random.Generator:
@@ -44,6 +45,7 @@ class ClipTask:
     difficulty: str
     seed: int
     keep_frames: bool = False
+    shake: float = 0.0
 
     @property
     def rel(self) -> str:
@@ -78,9 +80,51 @@ def render_clip(task: ClipTask) -> tuple[np.ndarray, np.ndarray, tuple, object, 
     return frames, boxes, window, motion, app, scene
 
 
+def shake_frames(frames: np.ndarray, boxes: np.ndarray, strength: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A hand-held camera: every frame moved by a smooth random similarity transform.
+
+    At strength 1 the frame drifts up to 4% of its size with a jitter of 1% a frame on top,
+    turns up to 2 degrees and zooms up to 4% (zoomed in, so no border shows more than
+    a few pixels of replicated edge). Boxes (x0, y0, x1, y1) are moved with their corners.
+
+    Returns:
+        The moved frames, boxes, and the (T, 2, 3) affine matrices applied.
+    """
+    t, h, w = frames.shape[:3]
+
+    def walk(scale: float) -> np.ndarray:  # a smooth random walk in [-scale, scale]
+        steps = np.cumsum(rng.normal(0.0, 1.0, t))
+        steps -= np.linspace(steps[0], steps[-1], t) * 0.5
+        return scale * np.tanh(steps / max(1.0, np.abs(steps).max()) * 1.5)
+
+    dx = walk(0.04 * w * strength) + rng.normal(0.0, 0.01 * w * strength, t)
+    dy = walk(0.04 * h * strength) + rng.normal(0.0, 0.01 * h * strength, t)
+    angle = walk(2.0 * strength)
+    zoom = 1.0 + 0.02 * strength + walk(0.02 * strength)
+    out = np.empty_like(frames)
+    mats = np.empty((t, 2, 3), np.float64)
+    moved = boxes.astype(np.float64).copy()
+    for i in range(t):
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), float(angle[i]), float(zoom[i]))
+        m[:, 2] += (dx[i], dy[i])
+        mats[i] = m
+        out[i] = cv2.warpAffine(frames[i], m, (w, h), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REPLICATE)
+        if boxes.ndim == 2 and boxes.shape[1] == 4:
+            x0, y0, x1, y1 = boxes[i]
+            corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]]) @ m.T
+            moved[i] = (*corners.min(0), *corners.max(0))
+    return out, moved, mats
+
+
 def make_clip(task: ClipTask) -> dict:
     """Render and write one clip; return its annotation (and a few frames for the sheet)."""
     frames, boxes, window, motion, app, scene = render_clip(task)
+    if task.shake > 0:  # its own random source: the clip's other draws stay as they were
+        frames, boxes, _ = shake_frames(frames, boxes, task.shake,
+                                        rng_for(task.seed, "shake", CLASSES.index(task.cls),
+                                                task.index))
     write_video(Path(task.root) / task.rel, frames, task.fps)
     ann = {
         "path": task.rel, "class": task.cls, "group": task.group,
@@ -91,6 +135,8 @@ def make_clip(task: ClipTask) -> dict:
         "motion": motion.params, "scene": scene.params(),
         "boxes": np.round(boxes, 1).tolist(),
     }  # fmt: skip
+    if task.shake > 0:
+        ann["shake"] = task.shake
     if task.keep_frames:
         ann["_sheet"] = frames[np.linspace(0, task.frames - 1, 8).round().astype(int)]
     return ann
@@ -107,7 +153,7 @@ def plan_groups(n: int) -> tuple[list[int], int]:
 
 def write_clips(
     root: Path, classes: list[str], clips_per_class: int, size: tuple[int, int], fps: float,
-    frames: int, difficulty: str, seed: int,
+    frames: int, difficulty: str, seed: int, shake: float = 0.0,
 ) -> Writer:
     """Write every clip, the split files, annotations.json and the contact sheet under ``root``."""
     tasks = []
@@ -117,7 +163,7 @@ def write_clips(
         for i, g in enumerate(groups):
             counts[g] = counts.get(g, 0) + 1
             tasks.append(ClipTask(str(root), cls, g, i, counts[g], size, fps, frames, difficulty,
-                                  seed, keep_frames=(i == 0)))  # fmt: skip
+                                  seed, keep_frames=(i == 0), shake=shake))  # fmt: skip
     anns = yield make_clip, tasks
     sheet_rows = []
     for a in anns:
@@ -137,6 +183,8 @@ def write_clips(
         "size": list(size), "fps": fps, "frames": frames, "difficulty": difficulty, "seed": seed,
         "clips_per_class": clips_per_class, "clips": anns,
     }  # fmt: skip
+    if shake > 0:
+        meta["shake"] = shake
     write_json_atomic(root / "annotations.json", meta)
     contact_sheet(root / "contact_sheet.png", sheet_rows)
     return anns

@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
         duration: float = Opt(None, "--duration", help="Clip seconds, instead of --frames."),
         long_duration: str = Opt("20,60", "--long-duration", help="Long video s: S or MIN,MAX."),
         difficulty: str = Opt("medium", "--difficulty", help="easy, medium or hard."),
+        shake: float = Opt(0.0, "--shake", help="Clips' camera shake, 0 (off) to 1."),
         seed: int = Opt(0, "--seed", help="Random seed; same seed, same files."),
         workers: int = Opt(None, "--workers", help="Processes (default: CPU count, at most 8)."),
         only: list[str] = Opt(None, "--only", help="clips, stills, long (repeat or comma list)."),
@@ -41,6 +42,6 @@ def register(app: typer.Typer) -> None:
             clips_per_class=clips_per_class, stills_per_class=stills_per_class,
             long_videos=long_videos, size=size, still_size=still_size, long_size=long_size,
             fps=fps, frames=frames, duration=duration, long_duration=parse_seconds(long_duration),
-            difficulty=difficulty, seed=seed, workers=workers, overwrite=overwrite,
+            difficulty=difficulty, shake=shake, seed=seed, workers=workers, overwrite=overwrite,
         )  # fmt: skip
         typer.echo(f"wrote {out}")
