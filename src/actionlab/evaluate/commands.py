@@ -1,4 +1,5 @@
-"""``actionlab evaluate``, ``compare``, ``evaluate-timeline`` and ``crossval``: thin wrappers."""
+"""``actionlab evaluate``, ``compare``, ``evaluate-timeline``, ``crossval`` and ``fit``: thin
+wrappers."""
 
 from __future__ import annotations
 
@@ -222,6 +223,38 @@ def crossval_cmd(
                f"{doc['n_folds']} folds; wrote {out / 'crossval.json'}")
 
 
+def fit_cmd(
+    data: Path = typer.Argument(..., help="A folder of class folders of videos, or a CSV "
+                                "manifest (path,label,group; paths relative to the CSV)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (resumed if it exists)."),
+    group_pattern: str = typer.Option(
+        None, "--group-pattern",
+        help=r"Regex for a file's group (first capture group), e.g. '^\d+_(\d+)_'; a CSV's "
+        "group column, or UCF101-style _gNN_ names, otherwise.",
+    ),
+    folds: str = typer.Option("logo", "--folds", help="Outer folds: logo (leave one group "
+                              "out) or K."),
+    search: Path = typer.Option(None, "--search", help="Search-space YAML (default "
+                                "configs/fit_motionhist_search.yaml)."),
+    budget: str = typer.Option("30m", "--budget", help="Wall-clock budget (30m, 1h, none): "
+                               "trims the search, never the outer evaluation."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Prepare processes (0: the "
+                                "thread budget)."),
+    threads: int = threads_option(),
+) -> None:
+    """Nested group cross-validation (an honest figure) and a final model, in one command."""
+    from actionlab.evaluate.fit import run_fit
+    from actionlab.machine import describe
+    from actionlab.runtime import set_threads
+
+    n = set_threads(threads)
+    typer.echo(describe(n), err=True)
+    doc = run_fit(data, out, group_pattern, folds, search, budget, workers or None)
+    typer.echo((out / "fit.md").read_text())
+    typer.echo(f"top-1 {doc['mean']:.3f} ± {doc['std']:.3f} over {doc['n_folds']} outer folds "
+               f"(nested); final model {out / doc['final']['run']}; wrote {out / 'fit.json'}")
+
+
 def _json_safe(obj: Any) -> Any:
     """NaN (no ground truth for a class) becomes null, so the file is strict JSON."""
     if isinstance(obj, dict):
@@ -239,3 +272,4 @@ def register(app: typer.Typer) -> None:
     app.command("compare")(compare)
     app.command("evaluate-timeline")(evaluate_timeline_cmd)
     app.command("crossval")(crossval_cmd)
+    app.command("fit")(fit_cmd)
