@@ -29,7 +29,7 @@ if "OMP_WAIT_POLICY" not in os.environ:
 # ``train`` and ``synth`` are also subpackages: importing one sets it as this package's
 # attribute, so they are not listed here; the subpackages themselves are callable
 # (see actionlab/train/__init__.py and actionlab/synth/__init__.py).
-API = ("load", "Recognizer", "crossval", "prepare", "list_models", "load_config")
+API = ("load", "Recognizer", "crossval", "fit", "prepare", "list_models", "load_config")
 CALLABLE_PACKAGES = ("train", "synth")
 __all__ = ["__version__", *API, *CALLABLE_PACKAGES]
 

@@ -265,6 +265,26 @@ def crossval(config: Any, out: str | Path, folds: str | int = "logo",
     return run_crossval(config, out, folds=folds, **options)
 
 
+def fit(data: str | Path, out: str | Path, group_pattern: str | None = None,
+        folds: str | int = "logo", **options: Any) -> dict[str, Any]:
+    """Nested group cross-validation and a final model (``actionlab fit``); see ``run_fit``.
+
+    Args:
+        data: A folder of class folders of videos, or a CSV manifest ``path,label,group``.
+        out: Output folder (``fit.json``, ``fit.md``, the final run folder ``model``).
+        group_pattern: Regex whose first capture group is a file's group.
+        folds: Outer folds: ``logo`` or a number of group folds.
+        **options: ``search`` (a search-space YAML), ``budget`` (``"30m"``), ``workers``,
+            ``progress``.
+
+    Returns:
+        The ``fit.json`` document: ``mean``, ``std``, per-fold choices, per-class accuracy.
+    """
+    from actionlab.evaluate.fit import run_fit
+
+    return run_fit(data, out, group_pattern, folds, **options)
+
+
 def prepare(dataset: str, root: str | Path, out: str | Path, config: Any = None,
             workers: int | None = None, **manifest_options: Any) -> Any:
     """Decode a dataset's videos once into the cache (``actionlab prepare``).
