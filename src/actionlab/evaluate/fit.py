@@ -312,7 +312,8 @@ def _descriptor_model(space: SearchSpace, key: tuple) -> Any:
 
 
 def compute_features(space: SearchSpace, cache_dir: Path, keys: list[tuple], out: Path,
-                     seed: int, progress: Callable[[str], None]) -> dict[tuple, Features]:
+                     seed: int, progress: Callable[[str], None],
+                     paths: Sequence[str] = ()) -> dict[tuple, Features]:
     """The descriptors of ``keys`` (all of one flow method) for every clip of the cache, read
     from ``out/features-*.npz`` when there, else computed in one pass over the clips."""
     todo = [k for k in keys if not _descriptor_file(out, k).is_file()]
@@ -329,6 +330,9 @@ def compute_features(space: SearchSpace, cache_dir: Path, keys: list[tuple], out
         spec = data_spec(data, cache, "data")
         train_ds = build_dataset(cache, spec, "train", train=True)
         test_ds = build_dataset(cache, spec, "train", train=False)
+        if paths and [r.path for r in test_ds.records] != list(paths):
+            raise DatasetError(f"{cache_dir}: the cache lists other videos, or another order, "
+                               "than the data set; use a new --out")
         models = {k: _descriptor_model(space, k) for k in todo}
         tr = {k: [] for k in todo}
         te = {k: [] for k in todo}
@@ -341,7 +345,8 @@ def compute_features(space: SearchSpace, cache_dir: Path, keys: list[tuple], out
                     d = model.forward_head(model.forward_features(x), pre_logits=True).numpy()
                     tr[k].append(d[:-1])
                     te[k].append(d[-1])
-                progress(f"descriptors {todo[0][0]}: clip {i + 1}/{len(test_ds)}")
+                if (i + 1) % 20 == 0 or i + 1 == len(test_ds):
+                    progress(f"descriptors {todo[0][0]}: clip {i + 1}/{len(test_ds)}")
         for k in todo:
             f = Features(np.stack(tr[k]).astype(np.float32), np.stack(te[k]).astype(np.float32))
             path = _descriptor_file(out, k)
@@ -594,12 +599,14 @@ def run_fit(data: str | Path, out: str | Path, group_pattern: str | None = None,
         sub.mkdir(exist_ok=True)
         say(f"preparing {len(manifest.records)} videos ({method})")
         prepared = prepare_shared(cfg, {}, manifest, sub, short, workers)
+        if [r.path for r in prepared.records] != [r.path for r in manifest.records]:
+            raise DatasetError(f"{sub / 'cache'}: the prepared cache lists other videos than "
+                               f"{data}; use a new --out")
         caches[method] = sub / "cache"
         keys = sorted({c.descriptor for c in cands if c.flow_method == method})
-        features |= compute_features(space, caches[method], keys, out, space.base.train.seed, say)
+        features |= compute_features(space, caches[method], keys, out, space.base.train.seed, say,
+                                     [r.path for r in manifest.records])
     assert prepared is not None
-    if [r.path for r in prepared.records] != [r.path for r in manifest.records]:
-        raise DatasetError(f"{out}: the prepared cache lists other videos than {data}")
 
     sel = Selector(features, labels, groups, len(manifest.classes), space.inner_folds,
                    space.base.train.seed)
