@@ -101,6 +101,9 @@ def test_no_test_clip_takes_part_in_any_choice(fitted, tree):
         want = np.sort(np.repeat(sorted(set(range(len(groups))) - test), n_cands))
         np.testing.assert_array_equal(got, want)
     assert checked > 20
+    first_test = set(np.flatnonzero(groups == GROUPS[0]).tolist())
+    timing = [idx for ctx, _, idx in sel.seen if ctx == "timing"]
+    assert timing and not any(first_test & set(idx.tolist()) for idx in timing)
 
 
 def test_fit_json_has_the_outer_figure_and_per_fold_choices(fitted):

@@ -614,11 +614,14 @@ def run_fit(data: str | Path, out: str | Path, group_pattern: str | None = None,
         selector_hook(sel)
     # 2. the budget: time one candidate's inner search, keep what fits (decided once, kept)
     if plan is None:
-        t = time.perf_counter()
-        splits = sel.inner_splits(outer[0][1])
+        splits = sel.inner_splits(outer[0][1])  # inside outer fold 0's training part
         sel.context = "timing"
-        sel.score(cands[0], splits)
-        per_fit = (time.perf_counter() - t) / len(splits)
+        sel.fit(cands[0], splits[0][0])  # warm-up: the first fit imports scikit-learn
+        probes = sorted({0, len(cands) // 2, len(cands) - 1})  # candidates differ in cost
+        t = time.perf_counter()
+        for k in probes:
+            sel.score(cands[k], splits)
+        per_fit = (time.perf_counter() - t) / (len(splits) * len(probes))
         left = None if seconds is None else seconds - (time.perf_counter() - t0)
         fits = (len(outer) + 1) * (len(splits) + 1)
         kept, trimmed = trim_candidates(cands, left, per_fit, fits)
