@@ -17,12 +17,12 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from actionlab.data import flow as flowlib  # noqa: E402
-from actionlab.data.video import read_video  # noqa: E402
-from actionlab.machine import describe  # noqa: E402
+from actionlab.data import flow as flowlib
+from actionlab.data.video import read_video
+from actionlab.machine import describe
 
 UT = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos" / "ut_interaction_set1"
 

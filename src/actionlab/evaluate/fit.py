@@ -207,7 +207,7 @@ def load_search_space(path: str | Path | None = None) -> SearchSpace:
 def load_data(data: str | Path, group_pattern: str | None) -> tuple[str, Manifest]:
     """The labelled, grouped videos: ``(dataset kind, manifest)`` with every record in train."""
     from actionlab.data.adapters import load_manifest
-    from actionlab.data.groups import GNN_PATTERN, group_of, compile_pattern
+    from actionlab.data.groups import GNN_PATTERN, compile_pattern, group_of
 
     path = Path(data)
     if not path.exists():
@@ -521,8 +521,8 @@ def trim_candidates(cands: list[Candidate], budget_left: float | None, fit_secon
 def _progress(enabled: bool) -> Any:
     if not enabled:
         return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
-        TimeElapsedColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn)
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), transient=False)
@@ -562,7 +562,7 @@ def run_fit(data: str | Path, out: str | Path, group_pattern: str | None = None,
     out = Path(out).resolve()
     space = load_search_space(search)
     seconds = parse_budget(budget)
-    kind, manifest = load_data(data, group_pattern)
+    _, manifest = load_data(data, group_pattern)
     check_groups(manifest, str(data))
     labels = np.array([r.label for r in manifest.records])
     groups = np.array([r.group for r in manifest.records], dtype=object)
@@ -646,9 +646,9 @@ def run_fit(data: str | Path, out: str | Path, group_pattern: str | None = None,
     if bar is not None:
         bar.start()
         task = bar.add_task("folds", total=total)
-        tick = lambda: bar.advance(task)  # noqa: E731
+        tick = lambda: bar.advance(task)
     else:
-        tick = lambda: None  # noqa: E731
+        tick = lambda: None
     try:
         for i, (name, tr, te) in enumerate(outer):
             done = fold_dir / f"fold-{i:02d}.json"

@@ -11,9 +11,9 @@ import numpy as np
 
 from actionlab.io import write_json_atomic, write_text_atomic
 from actionlab.synth.contact import contact_sheet
-from actionlab.synth.output import Writer
 from actionlab.synth.figure import sample_appearance
 from actionlab.synth.motions import CLASSES, MOTION_PAIRS, active_window, make_motion, roll_motion
+from actionlab.synth.output import Writer
 from actionlab.synth.scene import make_scene, render
 from actionlab.synth.video_writer import write_video
 
