@@ -334,7 +334,7 @@ def _validate_data(d: DataConfig, where: str, source: str) -> DataConfig:
                   ("batch_size", "frames", "stride", "segments", "flow_bound")}, 0, True, source)
     if d.workers is not None:
         _check_range({f"{where}.workers": d.workers}, 0, False, source)
-    from actionlab.data.flow import check_flow_method
+    from actionlab.spec import check_flow_method
 
     try:
         check_flow_method(d.flow_method)

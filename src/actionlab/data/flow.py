@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 
 from actionlab.errors import InputError
+# the names, checked below the data layer (configs check them too); re-exported here
+from actionlab.spec import COMPENSATIONS, FLOW_METHODS, check_flow_method  # noqa: F401
 
 DEFAULT_BOUND = 20.0
 
@@ -32,8 +34,6 @@ TVL1_FAST_PARAMS = dict(
     nscales=3, warpings=2, inner_iterations=10, outer_iterations=3, epsilon=0.05
 )
 
-FLOW_METHODS = ("farneback", "tvl1", "tvl1_fast", "dis", "dis_fast")
-COMPENSATIONS = ("homography",)  # written METHOD+COMPENSATION, e.g. dis+homography
 
 Step = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (gray t, gray t+1) -> (H, W, 2) flow
 
@@ -127,17 +127,6 @@ _STEPS: dict[str, Callable[[], Step]] = {
     "dis": lambda: _dis_step("ultrafast"),
     "dis_fast": lambda: _dis_step("fast"),
 }
-
-
-def check_flow_method(method: str) -> tuple[str, str | None]:
-    """``(base method, compensation or None)`` of a flow method name such as ``dis`` or
-    ``dis+homography``; a clear :class:`InputError` for anything else."""
-    base, plus, comp = str(method).partition("+")
-    if base not in _STEPS or (plus and comp not in COMPENSATIONS):
-        names = ", ".join(FLOW_METHODS)
-        raise InputError(f"unknown flow method {method!r}; choose one of {names}, optionally "
-                         f"with camera-motion compensation: {FLOW_METHODS[3]}+homography")
-    return base, comp or None
 
 
 def flow_step(method: str = "dis") -> Step:

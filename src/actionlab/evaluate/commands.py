@@ -235,7 +235,7 @@ def fit_cmd(
     folds: str = typer.Option("logo", "--folds", help="Outer folds: logo (leave one group "
                               "out) or K."),
     search: Path = typer.Option(None, "--search", help="Search-space YAML (default "
-                                "configs/fit_motionhist_search.yaml)."),
+                                "configs/search/fit_motionhist.yaml)."),
     budget: str = typer.Option("30m", "--budget", help="Wall-clock budget (30m, 1h, none): "
                                "trims the search, never the outer evaluation."),
     workers: int = typer.Option(0, "--workers", min=0, help="Prepare processes (0: the "

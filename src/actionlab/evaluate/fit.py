@@ -1,6 +1,6 @@
 """``actionlab fit DATA --out DIR``: an honest figure and a deployable model from labelled videos.
 
-Nested group cross-validation over a declared search space (``configs/fit_motionhist_search.yaml``
+Nested group cross-validation over a declared search space (``configs/search/fit_motionhist.yaml``
 by default):
 
 1. the data set is listed (a folder of class folders with ``--group-pattern``, a CSV manifest
@@ -47,7 +47,7 @@ from actionlab.io import write_json_atomic, write_text_atomic
 log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-DEFAULT_SPACE = CONFIG_DIR / "fit_motionhist_search.yaml"
+DEFAULT_SPACE = CONFIG_DIR / "search" / "fit_motionhist.yaml"
 SPACE_KEYS = ("base", "model", "views", "inner_folds", "flow_method", "grid", "parts", "bins",
               "ridge_alpha", "logistic_C")
 DESCRIPTOR_MODELS = ("motion_histograms",)
@@ -92,7 +92,7 @@ class Candidate:
 
 @dataclass
 class SearchSpace:
-    """A parsed search-space file (see ``configs/fit_motionhist_search.yaml``)."""
+    """A parsed search-space file (see ``configs/search/fit_motionhist.yaml``)."""
 
     source: Path
     base: ExperimentConfig
@@ -121,7 +121,7 @@ def load_search_space(path: str | Path | None = None) -> SearchSpace:
     """Read and check a search-space file; every problem is one line naming the file."""
     import yaml
 
-    from actionlab.data.flow import check_flow_method
+    from actionlab.spec import check_flow_method
     from actionlab.models.descriptors import PARTS
     from actionlab.models.registry import list_models
 
@@ -545,7 +545,7 @@ def run_fit(data: str | Path, out: str | Path, group_pattern: str | None = None,
         out: Output folder (resumed when it exists).
         group_pattern: Regex whose first capture group is a file's group.
         folds: Outer folds: ``logo`` (leave one group out) or K group folds.
-        search: A search-space YAML; default ``configs/fit_motionhist_search.yaml``.
+        search: A search-space YAML; default ``configs/search/fit_motionhist.yaml``.
         budget: Wall-clock budget (``30m``); it trims the search, never the outer evaluation.
         workers: Processes preparing the caches (default: the thread budget).
         progress: A progress bar (default: when stderr is a terminal).
