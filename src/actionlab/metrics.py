@@ -18,6 +18,13 @@ import numpy as np
 DEFAULT_KS = (1, 5, 10)
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, numerically stable."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def _labels(labels: Any, num_classes: int | None = None) -> np.ndarray:
     y = np.asarray(labels).astype(np.int64).reshape(-1)
     if num_classes is not None and y.size and (y.min() < 0 or y.max() >= num_classes):

@@ -39,18 +39,6 @@ RGB_MODALITIES = ("rgb", "rgbdiff", "rgb+flow")  # read the cache's frames
 FLOW_MODALITIES = ("flow", "rgb+flow")  # read the cache's flow
 FLOW_METHODS = ("farneback", "tvl1", "tvl1_fast", "dis", "dis_fast")
 COMPENSATIONS = ("homography",)  # written METHOD+COMPENSATION, e.g. dis+homography
-
-
-def check_flow_method(method: str) -> tuple[str, str | None]:
-    """``(base method, compensation or None)`` of a flow method name such as ``dis`` or
-    ``dis+homography``; a clear :class:`InputError` for anything else (here, below the data
-    layer, so that configs and specs check it without importing OpenCV)."""
-    base, plus, comp = str(method).partition("+")
-    if base not in FLOW_METHODS or (plus and comp not in COMPENSATIONS):
-        raise InputError(f"unknown flow method {method!r}; choose one of "
-                         f"{', '.join(FLOW_METHODS)}, optionally with camera-motion "
-                         "compensation: dis+homography")
-    return base, comp or None
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_FLOW_BOUND = 20.0
@@ -78,6 +66,18 @@ PARAM_FIELDS = {
     "flow_length": "frames",
     "flow_stride": "stride",
 }
+
+
+def check_flow_method(method: str) -> tuple[str, str | None]:
+    """``(base method, compensation or None)`` of a flow method name such as ``dis`` or
+    ``dis+homography``; a clear :class:`InputError` for anything else (here, below the data
+    layer, so that configs and specs check it without importing OpenCV)."""
+    base, plus, comp = str(method).partition("+")
+    if base not in FLOW_METHODS or (plus and comp not in COMPENSATIONS):
+        raise InputError(f"unknown flow method {method!r}; choose one of "
+                         f"{', '.join(FLOW_METHODS)}, optionally with camera-motion "
+                         "compensation: dis+homography")
+    return base, comp or None
 
 
 def _freeze(value: Any) -> Any:

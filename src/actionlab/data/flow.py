@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from actionlab.errors import InputError
+
 # the names, checked below the data layer (configs check them too); re-exported here
 from actionlab.spec import COMPENSATIONS, FLOW_METHODS, check_flow_method  # noqa: F401
 
@@ -33,7 +34,6 @@ FARNEBACK_PARAMS = dict(
 TVL1_FAST_PARAMS = dict(
     nscales=3, warpings=2, inner_iterations=10, outer_iterations=3, epsilon=0.05
 )
-
 
 Step = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (gray t, gray t+1) -> (H, W, 2) flow
 

@@ -90,11 +90,17 @@ def load_grouped_manifest(cfg: ExperimentConfig, group_pattern: str | None) -> M
         opts["split"] = int(cfg.data.split)
     pattern = group_pattern or cfg.data.group_pattern or None
     m = load_manifest(cfg.data.dataset, cfg.data.root, group_pattern=pattern, **opts)
+    return all_in_train(m, "pass --group-pattern REGEX (or set data.group_pattern), or give "
+                           "the CSV a group column")
+
+
+def all_in_train(m: Manifest, hint: str) -> Manifest:
+    """Every record but the ``unused`` ones, all in ``train``; a record without a group is a
+    :class:`DatasetError` naming its file, then ``hint`` (how to give groups)."""
     records = [replace(r, split="train") for r in m.records if r.split != "unused"]
     missing = [r for r in records if not r.group]
     if missing:
-        raise DatasetError(f"{m.abspath(missing[0])}: no group; pass --group-pattern REGEX "
-                           "(or set data.group_pattern), or give the CSV a group column")
+        raise DatasetError(f"{m.abspath(missing[0])}: no group; {hint}")
     return Manifest(list(m.classes), records, m.dataset, m.root, m.meta)
 
 

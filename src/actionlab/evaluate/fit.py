@@ -42,7 +42,8 @@ import numpy as np
 from actionlab.config import ExperimentConfig, load_config
 from actionlab.data.manifest import Manifest
 from actionlab.errors import DatasetError, InputError
-from actionlab.io import write_json_atomic, write_text_atomic
+from actionlab.io import atomic_path, write_json_atomic, write_text_atomic
+from actionlab.metrics import softmax
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,7 @@ def load_data(data: str | Path, group_pattern: str | None) -> tuple[str, Manifes
     """The labelled, grouped videos: ``(dataset kind, manifest)`` with every record in train."""
     from actionlab.data.adapters import load_manifest
     from actionlab.data.groups import GNN_PATTERN, compile_pattern, group_of
+    from actionlab.evaluate.crossval import all_in_train
 
     path = Path(data)
     if not path.exists():
@@ -222,15 +224,10 @@ def load_data(data: str | Path, group_pattern: str | None) -> tuple[str, Manifes
         from actionlab.data.groups import apply_group_pattern
 
         m = apply_group_pattern(m, group_pattern)
-    records = [replace(r, split="train") for r in m.records if r.split != "unused"]
-    if not records:
+    if not any(r.split != "unused" for r in m.records):
         raise DatasetError(f"{path}: no videos")
-    missing = [r for r in records if not r.group]
-    if missing:
-        raise DatasetError(f"{m.abspath(missing[0])}: no group; pass --group-pattern REGEX "
-                           "(its first capture group names a file's group) or give the CSV a "
-                           "group column")
-    return dataset, Manifest(list(m.classes), records, m.dataset, m.root, m.meta)
+    return dataset, all_in_train(m, "pass --group-pattern REGEX (its first capture group "
+                                    "names a file's group) or give the CSV a group column")
 
 
 def check_groups(m: Manifest, where: str) -> None:
@@ -348,14 +345,14 @@ def compute_features(space: SearchSpace, cache_dir: Path, keys: list[tuple], out
                 if (i + 1) % 20 == 0 or i + 1 == len(test_ds):
                     progress(f"descriptors {todo[0][0]}: clip {i + 1}/{len(test_ds)}")
         for k in todo:
-            f = Features(np.stack(tr[k]).astype(np.float32), np.stack(te[k]).astype(np.float32))
-            path = _descriptor_file(out, k)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, train=f.train, test=f.test)
-            tmp.replace(path)
+            got[k] = Features(np.stack(tr[k]).astype(np.float32),
+                              np.stack(te[k]).astype(np.float32))
+            with atomic_path(_descriptor_file(out, k)) as tmp:
+                np.savez(tmp, train=got[k].train, test=got[k].test)
     for k in keys:
-        with np.load(_descriptor_file(out, k)) as z:
-            got[k] = Features(z["train"], z["test"])
+        if k not in got:  # computed by an earlier run
+            with np.load(_descriptor_file(out, k)) as z:
+                got[k] = Features(z["train"], z["test"])
     return got
 
 
@@ -378,11 +375,6 @@ class Fitted:
 
     def proba(self, x: np.ndarray) -> np.ndarray:
         return softmax(self.scores(x))
-
-
-def softmax(s: np.ndarray) -> np.ndarray:
-    e = np.exp(s - s.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
 
 
 def fit_temperature(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -438,6 +430,14 @@ def fit_candidate(f: Features, labels: np.ndarray, idx: np.ndarray, classifier: 
 
 # ---- nested selection ---------------------------------------------------------------------
 
+def inner_folds_for(inner_folds: str, n_groups: int) -> str | int:
+    """The inner folds of a training part with ``n_groups`` groups: leave one group out up to
+    :data:`INNER_LOGO_MAX` groups, 5 group folds above; K is at most the groups there are."""
+    if inner_folds.lower() == "logo":
+        return "logo" if n_groups <= INNER_LOGO_MAX else min(5, n_groups)
+    return min(int(inner_folds), n_groups)
+
+
 @dataclass
 class Selector:
     """Scores candidates by inner group folds; overridable hooks make it testable.
@@ -468,26 +468,21 @@ class Selector:
     def inner_splits(self, idx: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         from actionlab.data.groups import group_folds
 
-        folds: str | int = self.inner_folds
-        n_groups = len(set(self.groups[idx]))
-        if str(folds).lower() == "logo" and n_groups > INNER_LOGO_MAX:
-            folds = 5
-        if str(folds).lower() != "logo":
-            folds = min(int(folds), n_groups)
+        folds = inner_folds_for(self.inner_folds, len(set(self.groups[idx])))
         return [(idx[a], idx[b]) for _, a, b in
                 group_folds(self.labels[idx], self.groups[idx], folds, seed=self.seed)]
 
     def score(self, c: Candidate, splits: list[tuple[np.ndarray, np.ndarray]]
-              ) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
-        """Pooled inner accuracy and log-loss (at the calibrated temperature: the tie-break)
-        of a candidate, and its out-of-fold scores and their labels."""
+              ) -> dict[str, float]:
+        """Pooled inner accuracy, log-loss (at the calibrated temperature: the tie-break) and
+        that temperature, from a candidate's out-of-fold scores."""
         oof = np.concatenate([self.predict(c, self.fit(c, tr), te) for tr, te in splits])
         y = np.concatenate([self.labels[te] for _, te in splits])
         t = fit_temperature(oof, y)
         p = softmax(t * oof)
         loss = float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).mean())
-        return ({"accuracy": float((oof.argmax(1) == y).mean()), "log_loss": loss,
-                 "temperature": t}, oof, y)
+        return {"accuracy": float((oof.argmax(1) == y).mean()), "log_loss": loss,
+                "temperature": t}
 
     def select(self, cands: list[Candidate], idx: np.ndarray,
                tick: Callable[[], None] = lambda: None) -> tuple[Candidate, list[dict[str, Any]]]:
@@ -495,7 +490,7 @@ class Selector:
         splits = self.inner_splits(idx)
         table = []
         for c in cands:
-            table.append({"candidate": c.name, **self.score(c, splits)[0]})
+            table.append({"candidate": c.name, **self.score(c, splits)})
             tick()
         best = min(range(len(cands)), key=lambda i: (-table[i]["accuracy"],
                                                       table[i]["log_loss"], i))
@@ -526,11 +521,6 @@ def _progress(enabled: bool) -> Any:
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), transient=False)
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, float)
-    return float(a.mean()), float(a.std())
 
 
 def run_fit(data: str | Path, out: str | Path, group_pattern: str | None = None,
@@ -574,8 +564,8 @@ def run_fit(data: str | Path, out: str | Path, group_pattern: str | None = None,
     plan = json.loads(plan_file.read_text()) if plan_file.is_file() else None
     if seconds is not None and plan is None:
         prep = estimate_prepare_seconds(manifest, space.flow_methods, short, workers)
-        n_inner = len(set(groups)) - 1 if space.inner_folds.lower() == "logo" else int(
-            space.inner_folds)
+        inner = inner_folds_for(space.inner_folds, len(set(groups)) - 1)
+        n_inner = len(set(groups)) - 1 if inner == "logo" else int(inner)
         one = PRIOR_FIT_S * (len(outer) + 1) * (n_inner + 1)
         if prep + one > seconds:
             raise InputError(f"--budget {budget}: too small for even one candidate: preparing "
@@ -765,9 +755,10 @@ def summarize(results: list[dict[str, Any]], final: dict[str, Any], plan: dict[s
             conf[p["label"], p["pred"]] += 1
     per_class = {name: (float(conf[c, c] / conf[c].sum()) if conf[c].sum() else None)
                  for c, name in enumerate(m.classes)}
-    mean, std = _mean_std([r["top1"] for r in results])
+    from actionlab.evaluate.crossval import _mean_std
+
     return {
-        "mean": mean, "std": std, "n_folds": len(results), "n": int(conf.sum()),
+        **_mean_std([r["top1"] for r in results]), "n_folds": len(results), "n": int(conf.sum()),
         "top1_pooled": float(np.trace(conf) / max(1, conf.sum())),
         "data": data, "folds": str(folds), "classes": list(m.classes),
         "per_class": per_class, "confusion": conf.tolist(),

@@ -16,6 +16,7 @@ import numpy as np
 from actionlab.checkpoint import classes_of
 from actionlab.errors import CheckpointError
 from actionlab.infer.preprocess import as_spec
+from actionlab.metrics import softmax  # noqa: F401 - predict, timeline, live use it from here
 from actionlab.spec import InputSpec
 
 ONNX_META_KEY = "actionlab"
@@ -31,13 +32,6 @@ class Runner(Protocol):
     def logits(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
         """(B, K) logits for a batch of inputs."""
         ...
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, numerically stable."""
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 class TorchRunner:
