@@ -36,6 +36,7 @@ import logging
 import math
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -201,6 +202,24 @@ def explicit_threads(threads: int | None = None) -> int | None:
     if not raw.isdigit() or int(raw) < 1:
         raise InputError(f"${THREADS_ENV}={raw!r}: give a whole number of threads >= 1")
     return int(raw)
+
+
+def process_context(preload: Sequence[str] = ()) -> Any:
+    """The multiprocessing context every worker pool uses: never plain fork.
+
+    A parent that already runs threads (torch/OpenMP, FFmpeg, OpenBLAS: a notebook, a test
+    session, a DataLoader) can leave a forked child deadlocked on a lock it copied, mid-way
+    through a library call. ``forkserver`` forks from a clean server that has imported
+    ``preload`` once (cheap per worker); ``spawn`` where there is no forkserver.
+    """
+    import multiprocessing as mp
+
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        if preload:
+            ctx.set_forkserver_preload(list(preload))
+        return ctx
+    return mp.get_context("spawn")
 
 
 def thread_budget(threads: int | None = None) -> int:

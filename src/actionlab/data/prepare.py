@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import math
-import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +29,7 @@ from actionlab.data.manifest import Manifest, Record, key_problem
 from actionlab.data.video import is_image, read_video
 from actionlab.errors import ActionlabError, DatasetError, InputError, VideoError
 from actionlab.io import check_output_dir, write_json_atomic, writing
-from actionlab.runtime import thread_budget
+from actionlab.runtime import process_context, thread_budget
 
 log = logging.getLogger(__name__)
 
@@ -279,14 +278,7 @@ def _pool(workers: int, n_tasks: int) -> Iterator[Callable[[list[Task]], Iterato
         _init_worker()
         yield lambda tasks: map(_work, tasks)
         return
-    # Never plain fork: a parent that already runs torch/OpenMP threads (a notebook, a test
-    # session, a DataLoader) can leave a forked child deadlocked on a lock it copied.
-    # forkserver forks from a clean server that has imported this module once.
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])
-    else:
-        ctx = mp.get_context("spawn")
+    ctx = process_context([__name__])  # never plain fork (see process_context)
     with ctx.Pool(min(workers, n_tasks), initializer=_init_worker) as pool:
         yield lambda tasks: pool.imap_unordered(_work, tasks, chunksize=1)
 

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from actionlab.errors import InputError
 from actionlab.io import write_json_atomic
-from actionlab.runtime import thread_budget
+from actionlab.runtime import process_context, thread_budget
 from actionlab.synth.motions import CLASSES
 
 MANIFEST = "synth_manifest.json"
@@ -214,7 +214,10 @@ def run_tasks(
                 results.append(fn(t))
                 bar.advance(job)
             return results
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # never plain fork: a forked writer once hung in FFmpeg's swscale on a lock copied
+        # from a test session's threads (see process_context)
+        with ProcessPoolExecutor(max_workers=workers,
+                                 mp_context=process_context([fn.__module__])) as pool:
             results = []
             for r in pool.map(fn, tasks, chunksize=1):
                 results.append(r)
