@@ -16,6 +16,9 @@ frame      rgb       (3, H, W): the middle frame (or a random one in training)
 clip       rgb|flow  (C, T, H, W): T frames every ``stride``
 tsn        rgb|flow| (S, C', H, W): one snippet of L = ``frames`` per segment; C' = 3L, 2L
            rgbdiff   (flow x1,y1,x2,y2,...) or 3(L-1) (differences)
+clip, tsn  pose      (4, T, J): keypoints of T frames (a clip, or S*L frames of the segments in
+                     time order), J = 33 joints, channels x, y (by the frame's shorter side),
+                     visibility, person present (0: no person in that frame)
 two_stream rgb+flow  (rgb, flow): the middle frame (3, H, W) or a clip (3, T, H, W), and flow
                      (2, T, H, W) or stacked (2T, H, W), centred on the same frame
 sequence   features  (T, F): per-frame CNN features (LRCN; run on a features file)
@@ -34,9 +37,11 @@ from actionlab.errors import InputError
 
 KINDS = ("frame", "clip", "tsn", "two_stream", "sequence")
 CACHE_KINDS = KINDS[:4]  # sampled from a prepared cache (sequence runs on a features file)
-MODALITIES = ("rgb", "flow", "rgbdiff", "rgb+flow", "features")
+MODALITIES = ("rgb", "flow", "rgbdiff", "rgb+flow", "pose", "features")
 RGB_MODALITIES = ("rgb", "rgbdiff", "rgb+flow")  # read the cache's frames
 FLOW_MODALITIES = ("flow", "rgb+flow")  # read the cache's flow
+POSE_MODALITIES = ("pose",)  # read the cache's keypoints
+POSE_CHANNELS = 4  # x, y, visibility, present
 FLOW_METHODS = ("farneback", "tvl1", "tvl1_fast", "dis", "dis_fast")
 COMPENSATIONS = ("homography",)  # written METHOD+COMPENSATION, e.g. dis+homography
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -47,8 +52,8 @@ _SPEC = "input spec"  # how a spec's own check names it; _build puts the caller'
 # Which modalities each kind takes.
 _KIND_MODALITIES = {
     "frame": ("rgb",),
-    "clip": ("rgb", "flow"),
-    "tsn": ("rgb", "flow", "rgbdiff"),
+    "clip": ("rgb", "flow", "pose"),
+    "tsn": ("rgb", "flow", "rgbdiff", "pose"),
     "two_stream": ("rgb+flow",),
     "sequence": ("features",),
 }
@@ -80,6 +85,13 @@ def check_flow_method(method: str) -> tuple[str, str | None]:
     return base, comp or None
 
 
+def cache_inputs(modalities: Any) -> tuple[str, ...]:
+    """What a cache must store (``rgb``, ``flow``, ``pose``) for models of these modalities."""
+    wanted = set(modalities)
+    return tuple(name for name, users in (("rgb", RGB_MODALITIES), ("flow", FLOW_MODALITIES),
+                                          ("pose", POSE_MODALITIES)) if wanted & set(users))
+
+
 def _freeze(value: Any) -> Any:
     """A hashable copy of plain data (dicts become sorted item tuples, lists tuples)."""
     if isinstance(value, Mapping):
@@ -95,7 +107,7 @@ class InputSpec:
 
     Attributes:
         kind: ``frame``, ``clip``, ``tsn``, ``two_stream`` or ``sequence`` (see the module table).
-        modality: ``rgb``, ``flow``, ``rgbdiff``, ``rgb+flow`` or ``features``.
+        modality: ``rgb``, ``flow``, ``rgbdiff``, ``rgb+flow``, ``pose`` or ``features``.
         size: (H, W) the model sees.
         frames: T of a clip, L of a TSN snippet, the flow frames of a two-stream sample.
         stride: Step between the frames of a clip (falls back for short videos).
@@ -113,6 +125,8 @@ class InputSpec:
         cache_size: Exact stored (W, H) (the whole frame squashed to it), or None.
         jpeg_quality: The cache stores frames and flow as JPEG at this quality (0: raw);
             inference codes its frames the same way, so it sees what training read.
+        pose_model: The pose estimator the cache's keypoints came from (and inference runs),
+            e.g. ``mediapipe-0.10.14-full``; empty when the input is not pose.
         transform: The training transform's options (``crop``, ``flip``, ``rotation``, ...);
             evaluation keeps only the crop. Stored as sorted (key, value) pairs.
     """
@@ -136,6 +150,7 @@ class InputSpec:
     cache_size: tuple[int, int] | None = None
     jpeg_quality: int = 0
     transform: tuple[tuple[str, Any], ...] = field(default=())
+    pose_model: str = ""
 
     def __post_init__(self) -> None:
         self.check()
@@ -205,6 +220,11 @@ class InputSpec:
         """Whether any input is optical flow."""
         return self.modality in FLOW_MODALITIES
 
+    @property
+    def needs_pose(self) -> bool:
+        """Whether the input is keypoints."""
+        return self.modality in POSE_MODALITIES
+
     def in_channels(self) -> int | None:
         """Input channels of a single-input model (None for two-stream and sequence)."""
         return in_channels(self.kind, self.modality, self.frames)
@@ -217,7 +237,7 @@ class InputSpec:
                 n = 1
             else:
                 n = (s.frames - 1) * s.stride + 1 if s.kind == "clip" else s.frames
-                n += s.modality != "rgb"  # flow and differences need one frame more
+                n += s.modality in ("flow", "rgbdiff")  # they need one frame more
             spans.append(n * (s.segments if s.kind == "tsn" else 1))
         return max(spans)
 
@@ -250,6 +270,8 @@ class InputSpec:
             "jpeg_quality": self.jpeg_quality,
             "transform": {k: _thaw(v) for k, v in self.transform},
         }
+        if self.pose_model:
+            d["pose_model"] = self.pose_model
         return d
 
     @classmethod
@@ -335,6 +357,8 @@ def prepared_fields(prepared: Mapping[str, Any]) -> dict[str, Any]:
         d["cache_size"] = prepared["size"]
     if prepared.get("compression") == "jpeg":
         d["jpeg_quality"] = int(prepared.get("quality") or 90)
+    if prepared.get("pose_model"):
+        d["pose_model"] = str(prepared["pose_model"])
     return d
 
 
@@ -346,6 +370,8 @@ def in_channels(kind: str, modality: str, frames: int) -> int | None:
         return 3 * frames if kind == "tsn" else 3
     if modality == "flow":
         return 2 if kind == "clip" else 2 * frames
+    if modality == "pose":
+        return POSE_CHANNELS
     return 3 * (frames - 1)  # rgbdiff
 
 

@@ -20,6 +20,11 @@ and with ``--compression raw`` (or ``lzf`` / ``gzip``, HDF5 filters over raw fra
   frame per chunk);
 - ``flow``: (T-1, H, W, 2) uint8 flow quantised with ``attrs["flow_bound"]`` (absent for stills).
 
+and with any compression, when keypoints were asked for (``--inputs ...,pose``):
+
+- ``pose``: (T, 33, 4) float32 keypoints per frame (see :mod:`.pose`), contiguous, with file
+  attribute ``pose_model``.
+
 File attributes: ``cache_format``, ``frames``, ``fps``, ``src_width``, ``src_height``,
 ``flow_method``, ``flow_bound`` and the source's ``src_path``, ``src_size``, ``src_mtime_ns``
 (a resumed run redoes an entry whose source no longer matches). Entries of format 1 (raw,
@@ -76,6 +81,7 @@ def write_entry(
     attrs: dict[str, Any],
     compression: str = "raw",
     quality: int = codec.DEFAULT_QUALITY,
+    pose: np.ndarray | None = None,
 ) -> None:
     """Write one video's arrays atomically (a crash leaves no half-written file).
 
@@ -83,6 +89,7 @@ def write_entry(
         path: The entry's file.
         rgb: (T, H, W, 3) uint8 frames, or ``None``.
         flow_q: (T-1, H, W, 2) quantised flow, or ``None``.
+        pose: (T, 33, 4) float32 keypoints, or ``None`` (stored uncompressed: tiny).
         attrs: File attributes (``cache_format`` is added).
         compression: One of :data:`COMPRESSIONS` (``none`` is read as ``raw``).
         quality: JPEG quality for ``jpeg``.
@@ -102,6 +109,8 @@ def write_entry(
                 # fastest). Filtered: one chunk per frame, so a read inflates only its frames.
                 chunks = (1, *arr.shape[1:]) if filt else None
                 f.create_dataset(name, data=arr, chunks=chunks, compression=filt)
+            if pose is not None:  # written even when empty: "no person" is a result
+                f.create_dataset("pose", data=np.asarray(pose, np.float32))
             for k, v in {**attrs, "cache_format": CACHE_FORMAT}.items():
                 f.attrs[k] = v
 
@@ -270,7 +279,7 @@ class _Entry:
             if fmt is not None and int(fmt) > CACHE_FORMAT:
                 raise _FormatError(f"cache format {int(fmt)} is newer than this actionlab "
                                    f"reads ({CACHE_FORMAT}); upgrade actionlab or {REBUILD}")
-            for name in ("rgb", "flow"):
+            for name in ("rgb", "flow", "pose"):
                 if f"{name}_jpeg".encode() in fid:
                     self._open_jpeg(path, fid, name, size)
                     continue
@@ -382,11 +391,16 @@ class Cache:
         """Quantised flow (T, H, W, 2) uint8 at the given flow indices (0..frames-2)."""
         return self._read(rec, "flow", indices, "a still, or prepared without flow")
 
-    def _read(self, rec: Record, name: str, indices: np.ndarray, why_absent: str) -> np.ndarray:
+    def pose(self, rec: Record, indices: np.ndarray) -> np.ndarray:
+        """Keypoints (T, 33, 4) float32 at the given frame indices (see :mod:`.pose`)."""
+        return self._read(rec, "pose", indices, "prepared without pose", "rgb,flow,pose")
+
+    def _read(self, rec: Record, name: str, indices: np.ndarray, why_absent: str,
+              inputs: str = "rgb,flow") -> np.ndarray:
         arrays = self._entry(rec).arrays
         if name not in arrays:
             raise DatasetError(f"{video_file(self.dir, rec.key)}: no {name} stored ({why_absent}); "
-                               "prepare with --inputs rgb,flow")
+                               f"prepare with --inputs {inputs}")
         arr = arrays[name]
         idx = np.asarray(indices, dtype=np.int64)
         # Checked here so both read paths fail alike (numpy raises IndexError, h5py OSError,

@@ -27,7 +27,8 @@ Transform = Callable[..., torch.Tensor]
 
 
 class FrameSource(Protocol):
-    """One video's stored frames: RGB uint8 (T, H, W, 3) and quantised flow uint8 (T, H, W, 2)."""
+    """One video's stored frames: RGB uint8 (T, H, W, 3), quantised flow uint8 (T, H, W, 2)
+    and keypoints float32 (T, 33, 4) (see :mod:`actionlab.data.pose`)."""
 
     num_frames: int
     num_flow: int
@@ -35,6 +36,8 @@ class FrameSource(Protocol):
     def rgb(self, idx: np.ndarray) -> np.ndarray: ...
 
     def flow(self, idx: np.ndarray) -> np.ndarray: ...
+
+    def pose(self, idx: np.ndarray) -> np.ndarray: ...
 
 
 class CacheSource:
@@ -51,6 +54,9 @@ class CacheSource:
     def flow(self, idx: np.ndarray) -> np.ndarray:
         return self.cache.flow(self.rec, idx)  # type: ignore[attr-defined]
 
+    def pose(self, idx: np.ndarray) -> np.ndarray:
+        return self.cache.pose(self.rec, idx)  # type: ignore[attr-defined]
+
 
 class ArraySource:
     """Decoded frames in memory, with flow computed on first use the way ``prepare`` does.
@@ -63,10 +69,13 @@ class ArraySource:
             whole video when first read, then kept).
         jpeg_quality: The cache's JPEG quality (0: raw): frames and flow are coded as the
             cache codes them.
+        pose: Precomputed keypoints (N, 33, 4), or None (found on the decoded frames in one
+            pass over the whole video when first read, as ``prepare`` finds them).
     """
 
     def __init__(self, frames: np.ndarray, flow_method: str = "dis", flow_bound: float = 20.0,
-                 flow: np.ndarray | None = None, jpeg_quality: int = 0) -> None:
+                 flow: np.ndarray | None = None, jpeg_quality: int = 0,
+                 pose: np.ndarray | None = None) -> None:
         self.jpeg = jpeg_quality
         self.frames = frames  # as decoded: flow is computed on these, as prepare does
         self._rgb = None if jpeg_quality else frames  # JPEG-coded on first RGB read
@@ -74,6 +83,7 @@ class ArraySource:
         self.num_flow = max(len(frames) - 1, 0)
         self.method, self.bound = flow_method, flow_bound
         self._flow = flow
+        self._pose = pose
         self.root, self.offset = self, 0  # a window reads the root's frames and flow
 
     def window(self, start: int, length: int) -> ArraySource:
@@ -89,6 +99,19 @@ class ArraySource:
 
     def flow(self, idx: np.ndarray) -> np.ndarray:
         return self.root.all_flow()[self.offset + np.asarray(idx)]
+
+    def pose(self, idx: np.ndarray) -> np.ndarray:
+        return self.root.all_pose()[self.offset + np.asarray(idx)]
+
+    def all_pose(self) -> np.ndarray:
+        """The whole video's keypoints (N, 33, 4), found once in one tracking pass over the
+        decoded frames, as ``prepare`` finds them (the tracker carries state from frame to
+        frame, so a window alone would not give the cache's values)."""
+        from actionlab.data.pose import keypoints
+
+        if self._pose is None:
+            self._pose = keypoints(self.frames)
+        return self._pose
 
     def all_rgb(self) -> np.ndarray:
         """The whole video's frames as the cache stores them (JPEG-coded when it is), coded
@@ -162,7 +185,8 @@ class VideoSource:
 
 
 class MixedSource:
-    """RGB from one source (a video read on the fly), flow from another (the cache)."""
+    """RGB from one source (a video read on the fly), flow and keypoints from another (the
+    cache)."""
 
     def __init__(self, rgb: FrameSource, flow: FrameSource) -> None:
         self._rgb, self._flow = rgb, flow
@@ -173,6 +197,9 @@ class MixedSource:
 
     def flow(self, idx: np.ndarray) -> np.ndarray:
         return self._flow.flow(idx)
+
+    def pose(self, idx: np.ndarray) -> np.ndarray:
+        return self._flow.pose(idx)
 
 
 class RecordingSource:
@@ -190,6 +217,10 @@ class RecordingSource:
     def flow(self, idx: np.ndarray) -> np.ndarray:
         self.reads.append(("flow", np.asarray(idx).reshape(-1)))
         return self.src.flow(idx)
+
+    def pose(self, idx: np.ndarray) -> np.ndarray:
+        self.reads.append(("pose", np.asarray(idx).reshape(-1)))
+        return self.src.pose(idx)
 
 
 def _planar(a: np.ndarray) -> torch.Tensor:
@@ -212,8 +243,13 @@ def flow_tensor(q: np.ndarray) -> torch.Tensor:
 
 
 def build_transforms(spec: InputSpec, train: bool) -> dict[str, Transform]:
-    """The preset transform of each modality the spec reads (``rgb``, ``flow``, ``rgbdiff``)."""
+    """The preset transform of each modality the spec reads (``rgb``, ``flow``, ``rgbdiff``,
+    ``pose``)."""
     kw = spec.transform_kw
+    if spec.modality == "pose":
+        from actionlab.data.pose import pose_transform
+
+        return {"pose": pose_transform(train, **kw)}
     mods = {"rgb+flow": ("rgb", "flow")}.get(spec.modality, (spec.modality,))
     return {m: default_transform(m, train, spec.size, mean=spec.mean, std=spec.std, **kw)
             for m in mods if m != "features"}
@@ -257,6 +293,8 @@ def make_input(
     """
     t = transforms if transforms is not None else build_transforms(spec, train)
     train = train and rng is not None
+    if spec.modality == "pose":
+        return _pose(spec, src, train, rng, gen, t)
     if spec.kind == "frame":
         if train and spec.sample == "random":
             idx = sampling.random_frame(src.num_frames, rng)
@@ -293,6 +331,27 @@ def _tsn(spec: InputSpec, src: FrameSource, train: bool, rng: np.random.Generato
     x = x.reshape(S, L, 3, *x.shape[-2:])
     diff = x[:, 1:] - x[:, :-1]  # (S, L-1, 3, H, W)
     return diff.reshape(S, (L - 1) * 3, *x.shape[-2:])
+
+
+def _pose(spec: InputSpec, src: FrameSource, train: bool, rng: np.random.Generator | None,
+          gen: torch.Generator | None, t: Mapping[str, Transform]) -> torch.Tensor:
+    """Keypoints of the sampled frames, (4, T, J): a clip's T frames, or the S*L frames of a
+    TSN spec's segments in time order (the segments are the time axis of a pose model)."""
+    from actionlab.data.pose import pose_tensor
+
+    n = src.num_frames
+
+    def load(idx: np.ndarray, g: torch.Generator | None) -> torch.Tensor:
+        return t["pose"](pose_tensor(src.pose(idx)), g)  # (4, T, J)
+
+    if spec.kind == "tsn":
+        return load(sampling.tsn_segments(n, spec.segments, spec.frames, train, rng), gen)
+    if train:
+        return load(sampling.random_clip(n, spec.frames, spec.stride, rng), gen)
+    if spec.num_clips == 1:
+        return load(sampling.centered_clip(n, spec.frames, spec.stride), None)
+    clips = sampling.multi_clip(n, spec.num_clips, spec.frames, spec.stride)  # (K, T)
+    return torch.stack([load(c, None) for c in clips])  # (K, 4, T, J)
 
 
 def _clip(spec: InputSpec, src: FrameSource, train: bool, rng: np.random.Generator | None,

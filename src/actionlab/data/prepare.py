@@ -33,7 +33,7 @@ from actionlab.runtime import process_context, thread_budget
 
 log = logging.getLogger(__name__)
 
-INPUTS = ("rgb", "flow")
+INPUTS = ("rgb", "flow", "pose")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,8 @@ class PrepareConfig:
         size: Working size (W, H) every frame is resized to (``INTER_AREA``).
         short_side: Or: resize so the shorter side has this length, keeping the aspect
             ratio (when given, ``size`` is ignored); crops happen at load time.
-        inputs: ``("rgb",)``, ``("flow",)`` or both.
+        inputs: Any of ``rgb``, ``flow`` and ``pose`` (keypoints per frame, found on the
+            frames at the working size; needs the ``pose`` extra, see :mod:`.pose`).
         flow_method: One of :data:`actionlab.data.flow.FLOW_METHODS`.
         flow_bound: Quantisation bound in pixels (TSN: 20).
         compression: ``jpeg`` (per-frame JPEG, the default), ``raw`` (uint8 arrays), or
@@ -148,8 +149,14 @@ def prepare_video(path: Path, out: Path, cfg: PrepareConfig, rel_path: str = "")
         flow_q = flowlib.compute_flow(frames, cfg.flow_method, bound=cfg.flow_bound)
     attrs = dict(frames=info.frames, fps=info.fps, src_width=info.width, src_height=info.height,
                  flow_method=cfg.flow_method, flow_bound=cfg.flow_bound, **src)
+    pose = None
+    if "pose" in cfg.inputs:
+        from actionlab.data import pose as poselib
+
+        pose = poselib.keypoints(frames)
+        attrs["pose_model"] = poselib.model_name()
     rgb = frames if ("rgb" in cfg.inputs or still) else None
-    write_entry(out, rgb, flow_q, attrs, cfg.compression, cfg.quality)
+    write_entry(out, rgb, flow_q, attrs, cfg.compression, cfg.quality, pose=pose)
     return attrs
 
 
@@ -173,6 +180,17 @@ def _init_worker() -> None:
     import cv2
 
     cv2.setNumThreads(1)
+
+
+def _pose_meta(cfg: PrepareConfig) -> dict[str, str]:
+    """``{"pose_model": name}`` when the cache holds keypoints (the estimator's name goes into
+    the input spec); :class:`InputError` when the pose extra is missing."""
+    if "pose" not in cfg.inputs:
+        return {}
+    from actionlab.data import pose as poselib
+
+    poselib.load_mediapipe()
+    return {"pose_model": poselib.model_name()}
 
 
 def _with_attrs(rec: Record, a: dict[str, Any]) -> Record:
@@ -321,6 +339,7 @@ def prepare(
     out_dir = Path(out_dir)
     records = shard_records(manifest.records, shard)
     check_keys(manifest.records)
+    _pose_meta(cfg)  # a missing pose extra is one line before anything is written
     _open_cache_dir(out_dir, manifest, cfg)
     remove_stale_temps(out_dir, {r.key for r in records})
     result = PrepareResult(out_dir)
@@ -367,7 +386,8 @@ def prepare(
                 record(d)
                 advance()
 
-    meta = {**manifest.meta, "prepare": {**cfg.to_dict(), "flow_bound": cfg.flow_bound}}
+    meta = {**manifest.meta, "prepare": {**cfg.to_dict(), "flow_bound": cfg.flow_bound,
+                                         **_pose_meta(cfg)}}
     part = Manifest(manifest.classes, [finished[i] for i in sorted(finished)], manifest.dataset,
                     manifest.root, meta)
     result.skipped.sort(key=lambda s: s["key"])
@@ -397,6 +417,7 @@ def estimate(
     cfg = config or PrepareConfig()
     records = shard_records(manifest.records, shard)
     check_keys(manifest.records)
+    _pose_meta(cfg)
     n_workers = workers or thread_budget()  # the usable cores, or --threads / $ACTIONLAB_THREADS
     picked = [records[k] for k in sample_tasks(len(records))]
     with tempfile.TemporaryDirectory(prefix="actionlab-estimate-") as tmp:

@@ -57,11 +57,9 @@ def cache_short_side(cfg: ExperimentConfig) -> int:
 
 
 def _inputs(cfgs: Sequence[ExperimentConfig]) -> tuple[str, ...]:
-    from actionlab.spec import FLOW_MODALITIES, RGB_MODALITIES
+    from actionlab.spec import cache_inputs
 
-    modalities = {c.data.modality for c in cfgs}
-    return tuple(name for name, users in (("rgb", RGB_MODALITIES), ("flow", FLOW_MODALITIES))
-                 if modalities & set(users))
+    return cache_inputs(c.data.modality for c in cfgs)
 
 
 def _stream_configs(cfg: ExperimentConfig, source: Path | None,

@@ -60,15 +60,14 @@ def _prepare_from_root(data: DataConfig, cache: Path) -> None:
     detector's windows), so such a config trains from a fresh clone in one command."""
     from actionlab.data.adapters import load_manifest
     from actionlab.data.prepare import PrepareConfig, prepare
-    from actionlab.spec import FLOW_MODALITIES, RGB_MODALITIES
+    from actionlab.spec import cache_inputs
 
     if not data.root or data.root.startswith("/path/to"):
         return
     log.info("%s: preparing the cache from %s (%s)", cache, data.root, data.dataset)
     m = load_manifest(data.dataset, data.root)
-    inputs = tuple(n for n, users in (("rgb", RGB_MODALITIES), ("flow", FLOW_MODALITIES))
-                   if data.modality in users)
-    pc = PrepareConfig(size=None, short_side=int(round(max(data.size) * 8 / 7)), inputs=inputs,
+    pc = PrepareConfig(size=None, short_side=int(round(max(data.size) * 8 / 7)),
+                       inputs=cache_inputs([data.modality]),
                        flow_method=data.flow_method, flow_bound=data.flow_bound)
     res = prepare(m, cache, pc, progress=False)
     if res.skipped:
