@@ -28,6 +28,7 @@ TINY: dict[str, tuple[dict[str, Any], Any]] = {
     "c3d": ({"width": 1 / 16, "hidden": 16, "head_grid": (1, 2, 2)}, (3, 4, 32, 32)),
     "motion_histograms": ({"num_segments": 4, "grid": (2, 2, 2), "input_size": (16, 16)},
                           (4, 2, 16, 16)),
+    "pose_tcn": ({"num_frames": 6, "width": 8}, (4, 6, 33)),
 }
 
 

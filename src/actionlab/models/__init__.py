@@ -1,8 +1,9 @@
 """Models: the registry, 2D and video backbones, recognizers (TSN, LRCN) and two-stream fusion.
 
 Shape letters, used in every shape comment: B batch, S segments, T time, C channels, H height,
-W width, K classes, F/D feature width. 2D models take (B, C, H, W), video models (B, C, T, H, W),
-TSN (B, S, C, H, W), LRCN (B, T, C, H, W), two-stream ``model(rgb, flow)``.
+W width, K classes, F/D feature width, J joints (keypoints). 2D models take (B, C, H, W), video
+models (B, C, T, H, W), TSN (B, S, C, H, W), LRCN (B, T, C, H, W), pose models (B, C, T, J),
+two-stream ``model(rgb, flow)``.
 
 Every model has ``forward_features``, ``forward_head(x, pre_logits=False)``,
 ``reset_classifier(n)``, ``get_classifier()``, ``default_input(batch)``; :func:`model_info` gives

@@ -18,7 +18,7 @@ _MODELS: dict[str, Callable[..., nn.Module]] = {}
 _AUXILIARY: set[str] = set()
 # The modules whose import registers the built-in models (the package imports nothing eagerly).
 FAMILIES = ("resnet2d", "video", "i3d", "c3d", "compact", "recognizers", "fusion", "sequence",
-            "joint", "descriptors")
+            "joint", "descriptors", "pose")
 
 
 def load_families() -> None:
