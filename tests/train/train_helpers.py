@@ -83,7 +83,8 @@ def config(tmp_path: Path, *overrides: str) -> ExperimentConfig:
 def fake_cache(root: Path, classes: tuple[str, ...] = ("jump", "run", "wave"), per_class: int = 4,
                splits: tuple[str, ...] = ("train", "train", "val", "test"), frames: int = 12,
                size: int = 16, seed: int = 0) -> Path:
-    """A prepared cache written directly (no video decoding): random frames and flow per video."""
+    """A prepared cache written directly (no video decoding): random frames, flow and
+    keypoints (a person in most frames) per video."""
     import numpy as np
 
     from actionlab.data.cache import video_file, write_entry
@@ -98,10 +99,14 @@ def fake_cache(root: Path, classes: tuple[str, ...] = ("jump", "run", "wave"), p
             rgb = rng.integers(0, 255, (n, size, size, 3), dtype=np.uint8)
             rgb[..., label % 3] = 200  # a colour per class: learnable
             flow = rng.integers(0, 255, (n - 1, size, size, 2), dtype=np.uint8)
-            write_entry(video_file(root, key), rgb, flow, {"frames": n, "fps": 25.0})
+            pose = rng.random((n, 33, 4), dtype=np.float32)
+            pose[..., 3] = (rng.random((n, 1)) < 0.8)  # present in most frames
+            pose *= pose[..., 3:]
+            write_entry(video_file(root, key), rgb, flow, {"frames": n, "fps": 25.0}, pose=pose)
             records.append(Record(f"{cls}/{cls}_{k}.mp4", label, cls, splits[k % len(splits)],
                                   n, 25.0, size, size, key))
-    meta = {"prepare": {"size": [size, size], "inputs": ["rgb", "flow"], "flow_bound": 20.0}}
+    meta = {"prepare": {"size": [size, size], "inputs": ["rgb", "flow", "pose"],
+                        "flow_bound": 20.0, "pose_model": "random"}}
     Manifest(list(classes), records, "folder", str(root), meta).save(root / "manifest.json")
     return root
 

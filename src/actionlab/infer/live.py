@@ -345,12 +345,13 @@ class LiveSession:
         self.reader.stop.set()
         self.ring.close()
 
-    def _classify(self, frames: deque, flows: deque) -> np.ndarray:
+    def _classify(self, frames: deque, flows: deque, poses: deque) -> np.ndarray:
         win = np.stack([f.small for f in frames])
         flow = np.stack(list(flows)[-(len(frames) - 1):]) if self.spec.needs_flow else None
+        pose = np.stack(list(poses)[-len(frames):]) if self.spec.needs_pose else None
         t0 = time.monotonic()
-        probs = softmax(self.runner.logits(preprocess(win, self.spec, starts=[0],
-                                                      length=len(win), flow=flow)))[0]
+        probs = softmax(self.runner.logits(preprocess(win, self.spec, starts=[0], length=len(win),
+                                                      flow=flow, pose=pose)))[0]
         self.stats.latencies.append(time.monotonic() - t0)
         self.stats.windows += 1
         return probs
@@ -377,11 +378,17 @@ class LiveSession:
         """
         frames: deque[Frame] = deque(maxlen=self.window)
         flows: deque[np.ndarray] = deque(maxlen=self.window)
+        poses: deque[np.ndarray] = deque(maxlen=self.window)
         times: deque[float] = deque(maxlen=HISTORY_WINDOWS)
         probs: deque[np.ndarray] = deque(maxlen=HISTORY_WINDOWS)
         opened: dict[str, dict[str, Any]] = {}
         flow = (FlowStream(self.spec.flow_method, self.spec.flow_bound, self.spec.jpeg_quality)
                 if self.spec.needs_flow else None)
+        tracker = None
+        if self.spec.needs_pose:  # one tracking pass over the stream, as prepare's over a file
+            from actionlab.data.pose import PoseTracker
+
+            tracker = PoseTracker()
         t_first, since, last_start = None, 0, None
         self.reader.start()
         try:
@@ -398,6 +405,8 @@ class LiveSession:
                     f = flow.push(fr.small)
                     if f is not None:
                         flows.append(f)
+                if tracker is not None:
+                    poses.append(tracker.push(fr.small))
                 frames.append(fr)
                 self.stats.frames_read += 1
                 self.stats.stream_time = fr.t - t_first + 1.0 / self.fps
@@ -405,7 +414,7 @@ class LiveSession:
                 if len(frames) == self.window and (last_start is None or since >= self.step):
                     since, last_start = 0, fr.t
                     times.append(self._centre(frames, t_first))
-                    probs.append(self._classify(frames, flows))
+                    probs.append(self._classify(frames, flows, poses))
                     self.stats.busy_s += time.monotonic() - busy
                     yield from self._update(times, probs, opened, fr)
                 else:
@@ -414,8 +423,10 @@ class LiveSession:
                     self.on_frame(fr, next(iter(opened), None))
             if self.reader.error is not None:
                 raise self.reader.error
-            yield from self._finish(frames, flows, times, probs, opened, since, t_first)
+            yield from self._finish(frames, flows, poses, times, probs, opened, since, t_first)
         finally:
+            if tracker is not None:
+                tracker.close()
             self.close()
             self.stats.reconnects = self.reader.reconnects
 
@@ -462,7 +473,7 @@ class LiveSession:
                 self._done.add((label, round(float(seg["start"]), 3)))
                 yield self._event("end", seg, fr)
 
-    def _finish(self, frames: deque, flows: deque, times: deque, probs: deque,
+    def _finish(self, frames: deque, flows: deque, poses: deque, times: deque, probs: deque,
                 opened: dict[str, dict[str, Any]], since: int, t_first: float | None
                 ) -> Iterator[dict[str, Any]]:
         """At the end of the stream: the window ending at the last frame (as timeline adds)
@@ -472,10 +483,10 @@ class LiveSession:
         fr = frames[-1]
         if since and len(frames) == self.window:
             times.append(self._centre(frames, t_first))
-            probs.append(self._classify(frames, flows))
+            probs.append(self._classify(frames, flows, poses))
         if not times:  # shorter than one window: one window over what came, as timeline pads
             times.append(len(frames) / 2 / self.fps)
-            probs.append(self._classify(frames, flows))
+            probs.append(self._classify(frames, flows, poses))
         yield from self._update(times, probs, opened, fr, duration=self.stats.stream_time)
 
 

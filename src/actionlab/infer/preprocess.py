@@ -3,7 +3,8 @@
 A video is decoded once, at the prepared cache's geometry (:meth:`InputSpec.decode_size`: the
 short side or the exact size the training frames were stored at), into an
 :class:`~actionlab.data.inputs.ArraySource` whose flow is computed on first use with the spec's
-method and bound, pair by pair, as ``prepare`` computes it. A window of the video (a run of
+method and bound, pair by pair, as ``prepare`` computes it (and whose keypoints are found in
+one tracking pass over the whole video, as ``prepare`` finds them). A window of the video (a run of
 consecutive frames) becomes one sample through :func:`actionlab.data.inputs.make_input`, the
 function the cached datasets call: what a checkpoint sees here is, by construction, what its
 evaluation data fed it.
@@ -100,10 +101,11 @@ def _display_size(head: Header, budget: int) -> tuple[int, int] | None:
     return max(2, int(head.width * f) // 2 * 2), max(2, int(head.height * f) // 2 * 2)
 
 
-def source_of(frames: np.ndarray, spec: InputSpec, flow: np.ndarray | None = None) -> ArraySource:
-    """Frames already at the cache geometry (and their quantised flow, when computed) as a
-    source with the spec's flow settings and codec."""
-    return ArraySource(frames, spec.flow_method, spec.flow_bound, flow, spec.jpeg_quality)
+def source_of(frames: np.ndarray, spec: InputSpec, flow: np.ndarray | None = None,
+              pose: np.ndarray | None = None) -> ArraySource:
+    """Frames already at the cache geometry (and their quantised flow and keypoints, when
+    computed) as a source with the spec's flow settings and codec."""
+    return ArraySource(frames, spec.flow_method, spec.flow_bound, flow, spec.jpeg_quality, pose)
 
 
 def decode_video(path: str | Path, spec: InputSpec, keep_native: bool = False,
@@ -153,7 +155,7 @@ def decode_video(path: str | Path, spec: InputSpec, keep_native: bool = False,
 
 
 def _as_source(video: Decoded | ArraySource | np.ndarray, spec: InputSpec,
-               flow: np.ndarray | None) -> ArraySource:
+               flow: np.ndarray | None, pose: np.ndarray | None = None) -> ArraySource:
     if isinstance(video, Decoded):
         return video.source
     if isinstance(video, ArraySource):
@@ -161,14 +163,15 @@ def _as_source(video: Decoded | ArraySource | np.ndarray, spec: InputSpec,
     frames = np.asarray(video)
     if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
         raise ValueError(f"frames must be (N, H, W, 3) with N >= 1, got {frames.shape}")
-    return source_of(frames, spec, flow)
+    return source_of(frames, spec, flow, pose)
 
 
 def window_sources(video: Decoded | ArraySource | np.ndarray, spec: InputSpec,
                    starts: Sequence[int] | None = None, length: int | None = None,
-                   flow: np.ndarray | None = None) -> list[ArraySource]:
+                   flow: np.ndarray | None = None, pose: np.ndarray | None = None,
+                   ) -> list[ArraySource]:
     """One source per window ``[start, start + length)`` (cut at the last frame)."""
-    src = _as_source(video, spec, flow)
+    src = _as_source(video, spec, flow, pose)
     n = src.num_frames
     length = length or n
     out = []
@@ -180,7 +183,8 @@ def window_sources(video: Decoded | ArraySource | np.ndarray, spec: InputSpec,
 
 def preprocess(video: Decoded | ArraySource | np.ndarray, spec: InputSpec,
                starts: Sequence[int] | None = None, length: int | None = None,
-               flow: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+               flow: np.ndarray | None = None, pose: np.ndarray | None = None,
+               ) -> tuple[np.ndarray, ...]:
     """Model inputs for a batch of windows of one video.
 
     Each window is sampled like a whole video at evaluation (see
@@ -193,6 +197,7 @@ def preprocess(video: Decoded | ArraySource | np.ndarray, spec: InputSpec,
         starts: First frame of each window; default one window starting at 0.
         length: Window length in frames; default the whole video.
         flow: With plain frames: their quantised flow (N-1, H, W, 2), if already computed.
+        pose: With plain frames: their keypoints (N, 33, 4), if already found.
 
     Returns:
         One float32 array per model input, each with a leading batch axis.
@@ -202,7 +207,7 @@ def preprocess(video: Decoded | ArraySource | np.ndarray, spec: InputSpec,
     if spec.num_clips != 1:  # a window is one view; callers spread windows themselves
         spec = replace(spec, num_clips=1)
     samples = [make_input(spec, w, train=False)
-               for w in window_sources(video, spec, starts, length, flow)]
+               for w in window_sources(video, spec, starts, length, flow, pose)]
     parts = samples[0] if isinstance(samples[0], tuple) else (samples[0],)
     out = []
     for i in range(len(parts)):
@@ -217,7 +222,12 @@ def dummy_inputs(spec: InputSpec, batch: int = 1) -> tuple[np.ndarray, ...]:
     n = spec.window_span()
     frames = np.zeros((n, h, w, 3), np.uint8)
     flow = np.full((max(n - 1, 1), h, w, 2), 128, np.uint8) if spec.needs_flow else None
-    return preprocess(frames, spec, starts=[0] * batch, length=n, flow=flow)
+    pose = None
+    if spec.needs_pose:  # no person: the shapes without running the pose estimator
+        from actionlab.data.pose import empty_track
+
+        pose = empty_track(n)
+    return preprocess(frames, spec, starts=[0] * batch, length=n, flow=flow, pose=pose)
 
 
 def as_spec(meta_or_spec: Any, where: str = "checkpoint") -> InputSpec:
