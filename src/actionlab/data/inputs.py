@@ -1,11 +1,11 @@
 """The one path from stored frames to a model input, for training, evaluation and inference.
 
 :func:`make_input` takes an :class:`~actionlab.spec.InputSpec` and a :class:`FrameSource` (the
-frames and quantised flow of one video, or of one window of a video) and returns what the model
-eats. The cached datasets call it with a :class:`CacheSource`; inference calls it with an
-:class:`ArraySource` over frames it decoded at the cache's geometry (and flow it computed the way
-``prepare`` does). So what a checkpoint sees at inference is, by construction, what its
-evaluation data fed it.
+frames, quantised flow and keypoints of one video, or of one window of a video) and returns
+what the model eats. The cached datasets call it with a :class:`CacheSource`; inference calls
+it with an :class:`ArraySource` over frames it decoded at the cache's geometry (and flow and
+keypoints it computed the way ``prepare`` does). So what a checkpoint sees at inference is, by
+construction, what its evaluation data fed it.
 
 Sampling draws from ``rng`` (frame indices) and ``gen`` (augmentation), both None at evaluation.
 """

@@ -73,6 +73,9 @@ def explain_videos(
         raise InputError(f"--color-by {color_by!r}: use 'predicted' or 'folder'")
     runner = torch_runner(model, device) if isinstance(model, (str, Path)) else model
     model, meta, spec, classes = runner.model, runner.meta, runner.spec, list(runner.classes)
+    if spec.needs_pose:
+        raise InputError("explain draws maps over frames and flow; this is a pose model, whose "
+                         "input (keypoints) it does not draw yet: use predict or timeline")
     if target is not None and target not in classes:
         raise InputError(f"--target {target!r}: not a class of this model ({', '.join(classes)})")
     out = check_output_dir(out, "--out")  # made when the first pictures are written

@@ -3,7 +3,8 @@
 A reader thread decodes frames, shrinks them to the cache's geometry (the frames
 :func:`actionlab.infer.preprocess.decode_video` gives ``timeline``) and puts them in a bounded
 ring that drops the oldest frame when the model falls behind. The consumer computes flow frame
-by frame with the spec's method and bound (the same sequential pass ``prepare`` makes), keeps a
+by frame with the spec's method and bound (the same sequential pass ``prepare`` makes; for a
+pose model, keypoints from one tracker fed every frame, likewise), keeps a
 rolling window of the model's length, and every ``step`` frames classifies it through
 :func:`~actionlab.infer.preprocess.preprocess`. Segments come from
 :func:`actionlab.infer.segments.probs_to_segments` over the windows so far, so a file played
