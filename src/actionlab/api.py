@@ -260,7 +260,7 @@ def crossval(config: Any, out: str | Path, folds: str | int = "logo",
     Returns:
         The summary document (mean, std, per-fold results).
     """
-    from actionlab.evaluate.crossval import run_crossval
+    from actionlab.experiment.crossval import run_crossval
 
     return run_crossval(config, out, folds=folds, **options)
 
@@ -280,7 +280,7 @@ def fit(data: str | Path, out: str | Path, group_pattern: str | None = None,
     Returns:
         The ``fit.json`` document: ``mean``, ``std``, per-fold choices, per-class accuracy.
     """
-    from actionlab.evaluate.fit import run_fit
+    from actionlab.experiment.fit import run_fit
 
     return run_fit(data, out, group_pattern, folds, **options)
 
