@@ -49,7 +49,7 @@ def shaken_copy(src: Path, dst: Path, strength: float, seed: int = 0) -> Path:
 
 
 def run(data: Path, out: Path) -> tuple[dict, float]:
-    from actionlab.evaluate.fit import run_fit
+    from actionlab.experiment.fit import run_fit
 
     t = time.perf_counter()
     doc = run_fit(data, out, PATTERN, progress=False)

@@ -26,7 +26,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from actionlab.config import CONFIGS  # noqa: E402
-from actionlab.evaluate.crossval import fuse_crossvals, run_crossval, summarize_dir  # noqa: E402
+from actionlab.evaluate.folds import fuse_crossvals, summarize_dir  # noqa: E402
+from actionlab.experiment.crossval import run_crossval  # noqa: E402
 from actionlab.evaluate.runs import markdown_table  # noqa: E402
 
 FLOW = "motionhist_32seg_adamw_ut_interaction-flow.yaml"

@@ -1,6 +1,6 @@
 """Layers only look down: no package imports one later in the data's journey, and no cycle.
 
-The order is synth -> data -> models -> checkpoint -> train -> evaluate -> infer -> explain ->
+The order is synth -> data -> models -> checkpoint -> train -> evaluate -> experiment -> infer -> explain ->
 report -> serve, with the bottom modules (errors, io, spec, metrics, runtime, config) below them all
 and applications (the CLI, studies, the public API in api.py) on top; a stage's CLI module
 (``*/commands.py``) may import the API it is a thin layer over. Every import is counted, also the ones inside
@@ -19,7 +19,7 @@ BOTTOM = {"__init__": 0, "errors": 0, "io": 1, "spec": 1, "runtime": 1, "machine
           "metrics": 1, "config": 2}
 # checkpoint rebuilds models through the registry and sits right above them, below train.
 STAGES = {"synth": 4, "data": 5, "models": 6, "checkpoint": 6.5, "train": 7, "evaluate": 8,
-          "infer": 9, "explain": 10, "report": 11, "serve": 12}
+          "experiment": 8.5, "infer": 9, "explain": 10, "report": 11, "serve": 12}
 TOP = {"studies": 13, "demo": 13, "slip_study": 13, "api": 13, "cli": 14}
 RANK = {**BOTTOM, **STAGES, **TOP}
 

@@ -200,7 +200,10 @@ def load(source: str | Path, device: str = "auto", fast: bool = False,
 
     Args:
         source: A run folder (the file ``run.json`` names, else best, else last), a
-            ``.safetensors`` checkpoint or an exported ``.onnx`` file.
+            ``.safetensors`` checkpoint, an exported ``.onnx`` file, or pretrained weights by
+            name, ``torchvision:<model>/KINETICS400_V1`` (r3d_18, mc3_18, r2plus1d_18: 400
+            Kinetics actions; the file is taken from ``$TORCH_HOME/hub/checkpoints``, where
+            torchvision keeps it, and downloaded there once when it is missing).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (see ``actionlab.runtime``).
         fast: Run a PyTorch checkpoint with onnxruntime, exported in memory and checked
             against PyTorch first (falls back to PyTorch); pays off on long or many videos.
@@ -214,10 +217,17 @@ def load(source: str | Path, device: str = "auto", fast: bool = False,
     """
     from actionlab.infer.export import accelerate
     from actionlab.infer.runner import OnnxRunner, load_runner
+    from actionlab.models.weights import is_named
 
-    if str(source).startswith("torchvision:"):
-        raise InputError(f"{source}: named weights are for training "
-                         "(model.init.weights=...); load a trained run or checkpoint here")
+    if is_named(str(source)):  # pretrained weights by name: the Kinetics-400 video models
+        from actionlab.checkpoint import load_named
+        from actionlab.infer.runner import TorchRunner
+        from actionlab.runtime import resolve_device
+
+        loaded = load_named(str(source), device=str(resolve_device(device)))
+        torch_runner = TorchRunner(loaded.model, loaded.meta)
+        runner = accelerate(torch_runner, threads=threads) if fast else torch_runner
+        return Recognizer(runner, loaded.path, device, _torch=torch_runner)
     path = model_file(source)
     if path.suffix.lower() == ".onnx":
         return Recognizer(OnnxRunner(path, threads=threads, device=device), path, device)
@@ -260,7 +270,7 @@ def crossval(config: Any, out: str | Path, folds: str | int = "logo",
     Returns:
         The summary document (mean, std, per-fold results).
     """
-    from actionlab.evaluate.crossval import run_crossval
+    from actionlab.experiment.crossval import run_crossval
 
     return run_crossval(config, out, folds=folds, **options)
 
@@ -280,7 +290,7 @@ def fit(data: str | Path, out: str | Path, group_pattern: str | None = None,
     Returns:
         The ``fit.json`` document: ``mean``, ``std``, per-fold choices, per-class accuracy.
     """
-    from actionlab.evaluate.fit import run_fit
+    from actionlab.experiment.fit import run_fit
 
     return run_fit(data, out, group_pattern, folds, **options)
 

@@ -238,6 +238,41 @@ def load(path: str | Path, device: str = "cpu") -> Loaded:
     return Loaded(model.to(device).eval(), spec, classes, meta, path)
 
 
+def load_named(name: str, device: str = "cpu") -> Loaded:
+    """Pretrained weights by name (``torchvision:r2plus1d_18/KINETICS400_V1``) as a model that
+    predicts: the verified file (:func:`actionlab.models.weights.fetch_weights`, no network when
+    it is in place) loaded strictly into the registry model it fits, with the meta a
+    checkpoint of it would carry (model, the shipped class names, the input it was trained on).
+
+    Raises:
+        InputError: an unknown name, or weights with no shipped class list.
+        CheckpointError: a missing file offline, a wrong checksum, or weights that do not fit.
+    """
+    import torch
+
+    from actionlab.models import build_model
+    from actionlab.models.weights import fetch_weights, weights_entry
+
+    entry = weights_entry(name)
+    classes = entry.classes()  # refused before any file is looked for
+    path = fetch_weights(name)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - pickle, zip and OS errors alike
+        raise CheckpointError(f"{path}: not a readable weights file ({exc})") from None
+    model = build_model(entry.model, **entry.model_kwargs())
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[:2]
+        raise CheckpointError(f"{path}: weights do not fit model {entry.model!r} "
+                              f"({' '.join(first)})") from None
+    meta = {"format_version": FORMAT_VERSION, "actionlab_version": __version__,
+            "model": {"name": entry.model, "kwargs": entry.model_kwargs()}, "classes": classes,
+            "input": entry.spec().to_dict(), "pretrained": entry.preprocessing()}
+    return Loaded(model.to(device).eval(), entry.spec(), classes, meta, path)
+
+
 def _check_classes(path: Path, meta: dict[str, Any], model: Any) -> Any:
     """The meta's classes, checked against the size of each head."""
     raw = meta.get("classes")

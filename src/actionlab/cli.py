@@ -32,6 +32,7 @@ _STAGES = (
     "actionlab.models.commands",
     "actionlab.train.commands",
     "actionlab.evaluate.commands",
+    "actionlab.experiment.commands",
     "actionlab.infer.commands",
     "actionlab.infer.live_commands",
     "actionlab.explain.commands",

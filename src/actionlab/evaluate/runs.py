@@ -282,7 +282,7 @@ def summarize_run(
 
 def _crossval_row(path: Path, name: str | None) -> RunSummary:
     """A crossval directory as one row: test top-1 is the mean over its folds."""
-    from actionlab.evaluate.crossval import summarize_dir
+    from actionlab.evaluate.folds import summarize_dir
 
     d = summarize_dir(path)
     label = f"{name or path.name} ({d['n_done']} folds, mean ± {d['std']:.3f})"

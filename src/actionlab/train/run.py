@@ -26,7 +26,7 @@ from actionlab.spec import InputSpec, in_channels
 from actionlab.train import distributed as D
 from actionlab.train.state import RUN_FILE, process_alive, read_run_status, seed_everything
 from actionlab.train.transfer import initialize
-from actionlab.train.weights import apply_preprocessing
+from actionlab.models.weights import apply_preprocessing
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from actionlab.config import InitConfig
 from actionlab.checkpoint import load_checkpoint, resolve
 from actionlab.errors import CheckpointError, ModelError
 from actionlab.models.surgery import classifier, is_classifier_key
-from actionlab.train.weights import fetch_weights, is_named
+from actionlab.models.weights import fetch_weights, is_named
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def initialize(model: nn.Module, init: InitConfig, classes: list[str]) -> None:
         model: The freshly built model (this run's number of classes).
         init: ``model.init``: path or named ``weights`` (``torchvision:resnet50/IMAGENET1K_V1``,
             also accepted wherever a path is, e.g. in ``streams``; see
-            :mod:`actionlab.train.weights`), format (auto | run | torchvision | inflate), reset_head,
+            :mod:`actionlab.models.weights`), format (auto | run | torchvision | inflate), reset_head,
             strict, and ``streams`` (``{submodule: checkpoint}``, e.g. the two streams of a
             two-stream model, each from its own run).
         classes: This run's class names.

@@ -209,7 +209,7 @@ def load_data(data: str | Path, group_pattern: str | None) -> tuple[str, Manifes
     """The labelled, grouped videos: ``(dataset kind, manifest)`` with every record in train."""
     from actionlab.data.adapters import load_manifest
     from actionlab.data.groups import GNN_PATTERN, compile_pattern, group_of
-    from actionlab.evaluate.crossval import all_in_train
+    from actionlab.experiment.crossval import all_in_train
 
     path = Path(data)
     if not path.exists():
@@ -545,7 +545,7 @@ def run_fit(data: str | Path, out: str | Path, group_pattern: str | None = None,
         The ``fit.json`` document.
     """
     from actionlab.data.groups import group_folds
-    from actionlab.evaluate.crossval import cache_short_side, prepare_shared
+    from actionlab.experiment.crossval import cache_short_side, prepare_shared
     from actionlab.runtime import thread_budget
 
     t0 = time.perf_counter()
@@ -704,7 +704,7 @@ def write_model(space: SearchSpace, c: Candidate, fitted: Fitted, cache: Path, p
     import torch
 
     from actionlab.checkpoint import load_checkpoint, run_model_file, save_checkpoint
-    from actionlab.evaluate.crossval import fold_view
+    from actionlab.experiment.crossval import fold_view
     from actionlab.models.registry import build_model
     from actionlab.train.run import train
 
@@ -755,10 +755,10 @@ def summarize(results: list[dict[str, Any]], final: dict[str, Any], plan: dict[s
             conf[p["label"], p["pred"]] += 1
     per_class = {name: (float(conf[c, c] / conf[c].sum()) if conf[c].sum() else None)
                  for c, name in enumerate(m.classes)}
-    from actionlab.evaluate.crossval import _mean_std
+    from actionlab.evaluate.folds import mean_std
 
     return {
-        **_mean_std([r["top1"] for r in results]), "n_folds": len(results), "n": int(conf.sum()),
+        **mean_std([r["top1"] for r in results]), "n_folds": len(results), "n": int(conf.sum()),
         "top1_pooled": float(np.trace(conf) / max(1, conf.sum())),
         "data": data, "folds": str(folds), "classes": list(m.classes),
         "per_class": per_class, "confusion": conf.tolist(),

@@ -60,7 +60,7 @@ def _files(folder: Path) -> dict[str, tuple[int, bytes]]:
 
 
 def test_crossval_folds_resume_and_summaries(tmp_path: Path, grouped_tree: Path) -> None:
-    from actionlab.evaluate.crossval import run_crossval
+    from actionlab.experiment.crossval import run_crossval
     from actionlab.evaluate.runs import results_table
 
     config, out = _config(tmp_path), tmp_path / "cv"
@@ -108,7 +108,7 @@ def test_crossval_folds_resume_and_summaries(tmp_path: Path, grouped_tree: Path)
     again = run_crossval(config, out, root, "logo", fold=2, workers=1)
     assert weights.stat().st_mtime_ns == stamp and again["per_fold"][2]["top1"] == top1[2]
 
-    from actionlab.evaluate.crossval import fuse_crossvals
+    from actionlab.evaluate.folds import fuse_crossvals
 
     # late fusion: a run fused with itself scores as itself; stages name the fused runs
     fused = fuse_crossvals([out, out], tmp_path / "fused", weights=[1.0, 3.0])
@@ -118,7 +118,7 @@ def test_crossval_folds_resume_and_summaries(tmp_path: Path, grouped_tree: Path)
 
 
 def test_crossval_refuses_bad_setups(tmp_path: Path, grouped_tree: Path) -> None:
-    from actionlab.evaluate.crossval import run_crossval
+    from actionlab.experiment.crossval import run_crossval
 
     config = _config(tmp_path)
     with pytest.raises(DatasetError, match="does not match the group pattern"):
@@ -137,7 +137,7 @@ def test_crossval_refuses_bad_setups(tmp_path: Path, grouped_tree: Path) -> None
 
 def test_two_stream_config_trains_its_streams_inside_the_fold(tmp_path: Path,
                                                               grouped_tree: Path) -> None:
-    from actionlab.evaluate.crossval import run_crossval
+    from actionlab.experiment.crossval import run_crossval
 
     common = {"dataset": "folder", "root": "/path/to/videos", "group_pattern": r"^\d+_(\d+)_",
               "size": [16, 16], "frames": 4, "val_fraction": 0.0, "batch_size": 4}
@@ -175,7 +175,7 @@ def test_two_stream_config_trains_its_streams_inside_the_fold(tmp_path: Path,
 def test_crops_of_a_whole_frame_model_are_refused_before_any_work(tmp_path: Path) -> None:
     from actionlab.config import CONFIGS
     from actionlab.errors import InputError
-    from actionlab.evaluate.crossval import run_crossval
+    from actionlab.experiment.crossval import run_crossval
 
     with pytest.raises(InputError, match="sees the whole frame"):
         run_crossval(CONFIGS / "motionhist_32seg_adamw_ut_interaction-flow.yaml", tmp_path / "cv",

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from actionlab.errors import DatasetError, InputError
-from actionlab.evaluate import fit as fitlib
+from actionlab.experiment import fit as fitlib
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 GROUPS = ("1", "2", "3", "4")

@@ -12,7 +12,13 @@ file to place and where.
 .. code-block:: python
 
     path = fetch_weights("torchvision:resnet50/IMAGENET1K_V1")   # verified .pth
-    entry = weights_entry("torchvision:resnet50/IMAGENET1K_V1")  # mean, std, size, frames
+    entry = weights_entry("torchvision:r2plus1d_18/KINETICS400_V1")  # mean, std, size, frames
+    entry.spec(), entry.classes()   # the InputSpec they eat and their 400 Kinetics classes
+
+The Kinetics-400 class names ship with the package (``categories/kinetics400.txt``, torchvision's
+order), so ``actionlab.load("torchvision:r2plus1d_18/KINETICS400_V1")`` recognises actions with
+no other file than the weights. The ImageNet entries name objects, not actions, and carry no
+class list: they start training (``model.init.weights``).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any
 
 from actionlab.errors import CheckpointError, InputError
 from actionlab.io import atomic_path
-from actionlab.spec import IMAGENET_MEAN, IMAGENET_STD
+from actionlab.spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,9 @@ class NamedWeights:
         resize: The resize before the crop (``[short side]`` or ``[H, W]``).
         frames: Frames per clip (1 for image weights).
         sha256: The full SHA-256 where known ("" to check the file name's prefix only).
+        categories: The shipped class-name list of its classifier (a file in ``categories/``),
+            "" where none ships.
+        kwargs: Further registry arguments of ``model`` besides ``num_classes``.
     """
 
     name: str
@@ -63,6 +72,8 @@ class NamedWeights:
     resize: tuple[int, ...]
     frames: int = 1
     sha256: str = ""
+    categories: str = ""
+    kwargs: tuple[tuple[str, Any], ...] = ()
 
     @property
     def file_name(self) -> str:
@@ -78,6 +89,36 @@ class NamedWeights:
         return {"name": self.name, "file": self.file_name, "mean": list(self.mean),
                 "std": list(self.std), "size": list(self.size), "resize": list(self.resize),
                 "frames": self.frames}
+
+    def spec(self) -> InputSpec:
+        """The input they were trained on: the short side resized, a centre crop of ``size``;
+        a clip of ``frames`` at stride 2 for video weights (torchvision resamples Kinetics to
+        15 frames/s: every second frame of a 30 frames/s video)."""
+        clip = self.frames > 1
+        return InputSpec(kind="clip" if clip else "frame", modality="rgb", size=self.size,
+                         frames=self.frames, stride=2 if clip else 1, mean=self.mean,
+                         std=self.std, short_side=min(self.resize))
+
+    def classes(self) -> list[str]:
+        """The class names in the classifier's order.
+
+        Raises:
+            InputError: no class list ships for these weights.
+        """
+        if not self.categories:
+            raise InputError(f"{self.name}: no class list ships for these weights (they classify "
+                             "objects, not actions); start training from them with "
+                             f"model.init.weights={self.name}")
+        names = (Path(__file__).parent / "categories" / f"{self.categories}.txt").read_text(
+            encoding="utf-8").splitlines()
+        if len(names) != self.num_classes:
+            raise InputError(f"{self.name}: categories/{self.categories}.txt has {len(names)} "
+                             f"names for {self.num_classes} classes")
+        return names
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """Registry arguments that rebuild the model these weights fit."""
+        return {"num_classes": self.num_classes, **dict(self.kwargs)}
 
 
 WEIGHTS: dict[str, NamedWeights] = {}
@@ -100,7 +141,8 @@ def _imagenet(model: str, file: str, tag: str = "IMAGENET1K_V1", resize: int = 2
 
 def _kinetics(model: str, file: str) -> None:
     register_weights(NamedWeights(f"{PREFIX}{model}/KINETICS400_V1", model, _URL + file, 400,
-                                  KINETICS_MEAN, KINETICS_STD, (112, 112), (128, 171), 16))
+                                  KINETICS_MEAN, KINETICS_STD, (112, 112), (128, 171), 16,
+                                  categories="kinetics400"))
 
 
 # URLs as torchvision's models/resnet.py, vgg.py and video/resnet.py give them

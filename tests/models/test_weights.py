@@ -9,13 +9,14 @@ import shutil
 import urllib.error
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from actionlab.config import CONFIGS, InitConfig, load_config
 from actionlab.errors import CheckpointError, InputError
 from actionlab.models import build_model, list_models
-from actionlab.train import weights as W
+from actionlab.models import weights as W
 from actionlab.train.transfer import initialize
 
 TINY = {"num_classes": 5, "width": 0.25, "input_size": 16, "head_grid": 4}
@@ -202,3 +203,70 @@ def test_tsn_backbone_stream_loads_named_image_weights(tmp_path: Path, monkeypat
     initialize(tsn, InitConfig(streams={"backbone": name}, reset_head=True), list("abcdefg"))
     assert torch.equal(tsn.backbone.conv1.weight, net.conv1.weight)
     assert torch.equal(tsn.backbone.layer4[1].bn2.running_var, net.layer4[1].bn2.running_var)
+
+
+def test_kinetics_entries_carry_their_input_and_the_400_classes() -> None:
+    e = W.weights_entry("torchvision:r2plus1d_18/KINETICS400_V1")
+    spec = e.spec()
+    assert (spec.kind, spec.modality, spec.size, spec.frames, spec.stride, spec.short_side) == (
+        "clip", "rgb", (112, 112), 16, 2, 128)
+    assert spec.mean == W.KINETICS_MEAN and spec.std == W.KINETICS_STD
+    names = e.classes()
+    # torchvision's order: alphabetical without regard to case, 400 distinct names
+    assert len(names) == len(set(names)) == 400
+    assert names == sorted(names, key=str.lower)
+    assert (names[0], names[5], names[-1]) == ("abseiling", "archery", "zumba")
+    assert "passing American football (in game)" in names
+    for model in ("r3d_18", "mc3_18"):
+        assert W.weights_entry(f"torchvision:{model}/KINETICS400_V1").classes() == names
+
+
+def test_load_refuses_object_weights_in_one_line(tmp_path: Path, monkeypatch) -> None:
+    import actionlab
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    calls = _no_network(monkeypatch)
+    with pytest.raises(InputError, match="resnet18/IMAGENET1K_V1: no class list ships.*"
+                       "model.init.weights="):
+        actionlab.load("torchvision:resnet18/IMAGENET1K_V1")
+    assert calls == []  # refused before any file is looked for
+    with pytest.raises(CheckpointError, match="place r2plus1d_18-91a641e6.pth in"):
+        actionlab.load("torchvision:r2plus1d_18/KINETICS400_V1")
+
+
+def test_load_by_name_recognises_kinetics_actions_offline(tmp_path: Path, monkeypatch) -> None:
+    """A placed file named like torchvision's becomes a Recognizer with the Kinetics classes,
+    the entry's input and the file's exact weights; its ONNX export predicts the same."""
+    import actionlab
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    calls = _no_network(monkeypatch)
+    kw = {k: v for k, v in TINY.items() if k != "num_classes"}
+    torch.manual_seed(5)
+    model = build_model("resnetlike", num_classes=400, **kw)
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    raw = hub / "raw.pth"
+    torch.save(model.state_dict(), raw)
+    digest = hashlib.sha256(raw.read_bytes()).hexdigest()
+    raw.rename(hub / f"resnetlike-{digest[:8]}.pth")
+    entry = W.NamedWeights("torchvision:resnetlike/KINETICS400_TEST", "resnetlike",
+                           f"https://download.invalid/models/resnetlike-{digest[:8]}.pth", 400,
+                           W.KINETICS_MEAN, W.KINETICS_STD, (16, 16), (18,),
+                           categories="kinetics400", kwargs=tuple(sorted(kw.items())))
+    monkeypatch.setitem(W.WEIGHTS, entry.name, entry)
+
+    rec = actionlab.load(entry.name, device="cpu")
+    assert calls == []
+    assert rec.classes == W.weights_entry("torchvision:r2plus1d_18/KINETICS400_V1").classes()
+    assert (rec.spec.kind, rec.spec.size, rec.spec.short_side) == ("frame", (16, 16), 18)
+    for k, v in model.state_dict().items():
+        assert torch.equal(rec.runner.model.state_dict()[k], v), k
+    frames = np.random.default_rng(0).integers(0, 255, (6, 24, 32, 3), dtype=np.uint8)
+    pred = rec.predict(frames, k=3).to_dict()
+    assert [t["label"] for t in pred["top"]][0] in rec.classes
+    exported = rec.export(tmp_path / "k400.onnx")
+    assert exported.max_abs_diff < 1e-3
+    again = actionlab.load(exported.path).predict(frames, k=3).to_dict()
+    assert again["top"][0]["label"] == pred["top"][0]["label"]
+    assert abs(again["top"][0]["score"] - pred["top"][0]["score"]) < 1e-3
