@@ -45,7 +45,7 @@ FLOW_RECIPE = ROOT / "configs" / "motionhist_32seg_adamw_ut_interaction-flow.yam
 CLIP = UPFALL / "Activity1" / "Subject1" / "Trial1Cam1.mp4"
 ACTIVITY_OVERRIDES = {  # the 11 activities: whole clips, 32 frames spread over each
     "pose": ["data.segments=32", "model.kwargs.num_frames=32"],
-    "flow": [],
+    "flow": ["data.group_pattern="],  # the CSV's groups (trials), not UT-Interaction's names
 }
 
 
