@@ -128,7 +128,7 @@ def fall_share(doc: dict, falls: set[str]) -> tuple[int, int]:
 
 
 def activities(out: Path) -> dict:
-    from actionlab.evaluate.crossval import fuse_crossvals, summarize_dir
+    from actionlab.evaluate.folds import fuse_crossvals, summarize_dir
 
     table = upfall_csv(out)
     falls = {r["label"] for r in bench_falls.rows_of(UPFALL) if r["is_fall"] == "1"}
@@ -175,7 +175,7 @@ def shared_windows(out: Path) -> tuple[Path, object]:
 
 def train_fold(cache: Path, prepared, test_groups: set[str], fold: Path) -> tuple[Path, float]:
     """Train the pose detector on every window whose source clip is not held out."""
-    from actionlab.evaluate.crossval import fold_view
+    from actionlab.experiment.crossval import fold_view
 
     groups = [r.group for r in prepared.records]
     test = np.array([i for i, g in enumerate(groups) if g in test_groups])
