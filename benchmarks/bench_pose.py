@@ -145,7 +145,7 @@ def activities(out: Path) -> dict:
                                     out / "activities-fusion")
     for name, doc in docs.items():
         right, clips = fall_share(doc, falls)
-        folds = [round(r["top1"], 3) for r in doc["folds"] if r]
+        folds = [round(r["top1"], 3) for r in doc["per_fold"] if r]
         res.setdefault(name, {}).update(top1=doc["mean"], std=doc["std"], folds=folds,
                                         fall_right=right, clips=clips)
         print(f"{name}: 11 activities top-1 {doc['mean']:.3f} +- {doc['std']:.3f} (folds "
