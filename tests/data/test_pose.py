@@ -35,6 +35,7 @@ def _torso(track: np.ndarray, t: int) -> np.ndarray:
 
 
 @needs_mediapipe
+@pytest.mark.heavy
 @pytest.mark.skipif(not FALL_CLIP.is_file(), reason="needs ../shared/data/videos/upfall_subject1")
 def test_keypoints_follow_the_person_through_a_real_fall() -> None:
     frames = np.asarray(read_frames(FALL_CLIP, np.r_[0:12, 130:142], size=(320, 240)))
@@ -87,6 +88,7 @@ def test_missing_extra_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 @needs_mediapipe
+@pytest.mark.heavy
 @pytest.mark.skipif(not WAVE.is_file(), reason="needs ../shared/data/videos/hmdb51")
 def test_prepared_keypoints_are_what_inference_finds(tmp_path: Path) -> None:
     from actionlab.infer.preprocess import decode_video
