@@ -75,11 +75,12 @@ def test_predict_frames_array_matches_the_video(run_dir: Path, video: Path) -> N
     assert rec.predict(frames, k=1).topk[0][0] == rec.predict(video, k=1).topk[0][0]
 
 
-def test_api_agrees_with_predict_json(run_dir: Path, video: Path) -> None:
-    cli = str(Path(sys.executable).parent / "actionlab")
-    out = subprocess.run([cli, "predict", str(run_dir), str(video), "--json", "--no-fast",
-                          "--device", "cpu", "-k", "3"], capture_output=True, text=True, check=True)
-    cli_top = json.loads(out.stdout)[0]["top"]
+def test_api_agrees_with_predict_json(run_dir: Path, video: Path, monkeypatch, capsys) -> None:
+    from cli_run import cli
+
+    res = cli(monkeypatch, capsys, "predict", run_dir, video, "--json", "--no-fast", "--device", "cpu", "-k", "3")
+    assert res.code == 0, res.err
+    cli_top = json.loads(res.out)[0]["top"]
     api_top = actionlab.load(run_dir, device="cpu").predict(video, k=3).to_dict()["top"]
     assert [t["label"] for t in cli_top] == [t["label"] for t in api_top]
     assert [t["score"] for t in cli_top] == pytest.approx([t["score"] for t in api_top], abs=1e-5)

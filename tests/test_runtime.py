@@ -92,3 +92,34 @@ def test_governor_drops_a_thread_while_a_neighbour_holds_a_core(monkeypatch) -> 
     assert g.update() == 2 and applied == [1, 2]  # the neighbour stopped (0.15 cores)
     fixed = R.ThreadGovernor(threads=2)
     assert not fixed.active
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/stat")
+def test_governor_judges_early_then_every_interval(monkeypatch) -> None:
+    """A neighbour already there is seen after the first quarter second, not after a whole
+    interval of batches whose threads wait for each other; later windows are the interval."""
+    from actionlab import runtime as R
+
+    monkeypatch.delenv(R.THREADS_ENV, raising=False)
+    monkeypatch.setattr(R, "_fixed", None)
+    monkeypatch.setattr("actionlab.machine.available_cores", lambda: 2)
+    now = [0.0]
+    busy, own = [0.0], [0.0]
+    monkeypatch.setattr(R, "_machine_busy_seconds", lambda: busy[0])
+    monkeypatch.setattr(R, "_cpu_seconds_of", lambda pids: own[0])
+    applied = []
+    monkeypatch.setattr(R, "_apply", applied.append)
+    g = R.ThreadGovernor(interval=2.0)
+    g._clock = lambda: now[0]
+    g._mark = g._sample()
+
+    def advance(seconds: float, others: float) -> int:  # ``others`` cores busy elsewhere
+        now[0] += seconds
+        own[0] += seconds * (2 - others)
+        busy[0] += seconds * 2
+        return g.update()
+
+    assert advance(0.1, 1.0) == 2 and applied == []  # too early to judge
+    assert advance(0.2, 1.0) == 1 and applied == [1]  # 0.3 s: a neighbour holds a core
+    assert advance(1.0, 0.0) == 1  # within the 2 s interval: no judgement yet
+    assert advance(1.1, 0.0) == 2 and applied == [1, 2]  # the neighbour left

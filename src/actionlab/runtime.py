@@ -322,6 +322,7 @@ class ThreadGovernor:
     """
 
     BUSY = 0.5  # another process using half a core or more counts as holding it
+    FIRST = 0.25  # seconds: the first judgement comes after the first batch or so
 
     def __init__(self, threads: int | None = None, interval: float = 2.0) -> None:
         import time
@@ -330,6 +331,8 @@ class ThreadGovernor:
         self.cores = self.fixed or thread_budget(threads)
         self.threads = self.cores
         self.interval = interval
+        # a neighbour already there costs every batch until the first judgement: make it early
+        self._window = min(self.FIRST, interval)
         self.active = self.fixed is None and self.cores > 1 and Path("/proc/stat").is_file()
         self.others = 0.0
         self._clock = time.monotonic
@@ -342,13 +345,14 @@ class ThreadGovernor:
         return self._clock(), _machine_busy_seconds() or 0.0, _cpu_seconds_of(pids)
 
     def update(self) -> int:
-        """Re-measure when ``interval`` has passed; returns the threads in use."""
-        if not self.active or self._clock() - self._mark[0] < self.interval:
+        """Re-measure when the window (first short, then ``interval``) has passed; returns the
+        threads in use."""
+        if not self.active or self._clock() - self._mark[0] < self._window:
             return self.threads
         now = self._sample()
         wall = now[0] - self._mark[0]
         others = max(0.0, (now[1] - self._mark[1]) - (now[2] - self._mark[2])) / wall
-        self._mark, self.others = now, others
+        self._mark, self.others, self._window = now, others, self.interval
         # 0.5-1.5 cores used by others: one core fewer, 1.5-2.5: two fewer, ...
         want = max(1, self.cores - math.floor(others + self.BUSY))
         if want != self.threads:

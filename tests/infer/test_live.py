@@ -231,17 +231,16 @@ def test_cli_prints_json_lines_writes_video_and_posts(cli: Any, video: Path, tmp
 
 
 @pytest.mark.parametrize("source", ["missing.mp4", "tcp://127.0.0.1:{port}"])
-def test_cli_bad_source_one_line(checkpoint: Path, tmp_path: Path, source: str) -> None:
+def test_cli_bad_source_one_line(checkpoint: Path, tmp_path: Path, source: str, actionlab,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli_run import refused
+
     out = tmp_path / "x.mp4"
-    res = subprocess.run(
-        [str(Path(sys.executable).with_name("actionlab")), "live", source.format(port=_free_port()),
-         str(checkpoint), "--no-fast", "--timeout", "1", "--reconnects", "0", "--out", str(out)],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
-    )
-    assert res.returncode != 0
-    assert "Traceback" not in res.stderr and res.stdout == ""
-    lines = [x for x in res.stderr.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:") and source.split(":")[0] in lines[0]
+    monkeypatch.chdir(tmp_path)
+    res = actionlab("live", source.format(port=_free_port()), checkpoint, "--no-fast",
+                    "--timeout", "1", "--reconnects", "0", "--out", out)
+    refused(res, source.split(":")[0])
+    assert res.out == "" and len([x for x in res.err.splitlines() if x.strip()]) == 1
     assert not out.exists() and not list(tmp_path.glob(".*part*"))
 
 

@@ -60,12 +60,11 @@ def test_train_takes_a_shipped_config_by_name(tmp_path: Path, monkeypatch) -> No
     (b"data: {size: [0, 0]}\n", [], "data.size[0] must be > 0"),
 ])
 def test_bad_values_are_one_line(tmp_path: Path, content: bytes, override: list[str],
-                                 needle: str) -> None:
+                                 needle: str, actionlab, monkeypatch) -> None:
+    from cli_run import refused
+
     cfg = tmp_path / "exp.yaml"
     cfg.write_bytes(content)
-    exe = Path(sys.executable).with_name("actionlab")
-    res = subprocess.run([str(exe), "train", str(cfg), *override], capture_output=True,
-                         text=True, timeout=120, cwd=REPO)
-    assert res.returncode == 2
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {cfg}") and needle in lines[0]
+    monkeypatch.chdir(REPO)
+    line = refused(actionlab("train", cfg, *override), needle, code=2)
+    assert line.startswith(f"error: {cfg}")
