@@ -3,7 +3,8 @@
 Cross-validates the shipped UT-Interaction recipe (motion histograms of optical flow and a
 linear classifier) and its frame stream (a TSN on RGB frames) with ``actionlab crossval`` (each resumed if its folder already holds
 finished folds), fuses their test scores per video (late fusion, the mean of the two streams'
-class probabilities), and prints the table of the README's "Real data" section: per model the
+class probabilities, and with weights fitted for each fold on the other folds' out-of-fold
+scores, so a useless stream gets none), and prints the table of the README's "Real data" section: per model the
 mean top-1 ± std over the folds, the number of folds, the mean per-class accuracy, the training
 and testing time summed over the folds (wall and process CPU time), and the CPU.
 
@@ -74,12 +75,17 @@ def main() -> None:
         for config, out in outs.values():
             run_crossval(CONFIGS / config, out, [f"data.root={args.root}"], args.folds)
     docs = {name: summarize_dir(out) for name, (_, out) in outs.items()}
+    dirs = [out for _, out in outs.values()]
     docs["fusion (mean of the two streams' probabilities)"] = fuse_crossvals(
-        [out for _, out in outs.values()], Path(f"{args.out}-fusion"))
+        dirs, Path(f"{args.out}-fusion"))
+    fit = fuse_crossvals(dirs, Path(f"{args.out}-fusion-fit"), weights="fit")
+    docs["fusion, weights fitted per fold on the other folds' scores"] = fit
     wall = time.perf_counter() - wall
     used = resource.getrusage(resource.RUSAGE_SELF)
     print(f"UT-Interaction set 1, {args.folds} folds by sequence\n")
     print(table(docs))
+    print("\nfitted weights (frame, flow) per fold: "
+          + ", ".join(f"{f['weights'][0]:.2f}/{f['weights'][1]:.2f}" for f in fit["per_fold"]))
     print(f"\nCPU: {cpu_name()}, {os.cpu_count()} cores"
           + ("" if args.table_only else f"; this run: {wall / 60:.1f} min wall, "
              f"{(used.ru_utime + used.ru_stime) / 60:.1f} min CPU"))

@@ -61,6 +61,7 @@ def summarize(results: list[dict[str, Any] | None], info: dict[str, Any], n_fold
         "per_fold": [{k: r[k] for k in ("fold", "group", "n", "top1", "mean_class_accuracy",
                                         "seconds")}
                      | {"stages": {s: v["top1"] for s, v in r.get("stages", {}).items()}}
+                     | ({"weights": r["weights"]} if "weights" in r else {})
                      for r in done],
     }
 
@@ -105,8 +106,49 @@ def summarize_dir(path: str | Path) -> dict[str, Any]:
     return read_json(p)
 
 
+def simplex_grid(n: int, step: float) -> np.ndarray:
+    """Every weight vector of ``n`` non-negative multiples of ``step`` summing to 1, (M, n)."""
+    k = round(1 / step)
+    rows: list[list[int]] = []
+
+    def rec(prefix: list[int], left: int, slots: int) -> None:
+        if slots == 1:
+            rows.append([*prefix, left])
+            return
+        for v in range(left, -1, -1):
+            rec([*prefix, v], left - v, slots - 1)
+
+    rec([], k, n)
+    return np.asarray(rows, dtype=float) / k
+
+
+def fit_fusion_weights(scores: Sequence[np.ndarray], labels: np.ndarray,
+                       step: float = 0.05) -> np.ndarray:
+    """Late-fusion weights (one per stream, summing to 1) that score ``labels`` best.
+
+    Every point of a grid over the simplex is tried on the streams' class probabilities
+    (``scores``: one (N, K) array per stream): the lowest log-loss of the fused probabilities,
+    then the most correct top-1, then the weights nearest equal. Log-loss, not top-1, decides:
+    on a few dozen clips a pinch of a useless stream flips one or two of them by chance, while
+    it always costs log-loss. Each stream alone is a point of the grid, so on these scores the
+    fusion's log-loss is never above its best stream's, and a stream that adds nothing gets a
+    weight of 0. Fit on out-of-fold scores, never on the ones it will be judged on
+    (:func:`fuse_crossvals`).
+    """
+    grid = simplex_grid(len(scores), step)
+    s = np.stack([np.asarray(x, dtype=float) for x in scores])  # (R, N, K)
+    fused = np.einsum("mr,rnk->mnk", grid, s)  # (M, N, K)
+    y = np.asarray(labels)
+    correct = (fused.argmax(2) == y).sum(1)
+    p = np.clip(np.take_along_axis(fused, y[None, :, None], 2)[..., 0], 1e-12, None)
+    loss = np.round(-np.log(p).mean(1), 9)  # equal up to rounding counts as a tie
+    spread = np.abs(grid - 1.0 / len(scores)).sum(1)
+    best = np.lexsort((spread, -correct, loss))[0]
+    return grid[best]
+
+
 def fuse_crossvals(dirs: Sequence[str | Path], out: str | Path,
-                   weights: Sequence[float] | None = None) -> dict[str, Any]:
+                   weights: Sequence[float] | str | None = None) -> dict[str, Any]:
     """Late fusion of crossval runs made over the same folds (e.g. a frame and a flow stream):
     each test video's class probabilities are the weighted mean of the runs' (their
     ``eval.json`` scores); written to ``out`` as ``crossval.json`` / ``crossval.md``.
@@ -114,7 +156,11 @@ def fuse_crossvals(dirs: Sequence[str | Path], out: str | Path,
     Args:
         dirs: Finished crossval directories with the same folds and classes.
         out: Where the fused summary goes.
-        weights: One weight per run (default equal).
+        weights: One weight per run (default equal), or ``"fit"``: for each fold, the weights
+            :func:`fit_fusion_weights` finds on the other folds' test scores. Those videos lie
+            in this fold's training part and were scored by models that never trained on them
+            (out of fold), and this fold's own labels take no part, so the figure stays honest;
+            each fold's weights are in ``per_fold``.
 
     Returns:
         The fused ``crossval.json`` document (``stages`` holds each run's own top-1 per fold).
@@ -123,37 +169,59 @@ def fuse_crossvals(dirs: Sequence[str | Path], out: str | Path,
 
     dirs = [Path(d) for d in dirs]
     docs = [summarize_dir(d) for d in dirs]
-    w = np.asarray(weights if weights is not None else [1.0] * len(dirs), dtype=float)
+    fitted = isinstance(weights, str)
+    if fitted and weights != "fit":
+        raise InputError(f"fuse: weights {weights!r}: give one number per run or 'fit'")
+    w = np.asarray([1.0] * len(dirs) if weights is None or fitted else weights, dtype=float)
     if len(w) != len(dirs) or any(d["classes"] != docs[0]["classes"] for d in docs):
         raise InputError("fuse: one weight per run, and runs over the same classes")
     classes = docs[0]["classes"]
-    results: list[dict[str, Any] | None] = []
+    folds: list[tuple[list[dict[str, Any]], list[np.ndarray], np.ndarray] | None] = []
     for i in range(docs[0]["n_folds"]):
-        folds = [d / f"fold-{i:02d}" / "result.json" for d in dirs]
-        if not all(f.is_file() for f in folds):
-            results.append(None)
+        paths = [d / f"fold-{i:02d}" / "result.json" for d in dirs]
+        if not all(f.is_file() for f in paths):
+            folds.append(None)
             continue
-        res = [read_json(f) for f in folds]
+        res = [read_json(f) for f in paths]
         evals = [read_json(Path(r["run"]) / "eval.json") for r in res]
         videos = [p["video"] for p in evals[0]["predictions"]]
         if any([p["video"] for p in e["predictions"]] != videos for e in evals):
             raise InputError(f"fuse: fold {i} tests different videos in {dirs}")
-        scores = sum(wi * np.asarray([p["scores"] for p in e["predictions"]])
-                     for wi, e in zip(w, evals, strict=True)) / w.sum()
-        labels = np.asarray([p["label"] for p in evals[0]["predictions"]])
-        m = classification_metrics(scores, labels, len(classes))
+        folds.append((res, [np.asarray([p["scores"] for p in e["predictions"]], dtype=float)
+                            for e in evals],
+                      np.asarray([p["label"] for p in evals[0]["predictions"]])))
+    results: list[dict[str, Any] | None] = []
+    for i, fold in enumerate(folds):
+        if fold is None:
+            results.append(None)
+            continue
+        res, scores, labels = fold
+        wi = w
+        if fitted:
+            others = [f for j, f in enumerate(folds) if f is not None and j != i]
+            if not others:
+                raise InputError("fuse: weights 'fit' needs at least two finished folds")
+            wi = fit_fusion_weights(
+                [np.concatenate([f[1][r] for f in others]) for r in range(len(dirs))],
+                np.concatenate([f[2] for f in others]))
+        fused = sum(a * s for a, s in zip(wi, scores, strict=True)) / wi.sum()
+        m = classification_metrics(fused, labels, len(classes))
         results.append({"fold": i, "group": res[0]["group"], "n": len(labels),
                         "top1": float(m["top1"]),
                         "mean_class_accuracy": float(m["mean_class_accuracy"]),
                         "confusion": m["confusion"], "seconds": sum(r["seconds"] for r in res),
                         **({"cpu_seconds": sum(r["cpu_seconds"] for r in res)}
                            if all("cpu_seconds" in r for r in res) else {}),
+                        **({"weights": [round(float(a), 4) for a in wi]} if fitted else {}),
                         "stages": {d.name: {"top1": r["top1"]}
                                    for d, r in zip(dirs, res, strict=True)}})
     info = {"config": " + ".join(str(d["config"]) for d in docs),
-            "name": "late fusion of " + " + ".join(d.name for d in dirs),
-            "dataset": docs[0]["dataset"], "model": "score average", "folds": docs[0]["folds"],
-            "group_pattern": docs[0]["group_pattern"], "weights": w.tolist()}
+            "name": ("fitted late fusion of " if fitted else "late fusion of ")
+                    + " + ".join(d.name for d in dirs),
+            "dataset": docs[0]["dataset"],
+            "model": "score average, weights fitted per fold on the other folds' scores"
+                     if fitted else "score average", "folds": docs[0]["folds"],
+            "group_pattern": docs[0]["group_pattern"], "weights": "fit" if fitted else w.tolist()}
     doc = summarize(results, info, docs[0]["n_folds"], classes)
     out = Path(out)
     write_json_atomic(out / "crossval.json", doc)
