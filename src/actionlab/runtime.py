@@ -23,7 +23,8 @@ sessions, DataLoader workers and the prepare/synth process pools read the same b
 OpenMP threads spin only briefly before they sleep (``GOMP_SPINCOUNT``, set in
 ``actionlab/__init__.py`` before torch loads) so they do not spin against a neighbour for a core. When the budget was not
 given, a :class:`ThreadGovernor` re-measures between batches how much CPU *other* processes
-take (``/proc/stat`` less this process) and drops to fewer threads while a neighbour holds a
+take (``/proc/stat`` less this process; first after a quarter second, then every couple of
+seconds) and drops to fewer threads while a neighbour holds a
 core: two cores shared by three busy threads make every OpenMP barrier wait for the thread the
 scheduler parked.
 """
