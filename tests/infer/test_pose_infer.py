@@ -90,3 +90,50 @@ def test_live_tracks_the_stream_as_timeline_tracks_the_file(run: Path) -> None:
     for a, b in zip(live.seen[:2], offline.seen[:2]):  # windows at frames 0 and 12
         assert a.shape == (4, 24, 33) and a[3].mean() > 0.25  # a person found
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.heavy
+def test_explain_draws_when_and_which_joints(run: Path, tmp_path: Path) -> None:
+    """``explain`` on a pose model: Grad-CAM over time as a bar under each frame, guided
+    backprop per joint as the skeleton's colours, the numbers those of the model's input."""
+    import torch
+
+    from actionlab.explain.cam import grad_cam, guided_backprop
+    from actionlab.explain.pose import BAR, _jet, explain_pose_window
+    from actionlab.explain.videos import explain_videos, torch_runner
+    from actionlab.explain.visual import _grow
+    from actionlab.infer.preprocess import decode_video, preprocess
+
+    runner = torch_runner(run, "cpu")
+    res = explain_videos(runner, [WAVE], tmp_path / "ex")
+    files = res["videos"][str(WAVE)]["files"]
+    assert {"gradcam_gif", "gradcam", "activation", "guided"} <= set(files)
+    assert all(Path(f).stat().st_size > 1000 for f in files.values())
+    assert res["tsne"] is None or Path(res["tsne"]).is_file()
+
+    decoded = decode_video(WAVE, runner.spec)
+    exp = explain_pose_window(runner.model, runner.meta, decoded)
+    (st,) = exp.streams
+    assert st.name == "pose" and len(st.images) == len(st.series["gradcam"]) == 24
+    (x,) = preprocess(decoded, runner.spec)  # what predict gives the model: (1, 4, 24, 33)
+    xt = torch.from_numpy(x)
+    cams, logits = grad_cam(runner.model, [xt])
+    assert exp.label == runner.classes[int(logits[0].argmax())]
+    np.testing.assert_allclose(st.series["gradcam"], cams[0][0], atol=1e-5)
+    g = guided_backprop(runner.model, [xt], int(logits[0].argmax()))[0][0]  # (4, 24, 33)
+    joints = np.linalg.norm(g[:2], axis=0)
+    np.testing.assert_allclose(st.series["joints"], joints / joints.max(), atol=1e-5)
+    assert (joints[x[0, 3, :, 0] == 0] == 0).all()  # no person, no evidence
+
+    track = decoded.source.all_pose()[st.frames]  # (24, 33, 4)
+    for k, (im, cam_im, v) in enumerate(zip(st.images, st.gradcam, cams[0][0], strict=True)):
+        assert (cam_im[:-BAR] == im[:-BAR]).all() and tuple(cam_im[-1, 0]) == _jet(float(v))
+        raw = _grow(decoded.source.rgb(np.array([st.frames[k]]))[0])  # as the cache keeps it
+        if track[k, 0, 3] > 0:  # the skeleton sits on the person: the nose's pixel is drawn
+            s = min(raw.shape[:2])
+            nx, ny = (track[k, 0, :2] * s).round().astype(int)
+            if 0 <= ny < raw.shape[0] and 0 <= nx < raw.shape[1]:
+                assert (im[ny, nx] != raw[ny, nx]).any()
+            assert (im[0, 0] == raw[0, 0]).all() or track[k, :, 1].min() * s < 5
+        else:
+            assert (im == raw).all()

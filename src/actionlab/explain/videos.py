@@ -44,6 +44,8 @@ def explain_videos(
     """Explain each video's centre window and embed every window of every video with t-SNE.
 
     Writes ``OUT/<name>/{gradcam.gif, gradcam.png, activation.png, guided.png, flow.png}``
+    (a pose model: its skeletons, Grad-CAM and activation over time as a heat bar under each
+    frame, guided backprop as the colour of each joint; :mod:`actionlab.explain.pose`)
     and ``OUT/tsne.png`` (penultimate features of sliding windows, coloured by the predicted
     class). ``<name>`` is the video's stem, unique among ``videos`` (see :func:`output_names`).
 
@@ -73,9 +75,12 @@ def explain_videos(
         raise InputError(f"--color-by {color_by!r}: use 'predicted' or 'folder'")
     runner = torch_runner(model, device) if isinstance(model, (str, Path)) else model
     model, meta, spec, classes = runner.model, runner.meta, runner.spec, list(runner.classes)
-    if spec.needs_pose:
-        raise InputError("explain draws maps over frames and flow; this is a pose model, whose "
-                         "input (keypoints) it does not draw yet: use predict or timeline")
+    if spec.needs_pose and len(spec.streams()) > 1:
+        raise InputError("explain draws a pose model alone; this model reads keypoints beside "
+                         "other inputs: explain its streams' own runs")
+    explain_one = explain_window
+    if spec.needs_pose:  # when (a curve over the frames) and which joints, not where
+        from actionlab.explain.pose import explain_pose_window as explain_one
     if target is not None and target not in classes:
         raise InputError(f"--target {target!r}: not a class of this model ({', '.join(classes)})")
     out = check_output_dir(out, "--out")  # made when the first pictures are written
@@ -84,8 +89,8 @@ def explain_videos(
     span = spec.window_span()
     for video, name in output_names(videos).items():
         decoded = decode_video(video, spec)
-        exp = explain_window(model, meta, decoded,
-                             target=None if target is None else classes.index(target))
+        exp = explain_one(model, meta, decoded,
+                          target=None if target is None else classes.index(target))
         with writing(out, "--out"):
             files = save_explanation(exp, out / name)
         result["videos"][str(video)] = {"label": exp.label, "prob": exp.prob,

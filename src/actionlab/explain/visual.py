@@ -46,6 +46,9 @@ class StreamExplanation:
     gradcam: list[np.ndarray] = field(default_factory=list)  # overlays, one per image
     activation: list[np.ndarray] = field(default_factory=list)
     guided: list[np.ndarray] = field(default_factory=list)
+    # per shown frame, the numbers behind the pictures where they are curves (pose: Grad-CAM
+    # and activation over time, each joint's guided-backprop importance)
+    series: dict[str, list[Any]] = field(default_factory=dict)
 
 
 @dataclass
