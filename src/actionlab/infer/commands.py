@@ -200,6 +200,14 @@ def timeline(
     ),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Windows per model call."),
     no_video: bool = typer.Option(False, "--no-video", help="Skip the annotated MP4."),
+    fuse: Path | None = typer.Option(
+        None, "--fuse", show_default=False,
+        help="A second model over the same classes (e.g. a pose stream beside a flow stream): "
+        "its probabilities on the same windows are averaged in (late fusion).",
+    ),
+    fuse_weight: float = typer.Option(
+        0.5, "--fuse-weight", help="The --fuse model's weight, 0-1 (e.g. fitted by crossval)."
+    ),
     fast: bool = typer.Option(True, "--fast/--no-fast", help=FAST_HELP),
     threads: int | None = threads_option(),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
@@ -224,7 +232,19 @@ def timeline(
     if out is None:
         out = run / "timeline" / video.stem if run is not None else Path("timeline_out")
     check_output_dir(out, "--out")
+    if fuse is None and fuse_weight != 0.5:
+        from actionlab.errors import InputError
+
+        raise InputError("--fuse-weight weighs a --fuse model: give --fuse CHECKPOINT too")
+    if not 0.0 <= fuse_weight <= 1.0:
+        from actionlab.errors import InputError
+
+        raise InputError(f"--fuse-weight {fuse_weight}: give a number from 0 to 1")
     runner = _runner(checkpoint, fast, threads, device)
+    second = None
+    if fuse is not None:
+        fuse_file, _ = _model_and_inputs(fuse, [], None)
+        second = _runner(fuse_file, fast, threads, device)
     kw = segment_options(threshold=threshold, smooth=smooth, min_duration=min_duration,
                          merge_gap=merge_gap, background=background)
     with _progress("timeline") as bar:
@@ -233,9 +253,18 @@ def timeline(
         def windows(done: int, total: int) -> None:
             bar.update(task, description="windows", completed=done, total=total)
 
-        tl, decoded = run_timeline(runner, video, window=window, step=step,
-                                   batch_size=batch_size, segment_kw=kw,
-                                   keep_native=not no_video, progress=windows)
+        if second is None:
+            tl, decoded = run_timeline(runner, video, window=window, step=step,
+                                       batch_size=batch_size, segment_kw=kw,
+                                       keep_native=not no_video, progress=windows)
+        else:
+            from actionlab.infer.timeline import fuse_timelines
+
+            tl, decoded = fuse_timelines((runner, second), video, fuse_weight, window=window,
+                                         step=step, batch_size=batch_size, segment_kw=kw,
+                                         keep_native=not no_video,
+                                         names=(str(checkpoint), str(fuse_file)),
+                                         progress=windows)
         bar.update(task, description="writing outputs")
         with writing(out, "--out"):
             paths = save_timeline(tl, out, frames=decoded.native, video=not no_video)

@@ -65,9 +65,10 @@ class Timeline:
     padded: bool = False
     events: list[dict[str, Any]] = field(default_factory=list)
     background: str | None = None
+    fusion: dict[str, Any] | None = None  # late fusion of two models: each one's weight
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return {**({"fusion": self.fusion} if self.fusion else {}),
             "video": self.video,
             "fps": self.fps,
             "duration": self.duration,
@@ -229,7 +230,15 @@ def run_timeline(
             decoded.path, n, win,
         )
     times, probs = timeline_probs(runner, decoded, win, stp, batch_size, progress=progress)
-    classes = runner.classes
+    tl = _timeline(decoded, runner.classes, times, probs, win, stp, padded, segment_kw)
+    return tl, decoded
+
+
+def _timeline(decoded: Decoded, classes: list[str], times: np.ndarray, probs: np.ndarray,
+              win: int, stp: int, padded: bool, segment_kw: dict[str, Any] | None,
+              fusion: dict[str, Any] | None = None) -> Timeline:
+    """The :class:`Timeline` of per-window probabilities: segments, then events from them."""
+    n, fps = len(decoded.frames), decoded.fps
     pts = decoded_times(decoded)
     duration = n / fps
     if pts is not None and abs(video_duration(pts, fps) - duration) > 1.5 / fps:
@@ -237,20 +246,59 @@ def run_timeline(
     segments = _segments(times, probs, classes, **{"duration": duration, **(segment_kw or {})})
     bg = background_class(classes, (segment_kw or {}).get("background"))
     events = segments_to_events([s for s in segments if s["label"] != bg], times, probs, classes)
-    tl = Timeline(
-        video=str(decoded.path),
-        fps=fps,
-        duration=duration,
-        classes=classes,
-        times=[float(t) for t in times],
-        probs=probs,
-        segments=segments,
-        window=win,
-        step=stp,
-        padded=padded,
-        events=events,
-        background=bg,
-    )
+    return Timeline(video=str(decoded.path), fps=fps, duration=duration, classes=classes,
+                    times=[float(t) for t in times], probs=probs, segments=segments, window=win,
+                    step=stp, padded=padded, events=events, background=bg, fusion=fusion)
+
+
+def fuse_timelines(
+    runners: tuple[Runner, Runner],
+    video: str | Path,
+    weight: float = 0.5,
+    window: str | int | None = None,
+    step: str | int | None = None,
+    batch_size: int = 16,
+    segment_kw: dict[str, Any] | None = None,
+    keep_native: bool = False,
+    names: tuple[str, str] = ("a", "b"),
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Timeline, Decoded]:
+    """Late fusion of two models over time: ``(1 - weight) * p_a + weight * p_b`` per window.
+
+    The second model runs on exactly the first one's windows (its window and step, in frames of
+    the same video), so the two probability curves share their times; each model decodes the
+    video with its own input spec (e.g. keypoints for a pose stream, flow for a flow stream).
+    Segments and events are then found in the fused curve as :func:`run_timeline` finds them.
+
+    Args:
+        runners: The two models, over the same classes in the same order.
+        video: The video.
+        weight: The second model's weight in [0, 1] (0: the first alone, 1: the second alone).
+        names: What ``Timeline.fusion`` calls the two models.
+        window, step, batch_size, segment_kw, keep_native, progress: As :func:`run_timeline`
+            (``window`` and ``step`` default to the first model's).
+
+    Raises:
+        InputError: a weight outside [0, 1], or models over different classes.
+    """
+    a, b = runners
+    if not 0.0 <= float(weight) <= 1.0:
+        raise InputError(f"--fuse-weight {weight}: give a number from 0 to 1")
+    if list(a.classes) != list(b.classes):
+        raise InputError(f"--fuse: the models' classes differ ({', '.join(a.classes)} against "
+                         f"{', '.join(b.classes)}); fuse models trained on the same classes")
+    tl_a, decoded = run_timeline(a, video, window, step, batch_size, segment_kw, keep_native,
+                                 progress)
+    decoded_b = decode_video(Path(video), b.spec)
+    times_b, probs_b = timeline_probs(b, decoded_b, tl_a.window, tl_a.step, batch_size)
+    if len(times_b) != len(tl_a.times):  # both cut the same frames into the same windows
+        raise InputError(f"{video}: the two models decode {len(decoded.frames)} and "
+                         f"{len(decoded_b.frames)} frames; they cannot share windows")
+    w = float(weight)
+    probs = (1.0 - w) * tl_a.probs + w * probs_b
+    fusion = {"models": list(names), "weights": [round(1.0 - w, 6), round(w, 6)]}
+    tl = _timeline(decoded, list(a.classes), np.asarray(tl_a.times), probs, tl_a.window,
+                   tl_a.step, tl_a.padded, segment_kw, fusion)
     return tl, decoded
 
 
