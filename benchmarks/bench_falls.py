@@ -5,7 +5,10 @@
    event scores at +-1 s over the 9 clips (falls found, false alarms on the 3 ADL clips).
 2. ``upfall_only``: the same with UP-Fall alone in training (GMDCSA24 never seen).
 3. ``full``: the shipped config (UP-Fall + GMDCSA24 subjects 1-2) on UP-Fall's other person.
-4. ``loto``: UP-Fall subject 1, leave one trial out (3 folds; both cameras of a trial
+4. ``fused``: GMDCSA24 leave one subject out as in 1., for the flow detector, the pose
+   detector (``posetcn_24seg_adamw_upfall-fall-pose``) and the two fused over time
+   (``timeline --fuse``, weight 0.5: nothing fitted on the clips scored), each scored alike.
+5. ``loto``: UP-Fall subject 1, leave one trial out (3 folds; both cameras of a trial
    together, as the trial number is the fold), GMDCSA24 in training as shipped; a clip is
    called a fall when it has a fall event: fall / no-fall accuracy over the 66 clips.
 
@@ -13,6 +16,7 @@ Everything goes through the ``actionlab`` command line. Settings are the shipped
 nothing is tuned on the clips scored here.
 
 Run:  python benchmarks/bench_falls.py --out /tmp/falls-bench [--parts loso,upfall_only,full,loto]
+      (``fused`` needs the pose extra: docs/falls.md)
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "motionhist_8seg_adamw_upfall-fall-flow.yaml"
+POSE = ROOT / "configs" / "posetcn_24seg_adamw_upfall-fall-pose.yaml"
 UPFALL = ROOT.parent / "shared" / "data" / "videos" / "upfall_subject1"
 GMD = ROOT.parent / "shared" / "data" / "videos" / "falls_gmdcsa24"
 
@@ -39,17 +44,17 @@ def actionlab(*args: object) -> str:
     return res.stdout
 
 
-def train(root: Path | str, out: Path, *extra: str) -> tuple[Path, float]:
+def train(root: Path | str, out: Path, *extra: str, config: Path = CONFIG) -> tuple[Path, float]:
     t0 = time.perf_counter()
     if not list(out.glob("run/*/last.safetensors")):
-        actionlab("train", CONFIG, f"data.root={root}", f"data.cache_dir={out / 'cache'}",
+        actionlab("train", config, f"data.root={root}", f"data.cache_dir={out / 'cache'}",
                   f"train.out_dir={out / 'run'}", *extra)
     return out / "run", time.perf_counter() - t0
 
 
-def timeline(run: Path, video: Path, out: Path) -> dict:
+def timeline(run: Path, video: Path, out: Path, *extra: object) -> dict:
     if not (out / "timeline.json").exists():
-        actionlab("timeline", run, video, "--out", out, "--no-video")
+        actionlab("timeline", run, video, "--out", out, "--no-video", *extra)
     return json.loads((out / "timeline.json").read_text())
 
 
@@ -107,6 +112,28 @@ def loso(out: Path, with_gmd: bool) -> dict:
     return gmd_scores(tl, out, "gmd_loso" if with_gmd else "gmd_upfall_only")
 
 
+def loso_fused(out: Path, weight: float = 0.5) -> dict:
+    """GMDCSA24 leave one subject out: flow, pose, and the two fused over time."""
+    gm = rows_of(GMD)
+    base = out / "gmd_loso"
+    tls = {k: base / f"timelines-{k}" for k in ("flow", "pose", "fused")}
+    for subject in sorted({r["group"] for r in gm}):
+        fold = base / subject
+        other = [r for r in gm if r["group"] != subject]
+        root = f"{UPFALL},{write_csv(fold / 'gmd' / 'manifest.csv', GMD, other)}"
+        flow_run, s1 = train(root, fold)
+        pose_run, s2 = train(root, fold / "pose", config=POSE)
+        print(f"  {subject} held out: flow trained in {s1:.0f} s, pose in {s2:.0f} s", flush=True)
+        for r in gm:
+            if r["group"] == subject:
+                name, video = Path(r["path"]).with_suffix(""), GMD / r["path"]
+                timeline(flow_run, video, tls["flow"] / name)
+                timeline(pose_run, video, tls["pose"] / name)
+                timeline(flow_run, video, tls["fused"] / name, "--fuse", pose_run,
+                         "--fuse-weight", weight)
+    return {k: gmd_scores(v, out, f"gmd_loso_{k}") for k, v in tls.items()}
+
+
 def loto(out: Path, folds: list[str]) -> dict:
     """UP-Fall leave one trial out, the shipped data otherwise (all of GMDCSA24 included)."""
     rows = [r for r in rows_of(UPFALL) if r["fold_leave_one_trial_out"] != "extra"]
@@ -135,7 +162,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--parts", default="loso,upfall_only,full,loto",
-                    help="Which measurements: loso, upfall_only, full, loto.")
+                    help="Which measurements: loso, upfall_only, full, loto, fused.")
     ap.add_argument("--folds", default="1,2,3", help="UP-Fall trials to hold out.")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
@@ -154,9 +181,17 @@ def main() -> None:
         print("other person:", falls(doc), flush=True)
     if "loto" in parts:
         res["loto"] = loto(a.out, a.folds.split(","))
+    if "fused" in parts:
+        res["gmd_fused"] = loso_fused(a.out)
     res_path.write_text(json.dumps(res, indent=1, default=str))
-    print(json.dumps({k: v.get("accuracy", v.get("text")) if isinstance(v, dict) else v
-                      for k, v in res.items()}, indent=1, default=str))
+    def brief(v: object) -> object:
+        if not isinstance(v, dict):
+            return v
+        if "accuracy" in v or "text" in v:
+            return v.get("accuracy", v.get("text"))
+        return {k: brief(x) for k, x in v.items()}  # e.g. the fused part's three detectors
+
+    print(json.dumps({k: brief(v) for k, v in res.items()}, indent=1, default=str))
 
 
 if __name__ == "__main__":
