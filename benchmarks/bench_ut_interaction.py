@@ -4,8 +4,8 @@ Cross-validates the shipped UT-Interaction recipe (motion histograms of optical 
 linear classifier) and its frame stream (a TSN on RGB frames) with ``actionlab crossval`` (each resumed if its folder already holds
 finished folds), fuses their test scores per video (late fusion, the mean of the two streams'
 class probabilities, and with weights fitted for each fold on the other folds' out-of-fold
-scores, so a useless stream gets none), and prints the table of the README's "Real data" section: per model the
-mean top-1 ± std over the folds, the number of folds, the mean per-class accuracy, the training
+scores, so a useless stream gets none), and prints the table of the README's "Real data"
+section: per model the mean top-1 ± std over the folds, the number of folds, the mean per-class accuracy, the training
 and testing time summed over the folds (wall and process CPU time), and the CPU.
 
 Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_ut_interaction.py \

@@ -78,7 +78,8 @@ def test_predict_frames_array_matches_the_video(run_dir: Path, video: Path) -> N
 def test_api_agrees_with_predict_json(run_dir: Path, video: Path, monkeypatch, capsys) -> None:
     from cli_run import cli
 
-    res = cli(monkeypatch, capsys, "predict", run_dir, video, "--json", "--no-fast", "--device", "cpu", "-k", "3")
+    res = cli(monkeypatch, capsys, "predict", run_dir, video, "--json", "--no-fast", "--device",
+              "cpu", "-k", "3")
     assert res.code == 0, res.err
     cli_top = json.loads(res.out)[0]["top"]
     api_top = actionlab.load(run_dir, device="cpu").predict(video, k=3).to_dict()["top"]
