@@ -101,7 +101,7 @@ def test_explain_draws_when_and_which_joints(run: Path, tmp_path: Path) -> None:
     from actionlab.explain.cam import grad_cam, guided_backprop
     from actionlab.explain.pose import BAR, _jet, explain_pose_window
     from actionlab.explain.videos import explain_videos, torch_runner
-    from actionlab.explain.visual import _grow
+    from actionlab.explain.visual import grow_for_display
     from actionlab.infer.preprocess import decode_video, preprocess
 
     runner = torch_runner(run, "cpu")
@@ -128,7 +128,7 @@ def test_explain_draws_when_and_which_joints(run: Path, tmp_path: Path) -> None:
     track = decoded.source.all_pose()[st.frames]  # (24, 33, 4)
     for k, (im, cam_im, v) in enumerate(zip(st.images, st.gradcam, cams[0][0], strict=True)):
         assert (cam_im[:-BAR] == im[:-BAR]).all() and tuple(cam_im[-1, 0]) == _jet(float(v))
-        raw = _grow(decoded.source.rgb(np.array([st.frames[k]]))[0])  # as the cache keeps it
+        raw = grow_for_display(decoded.source.rgb(np.array([st.frames[k]]))[0])  # as the cache keeps it
         if track[k, 0, 3] > 0:  # the skeleton sits on the person: the nose's pixel is drawn
             s = min(raw.shape[:2])
             nx, ny = (track[k, 0, :2] * s).round().astype(int)

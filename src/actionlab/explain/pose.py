@@ -20,7 +20,7 @@ import torch
 from actionlab.checkpoint import classes_of
 from actionlab.data.inputs import RecordingSource, make_input
 from actionlab.explain.cam import activation_maps, grad_cam, guided_backprop
-from actionlab.explain.visual import Explanation, StreamExplanation, _grow
+from actionlab.explain.visual import Explanation, StreamExplanation, grow_for_display
 from actionlab.infer.preprocess import Decoded, as_spec, window_sources
 from actionlab.infer.runner import softmax
 
@@ -120,7 +120,7 @@ def explain_pose_window(model: torch.nn.Module, meta: dict[str, Any], decoded: D
     joint = joint / (joint.max() or 1.0)
     track = window.pose(idx)  # (T, J, 4), what the model read
     frames = window.rgb(idx)  # (T, H, W, 3) at the cache geometry
-    raw = [_grow(f) for f in frames]
+    raw = [grow_for_display(f) for f in frames]
     st = StreamExplanation(name="pose", frames=[int(start + k) for k in idx],
                            images=[draw_skeleton(f, k) for f, k in zip(raw, track, strict=True)])
     st.gradcam = [with_bar(im, float(v)) for im, v in zip(st.images, cam, strict=True)]

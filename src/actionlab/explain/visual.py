@@ -92,7 +92,8 @@ def _per_image_maps(cam: np.ndarray, count: int, size_hw: tuple[int, int]) -> li
     return [upsample(cam.reshape(-1, *cam.shape[-2:]).mean(0), size_hw)] * count
 
 
-def _grow(img: np.ndarray) -> np.ndarray:
+def grow_for_display(img: np.ndarray) -> np.ndarray:
+    """``img`` scaled up (bilinear) so its shorter side is at least ``DISPLAY_SIDE``."""
     import cv2
 
     h, w = img.shape[:2]
@@ -149,7 +150,7 @@ def explain_window(
     classes = classes_of(meta)
     streams = []
     for i, sub in enumerate(subs):
-        images = [_grow(im) for im in _display_images(spec, src, src.reads[i])]
+        images = [grow_for_display(im) for im in _display_images(spec, src, src.reads[i])]
         hw = images[0].shape[:2]
         # The source's reads are window-relative frame indices.
         st = StreamExplanation(name=sub.modality, images=images,
