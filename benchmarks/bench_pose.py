@@ -10,7 +10,8 @@
    of a trial together; ``actionlab crossval``): the pose config (32 frames per clip) alone,
    the flow recipe (motion histograms of 32 DIS flow frames, the UT-Interaction recipe) alone,
    and their late fusion (``fuse_crossvals``, equal weights: the mean of the two streams'
-   probabilities); top-1 and fall / no fall (the predicted activity is one of the 5 falls).
+   probabilities, and with weights fitted per fold on the other folds' scores); top-1 and
+   fall / no fall (the predicted activity is one of the 5 falls).
 3. ``falls``: the pose fall detector (posetcn_24seg_adamw_upfall-fall-pose) under
    ``benchmarks/bench_falls.py``'s protocol: GMDCSA24 leave one subject out (fall onsets within
    +-1 s, ``evaluate-timeline``) and UP-Fall leave one trial out (a clip with a fall event is a
@@ -143,6 +144,11 @@ def activities(out: Path) -> dict:
     docs = {n: summarize_dir(out / f"activities-{n}") for n in ("pose", "flow")}
     docs["fusion"] = fuse_crossvals([out / "activities-pose", out / "activities-flow"],
                                     out / "activities-fusion")
+    # weights fitted per fold on the other folds' scores (out of fold; never this fold's labels)
+    docs["fusion-fit"] = fuse_crossvals([out / "activities-pose", out / "activities-flow"],
+                                        out / "activities-fusion-fit", weights="fit")
+    print("fitted weights (pose, flow) per fold: " + ", ".join(
+        f"{f['weights'][0]:.2f}/{f['weights'][1]:.2f}" for f in docs["fusion-fit"]["per_fold"]))
     for name, doc in docs.items():
         right, clips = fall_share(doc, falls)
         folds = [round(r["top1"], 3) for r in doc["per_fold"] if r]
