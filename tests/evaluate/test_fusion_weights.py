@@ -91,3 +91,27 @@ def test_fitted_fusion_of_crossval_runs_is_out_of_fold(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="one number per run or 'fit'"):
         fuse_crossvals([noise, good], tmp_path / "bad", weights="best")
+
+
+def test_fuse_crossval_command(tmp_path: Path, actionlab) -> None:
+    from cli_run import refused
+
+    rng = np.random.default_rng(2)
+    classes = ["a", "b", "c"]
+    labels = [rng.integers(0, 3, 30) for _ in range(3)]
+    good = _crossval_dir(tmp_path, "pose", [(_probs(rng, y, 3, 2.5), y) for y in labels], classes)
+    noise = _crossval_dir(tmp_path, "rgb", [(_probs(rng, y, 3, 0.0), y) for y in labels], classes)
+    res = actionlab("fuse-crossval", noise, good, "--out", tmp_path / "fit")
+    assert res.code == 0, res.err
+    doc = json.loads((tmp_path / "fit" / "crossval.json").read_text())
+    assert doc["weights"] == "fit" and len(doc["per_fold"]) == 3
+    assert f"top-1 {doc['mean']:.3f}" in res.out and res.out.count(" weights ") == 3
+    res = actionlab("fuse-crossval", noise, good, "--out", tmp_path / "eq", "--weights", "1,1")
+    assert res.code == 0 and json.loads((tmp_path / "eq" / "crossval.json").read_text())[
+        "weights"] == [1.0, 1.0]
+    for bad, needle in (("1", "one number >= 0 per folder"), ("x,y", "numbers like 1,1.5"),
+                        ("0,0", "not all 0")):
+        refused(actionlab("fuse-crossval", noise, good, "--out", tmp_path / "bad",
+                          "--weights", bad), needle, code=2)
+    refused(actionlab("fuse-crossval", good, "--out", tmp_path / "bad"), "two or more", code=2)
+    assert not (tmp_path / "bad").exists()

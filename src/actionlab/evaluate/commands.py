@@ -200,8 +200,44 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
+def fuse_crossval_cmd(
+    dirs: list[Path] = typer.Argument(..., help="Finished crossval folders over the same folds "
+                                      "(e.g. a pose and a flow stream)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for crossval.json / crossval.md."),
+    weights: str = typer.Option(
+        "fit", "--weights",
+        help="'fit': per fold, fitted on the other folds' out-of-fold scores; or one number per "
+        "folder, comma-separated (e.g. 1,1.5).",
+    ),
+) -> None:
+    """Late fusion of cross-validated streams: each test video's probabilities, weighted."""
+    from actionlab.errors import InputError
+    from actionlab.evaluate.folds import fuse_crossvals
+    from actionlab.io import check_output_dir
+
+    if len(dirs) < 2:
+        raise InputError("fuse-crossval fuses two or more crossval folders")
+    w: str | list[float] = weights
+    if weights != "fit":
+        try:
+            w = [float(v) for v in weights.split(",")]
+        except ValueError:
+            raise InputError(f"--weights {weights!r}: 'fit', or numbers like 1,1.5") from None
+        if len(w) != len(dirs) or not all(v >= 0 for v in w) or not sum(w) > 0:
+            raise InputError(f"--weights {weights!r}: one number >= 0 per folder "
+                             f"({len(dirs)}), not all 0")
+    check_output_dir(out, "--out")
+    doc = fuse_crossvals(dirs, out, w)
+    for r in doc["per_fold"]:
+        extra = (" weights " + "/".join(f"{v:.2f}" for v in r["weights"])) if "weights" in r else ""
+        typer.echo(f"fold {r['fold']} ({r['group']}): top-1 {r['top1']:.3f}{extra}")
+    typer.echo(f"top-1 {doc['mean']:.3f} +- {doc['std']:.3f} over {doc['n_done']} folds -> "
+               f"{out / 'crossval.md'}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``evaluate``, ``compare`` and ``evaluate-timeline`` to ``actionlab``."""
+    """Add ``evaluate``, ``compare``, ``evaluate-timeline`` and ``fuse-crossval``."""
     app.command("evaluate")(evaluate)
     app.command("compare")(compare)
     app.command("evaluate-timeline")(evaluate_timeline_cmd)
+    app.command("fuse-crossval")(fuse_crossval_cmd)
