@@ -89,17 +89,19 @@ def gmd_scores(tl: Path, out: Path, name: str) -> dict:
     return res
 
 
+def gmd_fold_root(fold: Path, gm: list[dict], subject: str) -> str:
+    """``data.root`` of a GMDCSA24 fold: UP-Fall and the other subjects' clips (a manifest)."""
+    other = [r for r in gm if r["group"] != subject]
+    return f"{UPFALL},{write_csv(fold / 'gmd' / 'manifest.csv', GMD, other)}"
+
+
 def loso(out: Path, with_gmd: bool) -> dict:
     """GMDCSA24 leave one subject out: train on UP-Fall (+ the other GMDCSA24 subject)."""
     gm = rows_of(GMD)
     tl = out / ("gmd_loso" if with_gmd else "gmd_upfall_only") / "timelines"
     for subject in sorted({r["group"] for r in gm}):
         fold = out / ("gmd_loso" if with_gmd else "gmd_upfall_only") / subject
-        if with_gmd:
-            other = [r for r in gm if r["group"] != subject]
-            root = f"{UPFALL},{write_csv(fold / 'gmd' / 'manifest.csv', GMD, other)}"
-        else:
-            root = str(UPFALL)
+        root = gmd_fold_root(fold, gm, subject) if with_gmd else str(UPFALL)
         run, secs = train(root, fold)
         print(f"  {subject} held out: trained in {secs:.0f} s", flush=True)
         for r in gm:
@@ -119,8 +121,7 @@ def loso_fused(out: Path, weight: float = 0.5) -> dict:
     tls = {k: base / f"timelines-{k}" for k in ("flow", "pose", "fused")}
     for subject in sorted({r["group"] for r in gm}):
         fold = base / subject
-        other = [r for r in gm if r["group"] != subject]
-        root = f"{UPFALL},{write_csv(fold / 'gmd' / 'manifest.csv', GMD, other)}"
+        root = gmd_fold_root(fold, gm, subject)
         flow_run, s1 = train(root, fold)
         pose_run, s2 = train(root, fold / "pose", config=POSE)
         print(f"  {subject} held out: flow trained in {s1:.0f} s, pose in {s2:.0f} s", flush=True)

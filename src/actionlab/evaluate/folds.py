@@ -173,8 +173,11 @@ def fuse_crossvals(dirs: Sequence[str | Path], out: str | Path,
     if fitted and weights != "fit":
         raise InputError(f"fuse: weights {weights!r}: give one number per run or 'fit'")
     w = np.asarray([1.0] * len(dirs) if weights is None or fitted else weights, dtype=float)
-    if len(w) != len(dirs) or any(d["classes"] != docs[0]["classes"] for d in docs):
-        raise InputError("fuse: one weight per run, and runs over the same classes")
+    if len(w) != len(dirs) or (w < 0).any() or not w.sum() > 0:
+        raise InputError(f"fuse: weights {w.tolist()}: one number >= 0 per folder "
+                         f"({len(dirs)}), not all 0")
+    if any(d["classes"] != docs[0]["classes"] for d in docs):
+        raise InputError("fuse: the crossval runs are over different classes")
     classes = docs[0]["classes"]
     folds: list[tuple[list[dict[str, Any]], list[np.ndarray], np.ndarray] | None] = []
     for i in range(docs[0]["n_folds"]):

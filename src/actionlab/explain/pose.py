@@ -11,17 +11,20 @@ flow streams, so ``explain``, its sheets and its GIF treat it alike.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from actionlab.checkpoint import classes_of
-from actionlab.data.inputs import RecordingSource, make_input
 from actionlab.explain.cam import activation_maps, grad_cam, guided_backprop
-from actionlab.explain.visual import Explanation, StreamExplanation, grow_for_display
-from actionlab.infer.preprocess import Decoded, as_spec, window_sources
+from actionlab.explain.visual import (
+    Explanation,
+    StreamExplanation,
+    grow_for_display,
+    window_inputs,
+)
+from actionlab.infer.preprocess import Decoded
 from actionlab.infer.runner import softmax
 
 # MediaPipe Pose's 33-landmark skeleton (its documented topology): face, arms, hands, torso,
@@ -90,18 +93,8 @@ def explain_pose_window(model: torch.nn.Module, meta: dict[str, Any], decoded: D
     """
     from actionlab.explain.cam import upsample
 
-    spec = replace(as_spec(meta), num_clips=1)
-    n = len(decoded.frames)
-    if spec.kind == "tsn":
-        start, length = 0, n
-    else:
-        length = spec.window_span()
-        start = max(0, (n - length) // 2) if start is None else start
-    (window,) = window_sources(decoded, spec, [start], length)
-    src = RecordingSource(window)
-    x = make_input(spec, src, train=False)  # (4, T, J)
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    inputs = [x.unsqueeze(0).to(device)]
+    _, start, src, inputs = window_inputs(model, meta, decoded, start)  # (1, 4, T, J)
+    window = src.src
     cams, logits = grad_cam(model, inputs, target)
     acts = activation_maps(model, inputs)
     probs = softmax(logits)[0]

@@ -103,6 +103,34 @@ def grow_for_display(img: np.ndarray) -> np.ndarray:
     return cv2.resize(img, (int(w * f), int(h * f)), interpolation=cv2.INTER_LINEAR)
 
 
+def window_inputs(model: torch.nn.Module, meta: dict[str, Any], decoded: Decoded,
+                  start: int | None = None,
+                  ) -> tuple[InputSpec, int, RecordingSource, list[torch.Tensor]]:
+    """The one window an explanation shows, as the model sees it.
+
+    A segment (TSN-style) model sees the whole video; any other the window of its span that
+    starts at ``start`` (default: centred).
+
+    Returns:
+        ``(spec, start, source, inputs)``: the input spec (one clip), the window's first frame,
+        the window's source (its ``reads`` are what each stream read, window-relative), and the
+        model's input tensors with a batch axis, on the model's device.
+    """
+    spec = replace(as_spec(meta), num_clips=1)
+    n = len(decoded.frames)
+    if spec.kind == "tsn":
+        start, length = 0, n
+    else:
+        length = spec.window_span()
+        start = max(0, (n - length) // 2) if start is None else start
+    (window,) = window_sources(decoded, spec, [start], length)
+    src = RecordingSource(window)
+    x = make_input(spec, src, train=False)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    inputs = [p.unsqueeze(0).to(device) for p in (x if isinstance(x, tuple) else (x,))]
+    return spec, int(start), src, inputs
+
+
 def explain_window(
     model: torch.nn.Module,
     meta: dict[str, Any],
@@ -119,20 +147,8 @@ def explain_window(
         start: First frame of the window; default the centred window.
         target: Class index to explain; default the predicted class.
     """
-    spec = replace(as_spec(meta), num_clips=1)
-    n = len(decoded.frames)
-    span = spec.window_span()
+    spec, start, src, inputs = window_inputs(model, meta, decoded, start)
     subs = spec.streams()
-    if spec.kind == "tsn":
-        start, length = 0, n
-    else:
-        length = span
-        start = max(0, (n - span) // 2) if start is None else start
-    (window,) = window_sources(decoded, spec, [start], length)
-    src = RecordingSource(window)
-    x = make_input(spec, src, train=False)
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    inputs = [p.unsqueeze(0).to(device) for p in (x if isinstance(x, tuple) else (x,))]
     # TSN and LRCN features are segment- or time-major (B, S|T, C, H', W'): channels on axis 2.
     per_item = [s.kind == "tsn" for s in subs]
     axes = [2 if (t and a.dim() == 5) else 1 for t, a in zip(per_item, inputs, strict=True)]

@@ -236,10 +236,10 @@ def timeline(
         from actionlab.errors import InputError
 
         raise InputError("--fuse-weight weighs a --fuse model: give --fuse CHECKPOINT too")
-    if not 0.0 <= fuse_weight <= 1.0:
-        from actionlab.errors import InputError
+    if fuse is not None:  # refused before any model loads
+        from actionlab.infer.timeline import check_fuse_weight
 
-        raise InputError(f"--fuse-weight {fuse_weight}: give a number from 0 to 1")
+        check_fuse_weight(fuse_weight)
     runner = _runner(checkpoint, fast, threads, device)
     second = None
     if fuse is not None:

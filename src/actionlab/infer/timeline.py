@@ -210,6 +210,17 @@ def run_timeline(
     Returns:
         ``(timeline, decoded)``.
     """
+    decoded, times, probs, win, stp, padded = _windows(runner, video, window, step, batch_size,
+                                                       keep_native, progress)
+    tl = _timeline(decoded, runner.classes, times, probs, win, stp, padded, segment_kw)
+    return tl, decoded
+
+
+def _windows(runner: Runner, video: str | Path | Decoded, window: str | int | None,
+             step: str | int | None, batch_size: int, keep_native: bool,
+             progress: Callable[[int, int], None] | None,
+             ) -> tuple[Decoded, np.ndarray, np.ndarray, int, int, bool]:
+    """The decoded video, its windows' times and probabilities, window, step and ``padded``."""
     spec = runner.spec
     decoded = (
         video if isinstance(video, Decoded) else decode_video(video, spec, keep_native=keep_native)
@@ -230,8 +241,7 @@ def run_timeline(
             decoded.path, n, win,
         )
     times, probs = timeline_probs(runner, decoded, win, stp, batch_size, progress=progress)
-    tl = _timeline(decoded, runner.classes, times, probs, win, stp, padded, segment_kw)
-    return tl, decoded
+    return decoded, times, probs, win, stp, padded
 
 
 def _timeline(decoded: Decoded, classes: list[str], times: np.ndarray, probs: np.ndarray,
@@ -282,24 +292,32 @@ def fuse_timelines(
         InputError: a weight outside [0, 1], or models over different classes.
     """
     a, b = runners
-    if not 0.0 <= float(weight) <= 1.0:
-        raise InputError(f"--fuse-weight {weight}: give a number from 0 to 1")
+    w = check_fuse_weight(weight)
     if list(a.classes) != list(b.classes):
         raise InputError(f"--fuse: the models' classes differ ({', '.join(a.classes)} against "
                          f"{', '.join(b.classes)}); fuse models trained on the same classes")
-    tl_a, decoded = run_timeline(a, video, window, step, batch_size, segment_kw, keep_native,
-                                 progress)
+    decoded, times, probs_a, win, stp, padded = _windows(a, video, window, step, batch_size,
+                                                         keep_native, progress)
     decoded_b = decode_video(Path(video), b.spec)
-    times_b, probs_b = timeline_probs(b, decoded_b, tl_a.window, tl_a.step, batch_size)
-    if len(times_b) != len(tl_a.times):  # both cut the same frames into the same windows
+    times_b, probs_b = timeline_probs(b, decoded_b, win, stp, batch_size)
+    if len(times_b) != len(times):  # both cut the same frames into the same windows
         raise InputError(f"{video}: the two models decode {len(decoded.frames)} and "
                          f"{len(decoded_b.frames)} frames; they cannot share windows")
-    w = float(weight)
-    probs = (1.0 - w) * tl_a.probs + w * probs_b
+    probs = (1.0 - w) * probs_a + w * probs_b
     fusion = {"models": list(names), "weights": [round(1.0 - w, 6), round(w, 6)]}
-    tl = _timeline(decoded, list(a.classes), np.asarray(tl_a.times), probs, tl_a.window,
-                   tl_a.step, tl_a.padded, segment_kw, fusion)
+    tl = _timeline(decoded, list(a.classes), times, probs, win, stp, padded, segment_kw, fusion)
     return tl, decoded
+
+
+def check_fuse_weight(weight: float) -> float:
+    """``--fuse-weight`` as a float in [0, 1].
+
+    Raises:
+        InputError: outside [0, 1].
+    """
+    if not 0.0 <= float(weight) <= 1.0:
+        raise InputError(f"--fuse-weight {weight}: give a number from 0 to 1")
+    return float(weight)
 
 
 def label_at(tl: Timeline, t: float) -> tuple[str, float]:
